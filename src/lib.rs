@@ -1,0 +1,76 @@
+//! # tandem
+//!
+//! Ktor's WebSockets plugin for Rust: one [`Session`]/[`Frame`] API that runs
+//! on tokio (server and client) and in the browser (wasm32, on the browser's
+//! `WebSocket`), so the same handler code runs on both ends.
+//!
+//! A client, the same source on both targets:
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//!
+//! # async fn run() -> Result<(), tandem::Error> {
+//! let mut session = tandem::connect("ws://127.0.0.1:8080/echo").await?;
+//! session.send("Ktor").await?;
+//! while let Some(frame) = session.incoming().next().await {
+//!     if let Some(text) = frame.read_text() {
+//!         println!("{text}");
+//!     }
+//! }
+//! println!("closed: {}", session.close_reason().await);
+//! # Ok(()) }
+//! ```
+//!
+//! A server (native only), as Ktor's `routing { webSocket("/echo") { … } }`:
+//!
+//! ```no_run
+//! # #[cfg(not(target_arch = "wasm32"))]
+//! # async fn run() -> std::io::Result<()> {
+//! use futures::StreamExt;
+//! use tandem::server::Server;
+//!
+//! let server = Server::new()
+//!     .web_socket("/echo", |mut session: tandem::Session| async move {
+//!         while let Some(frame) = session.incoming().next().await {
+//!             let _ = session.send(frame).await;
+//!         }
+//!     })
+//!     .bind("127.0.0.1:8080")
+//!     .await?;
+//! server.wait().await
+//! # }
+//! ```
+//!
+//! The crate is laid out as its architecture: [`protocol`] is the sans-I/O
+//! RFC 6455 engine; the native backend drives it with tokio; the browser
+//! backend maps `WebSocket` events onto the same [`Session`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
+
+mod close;
+pub mod demo;
+mod error;
+mod frame;
+mod link;
+mod options;
+pub mod protocol;
+mod session;
+
+cfg_if::cfg_if! {
+    if #[cfg(target_arch = "wasm32")] {
+        mod web;
+        use web as backend;
+    } else {
+        mod native;
+        use native as backend;
+        pub use native::server;
+    }
+}
+
+pub use backend::{connect, ClientBuilder};
+pub use close::{CloseCode, CloseReason};
+pub use error::Error;
+pub use frame::{Frame, FrameType, Rsv};
+pub use options::WebSocketOptions;
+pub use session::{ClosedFuture, Incoming, NegotiatedExtension, Outgoing, Request, Session};

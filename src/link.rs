@@ -1,0 +1,263 @@
+//! The link between a [`Session`](crate::Session) and the driver that runs
+//! its connection: two bounded queues, the close reason, and the wakers.
+//!
+//! The same link serves both targets. Natively the driver is a future that
+//! moves frames between the link and the protocol engine; in the browser it
+//! is the `WebSocket`'s event handlers. Neither side holds the lock across an
+//! `.await`.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use crate::close::CloseReason;
+use crate::error::Error;
+use crate::frame::{Frame, FrameType};
+
+/// What a session asks its driver to do.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Send this frame.
+    Frame(Frame),
+    /// Start the close handshake.
+    Close(CloseReason),
+}
+
+impl Command {
+    fn is_close(&self) -> bool {
+        match self {
+            Command::Close(_) => true,
+            Command::Frame(frame) => frame.frame_type() == FrameType::Close,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    inbound: VecDeque<Frame>,
+    inbound_capacity: usize,
+    /// No more frames will be pushed.
+    inbound_ended: bool,
+    incoming_alive: bool,
+    reader: Option<Waker>,
+
+    outbound: VecDeque<Command>,
+    outbound_capacity: usize,
+    senders: Vec<Waker>,
+    outgoing_handles: usize,
+    /// A Close was queued or the connection ended: sending fails.
+    send_closed: bool,
+
+    driver: Option<Waker>,
+
+    close_reason: Option<CloseReason>,
+    close_waiters: Vec<Waker>,
+}
+
+/// Shared by a session's handles and its driver.
+#[derive(Debug)]
+pub(crate) struct Link {
+    state: Mutex<State>,
+}
+
+impl Link {
+    pub(crate) fn new(inbound_capacity: usize, outbound_capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(State {
+                inbound: VecDeque::new(),
+                inbound_capacity: inbound_capacity.max(1),
+                inbound_ended: false,
+                incoming_alive: true,
+                reader: None,
+                outbound: VecDeque::new(),
+                outbound_capacity: outbound_capacity.max(1),
+                senders: Vec::new(),
+                outgoing_handles: 1,
+                send_closed: false,
+                driver: None,
+                close_reason: None,
+                close_waiters: Vec::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while the lock is held leaves only queues behind, which stay
+        // consistent; carry on with them.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // ----- session side ------------------------------------------------------
+
+    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
+        let mut s = self.lock();
+        if let Some(frame) = s.inbound.pop_front() {
+            if s.inbound.len() + 1 == s.inbound_capacity {
+                wake(s.driver.take());
+            }
+            return Poll::Ready(Some(frame));
+        }
+        if s.inbound_ended {
+            return Poll::Ready(None);
+        }
+        set_waker(&mut s.reader, cx);
+        Poll::Pending
+    }
+
+    pub(crate) fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        command: &mut Option<Command>,
+    ) -> Poll<Result<(), Error>> {
+        let mut s = self.lock();
+        if s.send_closed {
+            return Poll::Ready(Err(Error::ConnectionClosed(s.close_reason.clone())));
+        }
+        if s.outbound.len() >= s.outbound_capacity {
+            if !s.senders.iter().any(|w| w.will_wake(cx.waker())) {
+                s.senders.push(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        if let Some(command) = command.take() {
+            s.send_closed |= command.is_close();
+            s.outbound.push_back(command);
+            wake(s.driver.take());
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Queues a command without waiting; `Err` gives it back when the queue is full.
+    pub(crate) fn try_send(&self, command: Command) -> Result<(), (Command, Error)> {
+        let mut s = self.lock();
+        if s.send_closed {
+            let reason = s.close_reason.clone();
+            return Err((command, Error::ConnectionClosed(reason)));
+        }
+        if s.outbound.len() >= s.outbound_capacity {
+            return Err((command, Error::QueueFull));
+        }
+        s.send_closed |= command.is_close();
+        s.outbound.push_back(command);
+        wake(s.driver.take());
+        Ok(())
+    }
+
+    /// Queues a close even when the queue is full; a no-op once sending closed.
+    pub(crate) fn request_close(&self, reason: CloseReason) {
+        let mut s = self.lock();
+        if !s.send_closed {
+            s.send_closed = true;
+            s.outbound.push_back(Command::Close(reason));
+            wake(s.driver.take());
+        }
+    }
+
+    pub(crate) fn poll_close_reason(&self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        let mut s = self.lock();
+        match &s.close_reason {
+            Some(reason) => Poll::Ready(reason.clone()),
+            None => {
+                if !s.close_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    s.close_waiters.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        self.lock().close_reason.clone()
+    }
+
+    pub(crate) fn outgoing_cloned(&self) {
+        self.lock().outgoing_handles += 1;
+    }
+
+    pub(crate) fn outgoing_dropped(&self) {
+        let mut s = self.lock();
+        s.outgoing_handles -= 1;
+        if s.outgoing_handles == 0 {
+            wake(s.driver.take());
+        }
+    }
+
+    pub(crate) fn incoming_dropped(&self) {
+        let mut s = self.lock();
+        s.incoming_alive = false;
+        s.inbound.clear();
+        wake(s.driver.take());
+    }
+
+    // ----- driver side -------------------------------------------------------
+
+    /// Remembers the driver's waker: it is woken when commands arrive, when
+    /// inbound space frees up, and when the session's handles are all gone.
+    pub(crate) fn register_driver(&self, cx: &mut Context<'_>) {
+        set_waker(&mut self.lock().driver, cx);
+    }
+
+    /// Takes up to `max` queued commands.
+    pub(crate) fn take_commands(&self, max: usize, into: &mut Vec<Command>) {
+        let mut s = self.lock();
+        let n = max.min(s.outbound.len());
+        if n == 0 {
+            return;
+        }
+        into.extend(s.outbound.drain(..n));
+        for waker in s.senders.drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// Whether a received frame can be pushed now.
+    pub(crate) fn has_inbound_space(&self) -> bool {
+        let s = self.lock();
+        !s.incoming_alive || s.inbound.len() < s.inbound_capacity
+    }
+
+    /// Hands a received frame to the session (dropped if nobody reads).
+    pub(crate) fn push_inbound(&self, frame: Frame) {
+        let mut s = self.lock();
+        if s.incoming_alive {
+            s.inbound.push_back(frame);
+            wake(s.reader.take());
+        }
+    }
+
+    /// Whether every handle of the session is gone.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        let s = self.lock();
+        !s.incoming_alive && s.outgoing_handles == 0
+    }
+
+    /// The connection is over: publishes the reason, ends the incoming stream
+    /// once it is drained, fails further sends and wakes everyone.
+    pub(crate) fn finish(&self, reason: CloseReason) {
+        let mut s = self.lock();
+        if s.close_reason.is_none() {
+            s.close_reason = Some(reason);
+        }
+        s.inbound_ended = true;
+        s.send_closed = true;
+        s.outbound.clear();
+        wake(s.reader.take());
+        let state = &mut *s;
+        for waker in state.senders.drain(..).chain(state.close_waiters.drain(..)) {
+            waker.wake();
+        }
+    }
+}
+
+fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}

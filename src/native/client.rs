@@ -1,0 +1,297 @@
+//! The native client: Ktor's `client.webSocket(url) { … }` on tokio.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use rand::RngCore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use super::driver::Driver;
+use crate::error::Error;
+use crate::link::Link;
+use crate::options::WebSocketOptions;
+use crate::protocol::{handshake, Config, Protocol, Role};
+use crate::session::{Handshake, Session};
+
+/// The most bytes of response head the client reads before giving up.
+const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+/// The most bytes of a refusal's body kept for [`Error::HandshakeRefused`].
+const MAX_REFUSAL_BODY: usize = 1024;
+
+/// Connects to `url` (`ws://host[:port]/path`) with default options.
+///
+/// Natively this needs a tokio runtime: the connection is driven by a task
+/// spawned on it. In the browser it opens a `WebSocket`.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tandem::Error> {
+/// let session = tandem::connect("ws://127.0.0.1:8080/echo").await?;
+/// session.send("hello").await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect(url: &str) -> Result<Session, Error> {
+    ClientBuilder::new(url).connect().await
+}
+
+/// Connects with options, subprotocols and extra headers.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tandem::Error> {
+/// use std::time::Duration;
+/// use tandem::{ClientBuilder, WebSocketOptions};
+///
+/// let session = ClientBuilder::new("ws://127.0.0.1:8080/chat")
+///     .protocol("chat")
+///     .header("Authorization", "Bearer secret")
+///     .options(WebSocketOptions { ping_period: Some(Duration::from_secs(20)), ..Default::default() })
+///     .connect()
+///     .await?;
+/// assert_eq!(session.protocol(), Some("chat"));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    url: String,
+    options: WebSocketOptions,
+    protocols: Vec<String>,
+    headers: HeaderMap,
+    invalid_header: Option<String>,
+}
+
+impl ClientBuilder {
+    /// A builder for a connection to `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            options: WebSocketOptions::default(),
+            protocols: Vec::new(),
+            headers: HeaderMap::new(),
+            invalid_header: None,
+        }
+    }
+
+    /// Session options (limits, keepalive, queues).
+    pub fn options(mut self, options: WebSocketOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Offers a subprotocol; call again to offer more, in preference order.
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocols.push(protocol.into());
+        self
+    }
+
+    /// Adds a header to the upgrade request (native only: browsers do not let
+    /// scripts set WebSocket headers, and `connect` fails there if any is set).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(name), Ok(value)) => {
+                self.headers.append(name, value);
+            }
+            _ => self.invalid_header = Some(name.to_owned()),
+        }
+        self
+    }
+
+    /// Opens the connection and completes the opening handshake.
+    ///
+    /// Fails with [`Error::InvalidUrl`], [`Error::Io`] when the server cannot
+    /// be reached, [`Error::HandshakeRefused`] with the status when the
+    /// server says no, or [`Error::Handshake`] when its answer breaks RFC 6455.
+    /// The whole handshake is bounded by the options' `timeout`.
+    pub async fn connect(self) -> Result<Session, Error> {
+        let timeout = self.options.timeout;
+        match tokio::time::timeout(timeout, self.connect_inner()).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("opening handshake took longer than {timeout:?}"),
+            ))),
+        }
+    }
+
+    async fn connect_inner(self) -> Result<Session, Error> {
+        if let Some(name) = &self.invalid_header {
+            return Err(Error::Handshake(format!("invalid header {name:?}")));
+        }
+        let target = Target::parse(&self.url)?;
+        let mut stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
+        stream.set_nodelay(true)?;
+
+        let mut random = [0u8; 16];
+        rand::rng().fill_bytes(&mut random);
+        let key = handshake::generate_key(random);
+        let request = handshake::client_request(
+            &target.host_header,
+            &target.path_and_query,
+            &key,
+            &self.protocols,
+            &self.headers,
+        );
+        stream.write_all(&request).await?;
+
+        let (status, headers, mut rest) = read_response_head(&mut stream).await?;
+        if status != 101 {
+            let body = read_refusal_body(&mut stream, &headers, rest).await;
+            return Err(Error::HandshakeRefused { status, body });
+        }
+        let protocol = handshake::check_response(status, &headers, &key, &self.protocols)?;
+        debug!(url = %self.url, ?protocol, "connected");
+
+        let mut config = Config::new(Role::Client, &self.options);
+        rand::rng().fill_bytes(&mut config.mask_seed);
+        let mut engine = Protocol::new(Role::Client, config, std::time::Instant::now());
+        engine.receive_data(&rest);
+        rest.clear();
+        let link = Arc::new(Link::new(
+            self.options.incoming_queue,
+            self.options.outgoing_queue,
+        ));
+        tokio::spawn(Driver::new(stream, engine, link.clone()));
+        Ok(Session::new(
+            link,
+            Handshake {
+                protocol,
+                ..Handshake::default()
+            },
+        ))
+    }
+}
+
+/// Where a `ws://` URL points.
+#[derive(Debug)]
+struct Target {
+    host: String,
+    host_header: String,
+    port: u16,
+    path_and_query: String,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Self, Error> {
+        let invalid = |reason: &str| Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+        match uri.scheme_str() {
+            Some("ws") => {}
+            Some("wss") => return Err(Error::Unsupported("wss:// (TLS) in the native client")),
+            _ => return Err(invalid("the scheme must be ws://")),
+        }
+        let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = authority.port_u16().unwrap_or(80);
+        Ok(Self {
+            host: host.to_owned(),
+            host_header: authority.as_str().to_owned(),
+            port,
+            path_and_query: uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
+        })
+    }
+}
+
+/// Reads the response head; returns the status, headers and any bytes after it.
+async fn read_response_head(stream: &mut TcpStream) -> Result<(u16, HeaderMap, BytesMut), Error> {
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Err(Error::Handshake(
+                "the server closed the connection during the handshake".into(),
+            ));
+        }
+        let mut slots = [httparse::EMPTY_HEADER; 64];
+        let mut response = httparse::Response::new(&mut slots);
+        match response.parse(&buf) {
+            Ok(httparse::Status::Complete(head_len)) => {
+                let status = response.code.unwrap_or(0);
+                let mut headers = HeaderMap::new();
+                for h in response.headers.iter() {
+                    if let (Ok(name), Ok(value)) = (
+                        HeaderName::from_bytes(h.name.as_bytes()),
+                        HeaderValue::from_bytes(h.value),
+                    ) {
+                        headers.append(name, value);
+                    }
+                }
+                buf.advance(head_len);
+                return Ok((status, headers, buf));
+            }
+            Ok(httparse::Status::Partial) if buf.len() < MAX_RESPONSE_HEAD => {}
+            Ok(httparse::Status::Partial) => {
+                return Err(Error::Handshake("response head over 16 KiB".into()))
+            }
+            Err(e) => return Err(Error::Handshake(format!("malformed HTTP response: {e}"))),
+        }
+    }
+}
+
+/// Reads up to 1 KiB of a refusal's body, briefly, for the error message.
+async fn read_refusal_body(
+    stream: &mut TcpStream,
+    headers: &HeaderMap,
+    mut body: BytesMut,
+) -> String {
+    let expected = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(MAX_REFUSAL_BODY);
+    let read_more = async {
+        while body.len() < expected {
+            match stream.read_buf(&mut body).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), read_more).await;
+    body.truncate(MAX_REFUSAL_BODY);
+    String::from_utf8_lossy(&body).trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_into_host_port_and_path() {
+        let t = Target::parse("ws://127.0.0.1:9001/runCase?case=1&agent=tandem").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 9001));
+        assert_eq!(t.path_and_query, "/runCase?case=1&agent=tandem");
+        let t = Target::parse("ws://example.com").unwrap();
+        assert_eq!((t.port, t.path_and_query.as_str()), (80, "/"));
+        let t = Target::parse("ws://[::1]:8080/x").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.host_header.as_str()),
+            ("::1", "[::1]:8080")
+        );
+    }
+
+    #[test]
+    fn other_schemes_are_refused() {
+        assert!(matches!(
+            Target::parse("http://x/"),
+            Err(Error::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            Target::parse("wss://x/"),
+            Err(Error::Unsupported(_))
+        ));
+        assert!(matches!(
+            Target::parse("not a url"),
+            Err(Error::InvalidUrl { .. })
+        ));
+    }
+}

@@ -1,0 +1,513 @@
+//! The server: Ktor's `routing { webSocket("/echo") { … } }` on tokio and hyper.
+//!
+//! A [`Server`] holds WebSocket routes, session options and static-file
+//! folders; [`Server::bind`] starts it. HTTP/1.1 and the upgrade go through
+//! hyper; after the upgrade the connection belongs to tandem's own driver.
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use tandem::server::{Route, Server};
+//! use tandem::{CloseCode, CloseReason, Session};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let server = Server::new()
+//!     .web_socket("/echo", |mut session: Session| async move {
+//!         while let Some(frame) = session.incoming().next().await {
+//!             if session.send(frame).await.is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     })
+//!     .web_socket(Route::new("/chat").protocol("chat"), |session: Session| async move {
+//!         let _ = session.close(CloseReason::new(CloseCode::TryAgainLater, "closed for today")).await;
+//!     })
+//!     .static_files("/", "www")
+//!     .bind("127.0.0.1:8080")
+//!     .await?;
+//! println!("listening on {}", server.local_addr());
+//! server.wait().await
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use http::{header, HeaderValue, Request as HttpRequest, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming as HyperBody;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+use super::driver::Driver;
+use super::static_files::StaticFiles;
+use crate::close::{CloseCode, CloseReason};
+use crate::link::Link;
+use crate::options::WebSocketOptions;
+use crate::protocol::{handshake, Config, Protocol, Role};
+use crate::session::{Handshake, Request, Session};
+
+type Body = Full<Bytes>;
+type Handler = Arc<dyn Fn(Session) -> BoxFuture<'static, CloseReason> + Send + Sync>;
+
+/// What a handler's return value means for its session's close.
+///
+/// `()` closes with 1000; `Ok(())` closes with 1000 and `Err(e)` with 1011
+/// and `e` as the reason text.
+///
+/// ```
+/// use tandem::server::HandlerOutput;
+/// use tandem::CloseCode;
+/// assert_eq!(().into_close_reason().code, CloseCode::Normal);
+/// let failed: Result<(), String> = Err("database down".into());
+/// assert_eq!(failed.into_close_reason().code, CloseCode::InternalError);
+/// ```
+pub trait HandlerOutput {
+    /// The reason to close the session with when the handler returns.
+    fn into_close_reason(self) -> CloseReason;
+}
+
+impl HandlerOutput for () {
+    fn into_close_reason(self) -> CloseReason {
+        CloseReason::normal()
+    }
+}
+
+impl<E: fmt::Display> HandlerOutput for Result<(), E> {
+    fn into_close_reason(self) -> CloseReason {
+        match self {
+            Ok(()) => CloseReason::normal(),
+            Err(error) => {
+                warn!(%error, "WebSocket handler failed");
+                CloseReason::new(CloseCode::InternalError, error.to_string())
+            }
+        }
+    }
+}
+
+/// A WebSocket route: a path, the subprotocols it speaks and its options.
+///
+/// A `&str` converts into a route with no subprotocol and the server's options.
+///
+/// ```
+/// use tandem::server::Route;
+/// let route = Route::new("/chat").protocol("chat.v2").protocol("chat");
+/// assert_eq!(route.path(), "/chat");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Route {
+    path: String,
+    protocols: Vec<String>,
+    options: Option<WebSocketOptions>,
+}
+
+impl Route {
+    /// A route at `path` (matched exactly, without the query).
+    pub fn new(path: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            protocols: Vec::new(),
+            options: None,
+        }
+    }
+
+    /// Adds a subprotocol this route speaks, in preference order (Ktor's
+    /// `webSocket(path, protocol)`). A route with subprotocols refuses
+    /// clients that offer none of them with 400.
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocols.push(protocol.into());
+        self
+    }
+
+    /// Options for this route's sessions instead of the server's.
+    pub fn options(mut self, options: WebSocketOptions) -> Self {
+        self.options = Some(options);
+        self
+    }
+
+    /// The route's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+impl From<&str> for Route {
+    fn from(path: &str) -> Self {
+        Route::new(path)
+    }
+}
+
+impl From<String> for Route {
+    fn from(path: String) -> Self {
+        Route::new(path)
+    }
+}
+
+struct WsRoute {
+    route: Route,
+    raw: bool,
+    handler: Handler,
+}
+
+/// A WebSocket server under construction: routes, options, static files.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use tandem::server::Server;
+/// let server = Server::new()
+///     .web_socket("/hello", |session: tandem::Session| async move {
+///         let _ = session.send("hello").await;
+///     })
+///     .bind("127.0.0.1:0")
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct Server {
+    options: WebSocketOptions,
+    routes: Vec<WsRoute>,
+    static_files: StaticFiles,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("options", &self.options)
+            .field(
+                "routes",
+                &self
+                    .routes
+                    .iter()
+                    .map(|r| &r.route.path)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server with no routes and default options.
+    pub fn new() -> Self {
+        Self {
+            options: WebSocketOptions::default(),
+            routes: Vec::new(),
+            static_files: StaticFiles::default(),
+        }
+    }
+
+    /// Session options for every route (Ktor's `install(WebSockets) { … }`).
+    pub fn options(mut self, options: WebSocketOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Serves WebSocket sessions at `route` with `handler` (Ktor's
+    /// `webSocket(path) { … }`).
+    ///
+    /// The handler gets whole messages; pings are answered and the close
+    /// handshake is handled for it. When it returns the session closes with
+    /// 1000 (or 1011 for an `Err`); when it panics, with 1011, and the server
+    /// keeps serving.
+    pub fn web_socket<H, F>(self, route: impl Into<Route>, handler: H) -> Self
+    where
+        H: Fn(Session) -> F + Send + Sync + 'static,
+        F: Future + Send + 'static,
+        F::Output: HandlerOutput,
+    {
+        self.add(route.into(), false, handler)
+    }
+
+    /// Serves raw sessions at `route` (Ktor's `webSocketRaw`): the handler
+    /// sees every frame as it arrived (ping, pong, close and fragments, with
+    /// their `fin` and RSV bits) and nothing is answered for it.
+    pub fn web_socket_raw<H, F>(self, route: impl Into<Route>, handler: H) -> Self
+    where
+        H: Fn(Session) -> F + Send + Sync + 'static,
+        F: Future + Send + 'static,
+        F::Output: HandlerOutput,
+    {
+        self.add(route.into(), true, handler)
+    }
+
+    fn add<H, F>(mut self, route: Route, raw: bool, handler: H) -> Self
+    where
+        H: Fn(Session) -> F + Send + Sync + 'static,
+        F: Future + Send + 'static,
+        F::Output: HandlerOutput,
+    {
+        let handler: Handler = Arc::new(move |session| {
+            let future = handler(session);
+            Box::pin(async move { future.await.into_close_reason() })
+        });
+        self.routes.push(WsRoute {
+            route,
+            raw,
+            handler,
+        });
+        self
+    }
+
+    /// Serves the files under `dir` at URL prefix `prefix` (GET and HEAD;
+    /// a folder serves its `index.html`). Paths that leave `dir` get 404.
+    pub fn static_files(mut self, prefix: &str, dir: impl Into<PathBuf>) -> Self {
+        self.static_files.add(prefix, dir.into());
+        self
+    }
+
+    /// Binds `addr` and starts serving in the background.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> std::io::Result<RunningServer> {
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let app = Arc::new(self);
+        info!(%local_addr, "tandem server listening");
+        let task = tokio::spawn(accept_loop(listener, app, stopped));
+        Ok(RunningServer {
+            local_addr,
+            stop,
+            task,
+        })
+    }
+}
+
+/// A server that is running; dropping this handle does not stop it.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let server = tandem::server::Server::new().bind("127.0.0.1:0").await?;
+/// let port = server.local_addr().port();
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// The address the server listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting connections; sessions already open run on.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Runs until the server stops (it stops only on [`RunningServer::shutdown`]).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task.await.map_err(std::io::Error::other)
+    }
+}
+
+async fn accept_loop(listener: TcpListener, app: Arc<Server>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.changed() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_connection(stream, peer, app.clone()));
+            }
+            Err(error) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                warn!(%error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Arc<Server>) {
+    let service = hyper::service::service_fn(move |request| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(app.respond(request, peer).await) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    if let Err(error) = connection.await {
+        debug!(%peer, %error, "HTTP connection ended with an error");
+    }
+}
+
+fn text_response(status: StatusCode, body: impl Into<String>) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body.into() + "\n")));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+impl Server {
+    async fn respond(&self, request: HttpRequest<HyperBody>, peer: SocketAddr) -> Response<Body> {
+        let path = request.uri().path();
+        if let Some(route) = self.routes.iter().find(|r| r.route.path == path) {
+            return self.upgrade(route, request, peer);
+        }
+        if let Some(response) = self.static_files.serve(&request).await {
+            return response;
+        }
+        text_response(StatusCode::NOT_FOUND, format!("no route for {path}"))
+    }
+
+    fn upgrade(
+        &self,
+        route: &WsRoute,
+        mut request: HttpRequest<HyperBody>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
+        let accept = match handshake::check_request(
+            request.method(),
+            request.version(),
+            request.headers(),
+        ) {
+            Ok(accept) => accept,
+            Err(rejection) => {
+                debug!(%peer, status = %rejection.status, reason = %rejection.reason, "upgrade refused");
+                let mut response = text_response(rejection.status, rejection.reason);
+                if rejection.status == StatusCode::UPGRADE_REQUIRED {
+                    response
+                        .headers_mut()
+                        .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+                    response.headers_mut().insert(
+                        header::SEC_WEBSOCKET_VERSION,
+                        HeaderValue::from_static("13"),
+                    );
+                }
+                return response;
+            }
+        };
+        let protocol = if route.route.protocols.is_empty() {
+            None
+        } else {
+            let offered = handshake::offered_protocols(request.headers());
+            match handshake::select_protocol(&route.route.protocols, &offered) {
+                Some(p) => Some(p.to_owned()),
+                None => {
+                    return text_response(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "{} speaks the subprotocols {:?}; the client offered {:?}",
+                            route.route.path, route.route.protocols, offered
+                        ),
+                    )
+                }
+            }
+        };
+
+        let info = Request::new(
+            request.uri().path(),
+            request.uri().query(),
+            request.headers().clone(),
+        );
+        let options = route
+            .route
+            .options
+            .clone()
+            .unwrap_or_else(|| self.options.clone());
+        let handler = route.handler.clone();
+        let raw = route.raw;
+        let upgrade = hyper::upgrade::on(&mut request);
+        let session_protocol = protocol.clone();
+        tokio::spawn(async move {
+            match upgrade.await {
+                Ok(upgraded) => {
+                    let handshake = Handshake {
+                        protocol: session_protocol,
+                        extensions: Vec::new(),
+                        request: Some(info),
+                    };
+                    run_session(upgraded, handshake, options, raw, handler, peer).await;
+                }
+                Err(error) => debug!(%peer, %error, "upgrade failed"),
+            }
+        });
+
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let headers = response.headers_mut();
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        if let Ok(value) = HeaderValue::from_str(&accept) {
+            headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+        }
+        if let Some(value) = protocol.and_then(|p| HeaderValue::from_str(&p).ok()) {
+            headers.insert(header::SEC_WEBSOCKET_PROTOCOL, value);
+        }
+        response
+    }
+}
+
+/// Runs one upgraded connection: the driver and the handler in one task.
+async fn run_session(
+    upgraded: hyper::upgrade::Upgraded,
+    handshake: Handshake,
+    options: WebSocketOptions,
+    raw: bool,
+    handler: Handler,
+    peer: SocketAddr,
+) {
+    let mut config = Config::new(Role::Server, &options);
+    config.raw = raw;
+    let mut protocol = Protocol::new(Role::Server, config, std::time::Instant::now());
+    let link = Arc::new(Link::new(options.incoming_queue, options.outgoing_queue));
+    let session = Session::new(link.clone(), handshake);
+    debug!(%peer, "session open");
+
+    let handler_done = {
+        let link = link.clone();
+        async move {
+            let reason = match AssertUnwindSafe(handler(session)).catch_unwind().await {
+                Ok(reason) => reason,
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    error!(%peer, panic = %what, "WebSocket handler panicked");
+                    CloseReason::new(CloseCode::InternalError, "handler panicked")
+                }
+            };
+            link.request_close(reason);
+        }
+    };
+
+    // Use the TCP stream directly when hyper hands it back: no boxed I/O.
+    match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => {
+            protocol.receive_data(&parts.read_buf);
+            let driver = Driver::new(parts.io.into_inner(), protocol, link);
+            futures::join!(driver, handler_done);
+        }
+        Err(upgraded) => {
+            let driver = Driver::new(TokioIo::new(upgraded), protocol, link);
+            futures::join!(driver, handler_done);
+        }
+    }
+    debug!(%peer, "session done");
+}

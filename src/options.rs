@@ -1,0 +1,68 @@
+//! Session options: Ktor's `install(WebSockets) { … }` block as a struct.
+
+use std::time::Duration;
+
+/// Options for a WebSocket session, the same on every target.
+///
+/// The names follow Ktor's `WebSockets` plugin (`pingPeriod`, `timeout`,
+/// `maxFrameSize`, `masking`); tandem adds bounds that Ktor leaves open.
+/// Sizes are in bytes, durations are [`Duration`]s.
+///
+/// In the browser, `ping_period`, `timeout`, `close_timeout` and `masking` have
+/// no effect: the browser runs the protocol, hides ping/pong from scripts and
+/// always masks. The size limits are enforced on both targets.
+///
+/// ```
+/// use std::time::Duration;
+/// use tandem::WebSocketOptions;
+///
+/// let options = WebSocketOptions {
+///     ping_period: Some(Duration::from_secs(15)),
+///     max_frame_size: Some(1 << 20),
+///     ..WebSocketOptions::default()
+/// };
+/// assert_eq!(options.timeout, Duration::from_secs(15));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketOptions {
+    /// How often to send a ping; `None` (the default) sends none.
+    pub ping_period: Option<Duration>,
+    /// How long to wait for any frame after a ping before giving the
+    /// connection up as dead. Default 15 s.
+    pub timeout: Duration,
+    /// How long to wait for the peer's Close after ours, and for the
+    /// transport to end after the close handshake. Default 5 s.
+    pub close_timeout: Duration,
+    /// The largest frame payload accepted, in bytes; a bigger frame closes
+    /// the session with 1009 before its payload is buffered. `None` (the
+    /// default, as in Ktor) means no per-frame limit.
+    pub max_frame_size: Option<usize>,
+    /// The largest message accepted, in bytes, after reassembly of its
+    /// fragments; a bigger one closes the session with 1009 as soon as its
+    /// size is known. Default 64 MiB; `None` means no limit.
+    pub max_message_size: Option<usize>,
+    /// Whether to mask outgoing frames. `None` (the default) follows RFC 6455:
+    /// clients mask, servers do not.
+    pub masking: Option<bool>,
+    /// How many frames [`Session::send`](crate::Session::send) may queue
+    /// before it waits for the connection to catch up. Default 32.
+    pub outgoing_queue: usize,
+    /// How many received messages may wait for the handler before the
+    /// session stops reading from the network. Default 16.
+    pub incoming_queue: usize,
+}
+
+impl Default for WebSocketOptions {
+    fn default() -> Self {
+        Self {
+            ping_period: None,
+            timeout: Duration::from_secs(15),
+            close_timeout: Duration::from_secs(5),
+            max_frame_size: None,
+            max_message_size: Some(64 << 20),
+            masking: None,
+            outgoing_queue: 32,
+            incoming_queue: 16,
+        }
+    }
+}

@@ -1,0 +1,715 @@
+//! The RFC 6455 state machine after the opening handshake.
+
+use std::io::IoSlice;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+use tracing::{debug, warn};
+
+use super::header::{FrameHeader, LengthOverflow};
+use super::mask::apply_mask;
+use super::output::Output;
+use super::role::Role;
+use super::utf8::Utf8Validator;
+use crate::close::{CloseCode, CloseReason};
+use crate::error::Error;
+use crate::frame::{Frame, FrameType, Rsv};
+use crate::options::WebSocketOptions;
+
+/// How the engine behaves: limits, masking, timers and mode.
+///
+/// ```
+/// use tandem::protocol::{Config, Role};
+/// use tandem::WebSocketOptions;
+///
+/// let config = Config::new(Role::Server, &WebSocketOptions::default());
+/// assert!(!config.mask_outgoing);
+/// assert!(!config.raw);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Raw mode: every frame goes to the caller as it is, with no reassembly,
+    /// no UTF-8 check and no automatic pong or close reply.
+    pub raw: bool,
+    /// Whether to mask outgoing frames.
+    pub mask_outgoing: bool,
+    /// Largest accepted frame payload in bytes.
+    pub max_frame_size: Option<usize>,
+    /// Largest accepted message in bytes.
+    pub max_message_size: Option<usize>,
+    /// How often to ping; `None` for never.
+    pub ping_period: Option<Duration>,
+    /// How long after a ping a frame must arrive.
+    pub timeout: Duration,
+    /// How long the close handshake and the transport's end may take.
+    pub close_timeout: Duration,
+    /// RSV bits owned by negotiated extensions; any other set bit is a
+    /// protocol error.
+    pub allowed_rsv: Rsv,
+    /// Seed for the masking keys. Give it fresh OS randomness for a client:
+    /// RFC 6455 §10.3 needs keys an attacker cannot predict.
+    pub mask_seed: [u8; 32],
+}
+
+impl Config {
+    /// The engine configuration for `role` from session options.
+    pub fn new(role: Role, options: &WebSocketOptions) -> Self {
+        Self {
+            raw: false,
+            mask_outgoing: options.masking.unwrap_or(role.masks_by_default()),
+            max_frame_size: options.max_frame_size,
+            max_message_size: options.max_message_size,
+            ping_period: options.ping_period,
+            timeout: options.timeout,
+            close_timeout: options.close_timeout,
+            allowed_rsv: Rsv::NONE,
+            mask_seed: [0; 32],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Frames flow both ways.
+    Open,
+    /// We sent Close and wait for the peer's.
+    CloseSent,
+    /// (Raw mode) the peer sent Close; the caller has not answered yet.
+    CloseReceived,
+    /// The close handshake is over or the connection was failed; the
+    /// transport is being wound down and input is discarded.
+    Closed,
+    /// The transport is done.
+    Finished,
+}
+
+/// The frame being received: its header is consumed, its payload arrives.
+#[derive(Debug)]
+struct InFrame {
+    header: FrameHeader,
+    frame_type: FrameType,
+    len: usize,
+    /// Payload bytes already unmasked (and UTF-8 checked, for text).
+    done: usize,
+}
+
+/// A fragmented message being reassembled (default mode).
+#[derive(Debug)]
+struct Message {
+    frame_type: FrameType,
+    rsv: Rsv,
+    data: BytesMut,
+    utf8: Option<Utf8Validator>,
+}
+
+/// The WebSocket protocol after the opening handshake, with no I/O inside.
+///
+/// Feed it bytes with [`Protocol::read_buffer`] (or [`Protocol::receive_data`])
+/// and take frames from [`Protocol::poll_event`]; queue frames with
+/// [`Protocol::send`] and [`Protocol::close`] and write what
+/// [`Protocol::output`] holds. Time only enters as the `now` argument, so a
+/// test drives the timers with any clock it likes.
+///
+/// ```
+/// use std::time::Instant;
+/// use tandem::protocol::{Config, Protocol, Role};
+/// use tandem::{Frame, WebSocketOptions};
+///
+/// let now = Instant::now();
+/// let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+/// // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+/// server.receive_data(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// assert_eq!(server.poll_event(now), Some(Frame::text("Hello")));
+///
+/// server.send(Frame::text("Hi"), now).unwrap();
+/// assert_eq!(server.output_bytes(), vec![0x81, 0x02, b'H', b'i']);
+/// ```
+#[derive(Debug)]
+pub struct Protocol {
+    role: Role,
+    config: Config,
+    state: State,
+    read: BytesMut,
+    in_frame: Option<InFrame>,
+    message: Option<Message>,
+    /// Raw mode: a fragmented message is open.
+    raw_fragmenting: bool,
+    out: Output,
+    rng: StdRng,
+    close_sent: bool,
+    outcome: Option<CloseReason>,
+    deadline_close: Option<Instant>,
+    next_ping: Option<Instant>,
+    ping_sent_at: Option<Instant>,
+    ping_counter: u64,
+    shutdown_requested: bool,
+}
+
+impl Protocol {
+    /// A new engine for an open connection, as of `now`.
+    pub fn new(role: Role, config: Config, now: Instant) -> Self {
+        let rng = StdRng::from_seed(config.mask_seed);
+        let next_ping = config.ping_period.map(|p| now + p);
+        Self {
+            role,
+            config,
+            state: State::Open,
+            read: BytesMut::new(),
+            in_frame: None,
+            message: None,
+            raw_fragmenting: false,
+            out: Output::default(),
+            rng,
+            close_sent: false,
+            outcome: None,
+            deadline_close: None,
+            next_ping,
+            ping_sent_at: None,
+            ping_counter: 0,
+            shutdown_requested: false,
+        }
+    }
+
+    /// This engine's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    // ----- input -------------------------------------------------------------
+
+    /// The buffer to read transport bytes into, with room reserved for the
+    /// next read. Call [`Protocol::poll_event`] after filling it.
+    pub fn read_buffer(&mut self) -> &mut BytesMut {
+        let want = match &self.in_frame {
+            Some(f) => (f.len - self.read.len().min(f.len)).clamp(1, 1 << 20),
+            None => 4096,
+        };
+        if self.read.capacity() - self.read.len() < want.min(4096) {
+            self.read.reserve(want);
+        }
+        &mut self.read
+    }
+
+    /// Appends transport bytes (a copy; drivers read into [`Protocol::read_buffer`]).
+    pub fn receive_data(&mut self, data: &[u8]) {
+        if self.state != State::Finished {
+            self.read.extend_from_slice(data);
+        }
+    }
+
+    /// The transport reached end of file.
+    pub fn receive_eof(&mut self) {
+        if self.state != State::Closed && self.state != State::Finished {
+            let why = "the peer closed the connection without a close handshake";
+            debug!("{why}");
+            self.outcome
+                .get_or_insert_with(|| CloseReason::new(CloseCode::ClosedAbnormally, why));
+        }
+        self.finish();
+    }
+
+    /// The transport failed; the connection is over with 1006.
+    pub fn transport_failed(&mut self, error: &std::io::Error) {
+        if self.state != State::Closed && self.state != State::Finished {
+            debug!(%error, "transport failed");
+            self.outcome.get_or_insert_with(|| {
+                CloseReason::new(
+                    CloseCode::ClosedAbnormally,
+                    format!("transport error: {error}"),
+                )
+            });
+        }
+        self.finish();
+    }
+
+    /// The next frame for the caller, parsed from buffered input.
+    ///
+    /// In the default mode these are whole `Text` and `Binary` messages: pings
+    /// are answered, pongs noted and a Close is answered and ends the stream.
+    /// In raw mode every frame comes out as it arrived. Returns `None` when
+    /// more input is needed or the connection is closed.
+    pub fn poll_event(&mut self, now: Instant) -> Option<Frame> {
+        loop {
+            if !matches!(
+                self.state,
+                State::Open | State::CloseSent | State::CloseReceived
+            ) {
+                self.read.clear();
+                return None;
+            }
+            if self.in_frame.is_none() {
+                let (header, header_len) = match FrameHeader::parse(&self.read) {
+                    Ok(Some(parsed)) => parsed,
+                    Ok(None) => return None,
+                    Err(LengthOverflow) => {
+                        self.fail(CloseCode::ProtocolError, "frame length over 2^63", now);
+                        continue;
+                    }
+                };
+                self.read.advance(header_len);
+                self.note_activity();
+                match self.check_header(&header) {
+                    Ok(frame) => self.in_frame = Some(frame),
+                    Err((code, why)) => {
+                        self.fail(code, why, now);
+                        continue;
+                    }
+                }
+            }
+            let Some(frame) = self.in_frame.as_mut() else {
+                continue;
+            };
+            let available = self.read.len().min(frame.len);
+            if available > frame.done {
+                let fresh = &mut self.read[frame.done..available];
+                if let Some(key) = frame.header.mask {
+                    apply_mask(fresh, key, frame.done);
+                }
+                let utf8 = match frame.frame_type {
+                    FrameType::Text | FrameType::Continuation => {
+                        self.message.as_mut().and_then(|m| m.utf8.as_mut())
+                    }
+                    _ => None,
+                };
+                if let Some(validator) = utf8 {
+                    if validator.feed(fresh).is_err() {
+                        self.fail(
+                            CloseCode::NotConsistent,
+                            "invalid UTF-8 in a text message",
+                            now,
+                        );
+                        continue;
+                    }
+                }
+                frame.done = available;
+            }
+            if available < frame.len {
+                return None;
+            }
+            let Some(frame) = self.in_frame.take() else {
+                continue;
+            };
+            let payload = self.read.split_to(frame.len).freeze();
+            if let Some(event) = self.on_frame(frame, payload, now) {
+                return Some(event);
+            }
+        }
+    }
+
+    /// Validates a header against the RFC, the negotiated RSV bits, masking
+    /// rules, fragmentation state and size limits.
+    fn check_header(&mut self, h: &FrameHeader) -> Result<InFrame, (CloseCode, &'static str)> {
+        use CloseCode::{ProtocolError, TooBig};
+        if !self.config.allowed_rsv.contains(h.rsv) {
+            return Err((
+                ProtocolError,
+                "reserved bit set with no extension negotiated for it",
+            ));
+        }
+        let Some(frame_type) = FrameType::from_opcode(h.opcode) else {
+            return Err((ProtocolError, "reserved opcode"));
+        };
+        if h.mask.is_none() && self.role.requires_masked_input() {
+            return Err((ProtocolError, "client frame is not masked"));
+        }
+        if h.mask.is_some() && self.role.requires_unmasked_input() {
+            return Err((ProtocolError, "server frame is masked"));
+        }
+        if frame_type.is_control() {
+            if !h.fin {
+                return Err((ProtocolError, "fragmented control frame"));
+            }
+            if h.payload_len > 125 {
+                return Err((ProtocolError, "control frame payload over 125 bytes"));
+            }
+        } else {
+            let fragmenting = if self.config.raw {
+                self.raw_fragmenting
+            } else {
+                self.message.is_some()
+            };
+            match (frame_type, fragmenting) {
+                (FrameType::Continuation, false) => {
+                    return Err((
+                        ProtocolError,
+                        "continuation frame with no message to continue",
+                    ))
+                }
+                (FrameType::Text | FrameType::Binary, true) => {
+                    return Err((ProtocolError, "new message before the previous one ended"))
+                }
+                _ => {}
+            }
+        }
+        let too_big = |limit: Option<usize>, len: u64| limit.is_some_and(|max| len > max as u64);
+        if too_big(self.config.max_frame_size, h.payload_len) {
+            return Err((TooBig, "frame over the size limit"));
+        }
+        let so_far = self.message.as_ref().map_or(0, |m| m.data.len() as u64);
+        if !frame_type.is_control()
+            && too_big(
+                self.config.max_message_size,
+                so_far.saturating_add(h.payload_len),
+            )
+        {
+            return Err((TooBig, "message over the size limit"));
+        }
+        let len =
+            usize::try_from(h.payload_len).map_err(|_| (TooBig, "frame too big for memory"))?;
+        if self.config.raw {
+            if !frame_type.is_control() {
+                self.raw_fragmenting = !h.fin;
+            }
+        } else if matches!(frame_type, FrameType::Text | FrameType::Binary) {
+            self.message = Some(Message {
+                frame_type,
+                rsv: h.rsv,
+                data: BytesMut::new(),
+                utf8: (frame_type == FrameType::Text).then(Utf8Validator::new),
+            });
+        }
+        Ok(InFrame {
+            header: *h,
+            frame_type,
+            len,
+            done: 0,
+        })
+    }
+
+    /// Acts on a whole frame; returns what the caller should see, if anything.
+    fn on_frame(&mut self, frame: InFrame, payload: Bytes, now: Instant) -> Option<Frame> {
+        let h = frame.header;
+        debug!(frame_type = ?frame.frame_type, fin = h.fin, len = frame.len, "frame received");
+        if frame.frame_type == FrameType::Close {
+            return self.on_close(payload, now);
+        }
+        if self.config.raw {
+            return Some(Frame::from_parts(frame.frame_type, h.fin, h.rsv, payload));
+        }
+        match frame.frame_type {
+            FrameType::Ping => {
+                if self.state == State::Open {
+                    self.queue(Frame::pong(payload));
+                }
+                None
+            }
+            FrameType::Pong => None,
+            _ => self.on_data(h.fin, payload, now),
+        }
+    }
+
+    /// A data frame in default mode: completes or extends the open message.
+    fn on_data(&mut self, fin: bool, payload: Bytes, now: Instant) -> Option<Frame> {
+        let message = self.message.as_mut()?;
+        if !fin {
+            message.data.extend_from_slice(&payload);
+            return None;
+        }
+        let message = self.message.take()?;
+        if message.utf8.as_ref().is_some_and(|v| v.finish().is_err()) {
+            self.fail(
+                CloseCode::NotConsistent,
+                "text message ends inside a character",
+                now,
+            );
+            return None;
+        }
+        let data = if message.data.is_empty() {
+            payload
+        } else {
+            let mut data = message.data;
+            data.extend_from_slice(&payload);
+            data.freeze()
+        };
+        Some(Frame::from_parts(
+            message.frame_type,
+            true,
+            message.rsv,
+            data,
+        ))
+    }
+
+    /// The peer's Close frame.
+    fn on_close(&mut self, payload: Bytes, now: Instant) -> Option<Frame> {
+        let reason = match payload.len() {
+            0 => CloseReason::new(CloseCode::Other(1005), ""),
+            1 => {
+                self.fail(
+                    CloseCode::ProtocolError,
+                    "close frame with a 1-byte payload",
+                    now,
+                );
+                return None;
+            }
+            _ => {
+                let code = CloseCode::from(u16::from_be_bytes([payload[0], payload[1]]));
+                if !code.is_sendable() {
+                    self.fail(CloseCode::ProtocolError, "invalid close code", now);
+                    return None;
+                }
+                match std::str::from_utf8(&payload[2..]) {
+                    Ok(message) => CloseReason::new(code, message),
+                    Err(_) => {
+                        self.fail(CloseCode::NotConsistent, "close reason is not UTF-8", now);
+                        return None;
+                    }
+                }
+            }
+        };
+        debug!(%reason, "close frame received");
+        self.outcome.get_or_insert(reason.clone());
+        if self.close_sent {
+            self.enter_closed(now);
+            return None;
+        }
+        if self.config.raw {
+            self.state = State::CloseReceived;
+            self.deadline_close = Some(now + self.config.close_timeout);
+            return Some(Frame::from_parts(
+                FrameType::Close,
+                true,
+                Rsv::NONE,
+                payload,
+            ));
+        }
+        let reply = match reason.code {
+            CloseCode::Other(1005) => Frame::close_empty(),
+            code => Frame::close(CloseReason::new(code, "")),
+        };
+        self.queue(reply);
+        self.close_sent = true;
+        self.enter_closed(now);
+        None
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): sends Close with `code` if it
+    /// can, records the reason and discards further input.
+    fn fail(&mut self, code: CloseCode, why: &str, now: Instant) {
+        warn!(
+            code = u16::from(code),
+            why, "failing the WebSocket connection"
+        );
+        let reason = CloseReason::new(code, why);
+        if !self.close_sent {
+            self.queue(Frame::close(reason.clone()));
+            self.close_sent = true;
+        }
+        self.outcome.get_or_insert(reason);
+        self.enter_closed(now);
+    }
+
+    fn enter_closed(&mut self, now: Instant) {
+        self.state = State::Closed;
+        self.in_frame = None;
+        self.message = None;
+        self.read.clear();
+        self.next_ping = None;
+        self.ping_sent_at = None;
+        self.deadline_close = Some(now + self.config.close_timeout);
+    }
+
+    fn finish(&mut self) {
+        self.state = State::Finished;
+        self.in_frame = None;
+        self.message = None;
+        self.read = BytesMut::new();
+        self.next_ping = None;
+        self.ping_sent_at = None;
+        self.deadline_close = None;
+    }
+
+    fn note_activity(&mut self) {
+        self.ping_sent_at = None;
+    }
+
+    // ----- output ------------------------------------------------------------
+
+    /// Queues `frame` for sending.
+    ///
+    /// A Close frame starts the close handshake, as [`Protocol::close`] does.
+    /// Fails with [`Error::ConnectionClosed`] once a Close was sent, and with
+    /// [`Error::InvalidFrame`] for a control frame over 125 bytes.
+    pub fn send(&mut self, frame: Frame, now: Instant) -> Result<(), Error> {
+        if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
+            return Err(Error::ConnectionClosed(self.outcome.clone()));
+        }
+        if frame.frame_type().is_control() && frame.read_bytes().len() > 125 {
+            return Err(Error::InvalidFrame(format!(
+                "{:?} payload of {} bytes; control frames carry at most 125",
+                frame.frame_type(),
+                frame.read_bytes().len()
+            )));
+        }
+        if frame.frame_type() == FrameType::Close {
+            if let Some(reason) = frame.read_close_reason() {
+                check_sendable(reason.code)?;
+            }
+            self.queue(frame);
+            self.close_sent = true;
+            if self.state == State::CloseReceived {
+                self.enter_closed(now);
+            } else {
+                self.state = State::CloseSent;
+                self.deadline_close = Some(now + self.config.close_timeout);
+            }
+            return Ok(());
+        }
+        self.queue(frame);
+        Ok(())
+    }
+
+    /// Starts the close handshake with `reason`.
+    ///
+    /// Does nothing if a Close was already sent. Codes that cannot go on the
+    /// wire (1005, 1006, 1015, out of range) are refused with
+    /// [`Error::InvalidFrame`].
+    pub fn close(&mut self, reason: CloseReason, now: Instant) -> Result<(), Error> {
+        check_sendable(reason.code)?;
+        if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
+            return Ok(());
+        }
+        self.send(Frame::close(reason), now)
+    }
+
+    fn queue(&mut self, frame: Frame) {
+        let mask = self.config.mask_outgoing.then(|| {
+            let mut key = [0u8; 4];
+            self.rng.fill_bytes(&mut key);
+            key
+        });
+        let header = FrameHeader {
+            fin: frame.is_fin(),
+            rsv: frame.rsv(),
+            opcode: frame.frame_type().opcode(),
+            mask,
+            payload_len: frame.read_bytes().len() as u64,
+        };
+        debug!(frame_type = ?frame.frame_type(), len = header.payload_len, "frame queued");
+        self.out.push_frame(&header, frame.payload());
+    }
+
+    /// How many bytes wait to be written.
+    pub fn output_len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Fills `dst` with slices of the bytes to write, in order; returns how
+    /// many it filled. Pass them to a vectored write, then call
+    /// [`Protocol::consume_output`] with the number of bytes written.
+    pub fn output<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        self.out.slices(dst)
+    }
+
+    /// Marks the first `n` output bytes as written.
+    pub fn consume_output(&mut self, n: usize) {
+        self.out.consume(n);
+    }
+
+    /// Takes all pending output as one vector (for tests and simple drivers).
+    pub fn output_bytes(&mut self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.out.len());
+        while !self.out.is_empty() {
+            let mut slices = [IoSlice::new(&[]); 64];
+            let n = self.out.slices(&mut slices);
+            for s in &slices[..n] {
+                bytes.extend_from_slice(s);
+            }
+            let written: usize = slices[..n].iter().map(|s| s.len()).sum();
+            self.out.consume(written);
+        }
+        bytes
+    }
+
+    // ----- lifecycle ---------------------------------------------------------
+
+    /// Why the connection closed, once it has: the peer's Close, the code we
+    /// failed the connection with, or 1006 when the transport just ended.
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        match self.state {
+            State::Closed | State::Finished => self.outcome.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the driver should keep reading the transport.
+    pub fn wants_read(&self) -> bool {
+        self.state != State::Finished
+    }
+
+    /// Whether the driver should now shut down the transport's write side:
+    /// the handshake is over, the output is flushed, and this end closes first.
+    /// Returns `true` once; the driver then keeps reading until end of file.
+    pub fn take_shutdown(&mut self) -> bool {
+        let due = self.state == State::Closed
+            && self.out.is_empty()
+            && self.role.closes_transport_first()
+            && !self.shutdown_requested;
+        self.shutdown_requested |= due;
+        due
+    }
+
+    /// Whether the connection is over and the transport can be dropped.
+    pub fn is_finished(&self) -> bool {
+        self.state == State::Finished
+    }
+
+    // ----- time --------------------------------------------------------------
+
+    /// The next instant at which [`Protocol::handle_timeout`] has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let ping_deadline = self.ping_sent_at.map(|at| at + self.config.timeout);
+        [self.next_ping, ping_deadline, self.deadline_close]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Runs the timers due at `now`: sends a ping, gives up on a silent peer,
+    /// or ends a close handshake that takes too long.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.deadline_close.is_some_and(|d| d <= now) {
+            if self.state != State::Closed {
+                let why = "close handshake timed out";
+                debug!("{why}");
+                self.outcome
+                    .get_or_insert_with(|| CloseReason::new(CloseCode::ClosedAbnormally, why));
+            }
+            self.finish();
+            return;
+        }
+        if let Some(sent) = self
+            .ping_sent_at
+            .filter(|at| *at + self.config.timeout <= now)
+        {
+            let why = format!(
+                "no frame from the peer within {:?} of a ping",
+                now.duration_since(sent)
+            );
+            warn!("{why}");
+            self.outcome
+                .get_or_insert_with(|| CloseReason::new(CloseCode::ClosedAbnormally, why));
+            self.finish();
+            return;
+        }
+        if let (Some(at), Some(period)) = (self.next_ping, self.config.ping_period) {
+            if at <= now && self.state == State::Open {
+                self.ping_counter += 1;
+                self.queue(Frame::ping(self.ping_counter.to_be_bytes().to_vec()));
+                self.ping_sent_at.get_or_insert(now);
+                self.next_ping = Some(now + period);
+            }
+        }
+    }
+}
+
+fn check_sendable(code: CloseCode) -> Result<(), Error> {
+    if code.is_sendable() {
+        Ok(())
+    } else {
+        Err(Error::InvalidFrame(format!(
+            "close code {code} cannot be sent on the wire"
+        )))
+    }
+}

@@ -1,0 +1,378 @@
+//! The opening handshake (RFC 6455 §4), as pure functions over HTTP parts.
+//!
+//! The server side checks an upgrade request and computes the answer; the
+//! client side builds the request and checks the response. Reading and
+//! writing the HTTP messages is the driver's job.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use http::{header, HeaderMap, Method, StatusCode, Version};
+
+use crate::error::Error;
+
+/// The GUID that RFC 6455 §1.3 appends to the key.
+const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`.
+///
+/// ```
+/// use tandem::protocol::handshake::accept_key;
+/// // The example of RFC 6455 §1.3.
+/// assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kOxWb0XiRJYY8o=");
+/// ```
+pub fn accept_key(key: &str) -> String {
+    let mut sha1 = sha1_smol::Sha1::new();
+    sha1.update(key.as_bytes());
+    sha1.update(GUID.as_bytes());
+    BASE64.encode(sha1.digest().bytes())
+}
+
+/// A `Sec-WebSocket-Key` from 16 random bytes.
+///
+/// ```
+/// use tandem::protocol::handshake::generate_key;
+/// assert_eq!(generate_key([0; 16]).len(), 24);
+/// ```
+pub fn generate_key(random: [u8; 16]) -> String {
+    BASE64.encode(random)
+}
+
+/// Why an upgrade request was refused: the status to answer with and a
+/// body that says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// 400 Bad Request or 426 Upgrade Required.
+    pub status: StatusCode,
+    /// A one-line explanation for the response body.
+    pub reason: String,
+}
+
+impl Rejection {
+    fn bad_request(reason: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            reason: reason.into(),
+        }
+    }
+
+    fn upgrade_required(reason: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UPGRADE_REQUIRED,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Whether a comma-separated header contains `token` (case-insensitive).
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Whether the request asks for a WebSocket upgrade at all.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue};
+/// let mut headers = HeaderMap::new();
+/// headers.insert("upgrade", HeaderValue::from_static("websocket"));
+/// assert!(tandem::protocol::handshake::is_upgrade_request(&headers));
+/// ```
+pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    header_has_token(headers, header::UPGRADE, "websocket")
+}
+
+/// Checks an upgrade request (RFC 6455 §4.2.1); returns the
+/// `Sec-WebSocket-Accept` value to answer with.
+///
+/// A request that is not an upgrade, or asks for another version than 13,
+/// gets 426 Upgrade Required; one that is malformed gets 400.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, Method, Version};
+/// use tandem::protocol::handshake::check_request;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("upgrade", HeaderValue::from_static("websocket"));
+/// headers.insert("connection", HeaderValue::from_static("Upgrade"));
+/// headers.insert("sec-websocket-version", HeaderValue::from_static("13"));
+/// headers.insert("sec-websocket-key", HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="));
+/// let accept = check_request(&Method::GET, Version::HTTP_11, &headers).unwrap();
+/// assert_eq!(accept, "s3pPLMBiTxaQ9kOxWb0XiRJYY8o=");
+/// ```
+pub fn check_request(
+    method: &Method,
+    version: Version,
+    headers: &HeaderMap,
+) -> Result<String, Rejection> {
+    if !is_upgrade_request(headers) {
+        return Err(Rejection::upgrade_required(
+            "this is a WebSocket endpoint: send `Upgrade: websocket`",
+        ));
+    }
+    if method != Method::GET {
+        return Err(Rejection::bad_request(format!(
+            "a WebSocket upgrade must use GET, not {method}"
+        )));
+    }
+    if version < Version::HTTP_11 {
+        return Err(Rejection::bad_request(
+            "a WebSocket upgrade needs HTTP/1.1 or later",
+        ));
+    }
+    if !header_has_token(headers, header::CONNECTION, "upgrade") {
+        return Err(Rejection::bad_request(
+            "missing `Connection: Upgrade` in a WebSocket upgrade",
+        ));
+    }
+    let version_ok = headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v.as_bytes().trim_ascii() == b"13");
+    if !version_ok {
+        return Err(Rejection::upgrade_required(
+            "unsupported Sec-WebSocket-Version: this server speaks version 13",
+        ));
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .ok_or_else(|| Rejection::bad_request("missing Sec-WebSocket-Key"))?;
+    match BASE64.decode(key) {
+        Ok(raw) if raw.len() == 16 => Ok(accept_key(key)),
+        _ => Err(Rejection::bad_request(
+            "Sec-WebSocket-Key must be 16 bytes in base64",
+        )),
+    }
+}
+
+/// The subprotocols a request offers, in the client's order.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue};
+/// let mut headers = HeaderMap::new();
+/// headers.insert("sec-websocket-protocol", HeaderValue::from_static("chat.v2, chat"));
+/// assert_eq!(tandem::protocol::handshake::offered_protocols(&headers), ["chat.v2", "chat"]);
+/// ```
+pub fn offered_protocols(headers: &HeaderMap) -> Vec<&str> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Picks the subprotocol: the first of the server's `supported` list (its
+/// preference order) that the client offered.
+///
+/// ```
+/// use tandem::protocol::handshake::select_protocol;
+/// let supported = ["chat.v2".to_string(), "chat".to_string()];
+/// assert_eq!(select_protocol(&supported, &["chat", "chat.v2"]), Some("chat.v2"));
+/// assert_eq!(select_protocol(&supported, &["mqtt"]), None);
+/// ```
+pub fn select_protocol<'a>(supported: &'a [String], offered: &[&str]) -> Option<&'a str> {
+    supported
+        .iter()
+        .find(|s| offered.iter().any(|o| o == s))
+        .map(String::as_str)
+}
+
+/// Builds the client's upgrade request.
+///
+/// ```
+/// use tandem::protocol::handshake::client_request;
+/// let request = client_request("example.com", "/chat", "dGhlIHNhbXBsZSBub25jZQ==", &["chat".into()], &Default::default());
+/// let text = String::from_utf8(request).unwrap();
+/// assert!(text.starts_with("GET /chat HTTP/1.1\r\nHost: example.com\r\n"));
+/// assert!(text.contains("Sec-WebSocket-Protocol: chat\r\n"));
+/// assert!(text.ends_with("\r\n\r\n"));
+/// ```
+pub fn client_request(
+    host: &str,
+    path_and_query: &str,
+    key: &str,
+    protocols: &[String],
+    extra_headers: &HeaderMap,
+) -> Vec<u8> {
+    let mut request = format!(
+        "GET {path_and_query} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+    )
+    .into_bytes();
+    if !protocols.is_empty() {
+        request.extend_from_slice(b"Sec-WebSocket-Protocol: ");
+        request.extend_from_slice(protocols.join(", ").as_bytes());
+        request.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in extra_headers {
+        request.extend_from_slice(name.as_str().as_bytes());
+        request.extend_from_slice(b": ");
+        request.extend_from_slice(value.as_bytes());
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
+    request
+}
+
+/// Checks the server's answer to our upgrade request (RFC 6455 §4.1);
+/// returns the subprotocol it chose.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue};
+/// use tandem::protocol::handshake::check_response;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("upgrade", HeaderValue::from_static("websocket"));
+/// headers.insert("connection", HeaderValue::from_static("Upgrade"));
+/// headers.insert("sec-websocket-accept", HeaderValue::from_static("s3pPLMBiTxaQ9kOxWb0XiRJYY8o="));
+/// let protocol = check_response(101, &headers, "dGhlIHNhbXBsZSBub25jZQ==", &[]).unwrap();
+/// assert_eq!(protocol, None);
+/// ```
+pub fn check_response(
+    status: u16,
+    headers: &HeaderMap,
+    key: &str,
+    offered_protocols: &[String],
+) -> Result<Option<String>, Error> {
+    if status != 101 {
+        return Err(Error::HandshakeRefused {
+            status,
+            body: String::new(),
+        });
+    }
+    if !header_has_token(headers, header::UPGRADE, "websocket") {
+        return Err(Error::Handshake(
+            "response lacks `Upgrade: websocket`".into(),
+        ));
+    }
+    if !header_has_token(headers, header::CONNECTION, "upgrade") {
+        return Err(Error::Handshake(
+            "response lacks `Connection: Upgrade`".into(),
+        ));
+    }
+    let accept = headers
+        .get(header::SEC_WEBSOCKET_ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    if accept != Some(accept_key(key).as_str()) {
+        return Err(Error::Handshake(
+            "Sec-WebSocket-Accept does not match our key".into(),
+        ));
+    }
+    if headers.contains_key(header::SEC_WEBSOCKET_EXTENSIONS) {
+        return Err(Error::Handshake(
+            "the server accepted an extension that was not offered".into(),
+        ));
+    }
+    match headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .map(|v| v.to_str().map(str::trim))
+    {
+        None => Ok(None),
+        Some(Ok(chosen)) if offered_protocols.iter().any(|p| p == chosen) => {
+            Ok(Some(chosen.to_owned()))
+        }
+        Some(_) => Err(Error::Handshake(
+            "the server chose a subprotocol that was not offered".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn upgrade_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        h.insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        h.insert(
+            header::SEC_WEBSOCKET_KEY,
+            HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
+        );
+        h
+    }
+
+    #[test]
+    fn a_plain_get_gets_426_with_a_reason() {
+        let r = check_request(&Method::GET, Version::HTTP_11, &HeaderMap::new()).unwrap_err();
+        assert_eq!(r.status, StatusCode::UPGRADE_REQUIRED);
+        assert!(r.reason.contains("Upgrade: websocket"));
+    }
+
+    #[test]
+    fn wrong_version_gets_426() {
+        let mut h = upgrade_headers();
+        h.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("8"));
+        let r = check_request(&Method::GET, Version::HTTP_11, &h).unwrap_err();
+        assert_eq!(r.status, StatusCode::UPGRADE_REQUIRED);
+    }
+
+    #[test]
+    fn malformed_requests_get_400() {
+        let mut no_key = upgrade_headers();
+        no_key.remove(header::SEC_WEBSOCKET_KEY);
+        let mut short_key = upgrade_headers();
+        short_key.insert(
+            header::SEC_WEBSOCKET_KEY,
+            HeaderValue::from_static("c2hvcnQ="),
+        );
+        let mut no_connection = upgrade_headers();
+        no_connection.remove(header::CONNECTION);
+        for (method, headers) in [
+            (Method::GET, no_key),
+            (Method::GET, short_key),
+            (Method::GET, no_connection),
+            (Method::POST, upgrade_headers()),
+        ] {
+            let r = check_request(&method, Version::HTTP_11, &headers).unwrap_err();
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.reason);
+        }
+    }
+
+    #[test]
+    fn response_with_a_wrong_accept_or_unoffered_protocol_fails() {
+        let mut h = HeaderMap::new();
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(
+            header::SEC_WEBSOCKET_ACCEPT,
+            HeaderValue::from_static("wrong"),
+        );
+        assert!(matches!(
+            check_response(101, &h, "k", &[]),
+            Err(Error::Handshake(_))
+        ));
+        h.insert(
+            header::SEC_WEBSOCKET_ACCEPT,
+            HeaderValue::from_str(&accept_key("k")).unwrap(),
+        );
+        h.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("mqtt"),
+        );
+        assert!(matches!(
+            check_response(101, &h, "k", &["chat".into()]),
+            Err(Error::Handshake(_))
+        ));
+        assert_eq!(
+            check_response(101, &h, "k", &["mqtt".into()]).unwrap(),
+            Some("mqtt".into())
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! Bytes waiting to be written, as a queue of chunks.
+//!
+//! Small frames are copied into one growing buffer so that many of them leave
+//! in one write. A large unmasked payload is queued as its own chunk without
+//! a copy, so a broadcast shares one allocation among all recipients.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::header::FrameHeader;
+use super::mask::apply_mask;
+
+/// Payloads at least this big are queued by reference instead of copied.
+const ZERO_COPY_THRESHOLD: usize = 2048;
+
+#[derive(Debug, Default)]
+pub(crate) struct Output {
+    /// Chunks that go out before `tail`.
+    chunks: VecDeque<Bytes>,
+    /// The buffer small frames are appended to.
+    tail: BytesMut,
+    len: usize,
+}
+
+impl Output {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends a frame: its header, then its payload, masked with the
+    /// header's key if it has one.
+    pub(crate) fn push_frame(&mut self, header: &FrameHeader, payload: &Bytes) {
+        header.encode(&mut self.tail);
+        match header.mask {
+            Some(key) => {
+                let start = self.tail.len();
+                self.tail.extend_from_slice(payload);
+                apply_mask(&mut self.tail[start..], key, 0);
+            }
+            None if payload.len() >= ZERO_COPY_THRESHOLD => {
+                self.chunks.push_back(self.tail.split().freeze());
+                self.chunks.push_back(payload.clone());
+            }
+            None => self.tail.extend_from_slice(payload),
+        }
+        self.len += header.len() + payload.len();
+    }
+
+    /// Fills `dst` with the pending bytes in order; returns how many slices it used.
+    pub(crate) fn slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let pieces = self
+            .chunks
+            .iter()
+            .map(|c| &c[..])
+            .chain(std::iter::once(&self.tail[..]));
+        let mut n = 0;
+        for piece in pieces.filter(|p| !p.is_empty()) {
+            if n == dst.len() {
+                break;
+            }
+            dst[n] = IoSlice::new(piece);
+            n += 1;
+        }
+        n
+    }
+
+    /// Drops the first `n` pending bytes (they were written).
+    pub(crate) fn consume(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            match self.chunks.front_mut() {
+                Some(chunk) if chunk.len() <= n => {
+                    n -= chunk.len();
+                    self.chunks.pop_front();
+                }
+                Some(chunk) => {
+                    chunk.advance(n);
+                    return;
+                }
+                None => {
+                    self.tail.advance(n);
+                    return;
+                }
+            }
+        }
+        if self.len == 0 && self.tail.capacity() > 64 * 1024 {
+            // Do not keep a burst's buffer for the life of an idle connection.
+            self.tail = BytesMut::new();
+        }
+    }
+}

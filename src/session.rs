@@ -1,0 +1,501 @@
+//! The session: Ktor's `DefaultWebSocketSession`, the same on every target.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+
+use crate::close::{CloseCode, CloseReason};
+use crate::error::Error;
+use crate::frame::{Frame, FrameType};
+use crate::link::{Command, Link};
+
+/// What the server saw in the upgrade request (server-side sessions only).
+///
+/// ```
+/// use tandem::Request;
+/// let request = Request::new("/chat", Some("room=1"), http::HeaderMap::new());
+/// assert_eq!(request.path(), "/chat");
+/// assert_eq!(request.query_param("room"), Some("1"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Request {
+    path: String,
+    query: Option<String>,
+    headers: http::HeaderMap,
+}
+
+impl Request {
+    /// A request record (the server builds these; tests may too).
+    pub fn new(path: impl Into<String>, query: Option<&str>, headers: http::HeaderMap) -> Self {
+        Self {
+            path: path.into(),
+            query: query.map(str::to_owned),
+            headers,
+        }
+    }
+
+    /// The request path, without the query.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The raw query string, without the `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+
+    /// The first value of query parameter `name`, as written (not percent-decoded).
+    ///
+    /// ```
+    /// use tandem::Request;
+    /// let request = Request::new("/", Some("a=1&b=two"), Default::default());
+    /// assert_eq!(request.query_param("b"), Some("two"));
+    /// assert_eq!(request.query_param("c"), None);
+    /// ```
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query.as_deref()?.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (key == name).then_some(value)
+        })
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &http::HeaderMap {
+        &self.headers
+    }
+}
+
+/// An extension both ends agreed on, with its parameters as negotiated.
+///
+/// ```
+/// use tandem::NegotiatedExtension;
+/// let ext = NegotiatedExtension::new("permessage-deflate", vec![("client_max_window_bits".into(), Some("10".into()))]);
+/// assert_eq!(ext.to_string(), "permessage-deflate; client_max_window_bits=10");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NegotiatedExtension {
+    /// The extension token, e.g. `permessage-deflate`.
+    pub name: String,
+    /// Its parameters, in order; a parameter without a value has `None`.
+    pub params: Vec<(String, Option<String>)>,
+}
+
+impl NegotiatedExtension {
+    /// An extension record.
+    pub fn new(name: impl Into<String>, params: Vec<(String, Option<String>)>) -> Self {
+        Self {
+            name: name.into(),
+            params,
+        }
+    }
+}
+
+impl fmt::Display for NegotiatedExtension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)?;
+        for (key, value) in &self.params {
+            match value {
+                Some(v) => write!(f, "; {key}={v}")?,
+                None => write!(f, "; {key}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the opening handshake settled.
+#[derive(Debug, Default)]
+pub(crate) struct Handshake {
+    pub(crate) protocol: Option<String>,
+    pub(crate) extensions: Vec<NegotiatedExtension>,
+    pub(crate) request: Option<Request>,
+}
+
+/// One WebSocket connection, as a handler sees it.
+///
+/// A session has an [`Incoming`] stream of frames, an [`Outgoing`] handle
+/// that can be cloned and stored elsewhere, and a
+/// [`close_reason`](Session::close_reason) that resolves once the
+/// connection is over. It is the same type on every target.
+///
+/// ```no_run
+/// use futures::StreamExt;
+/// use tandem::{CloseCode, CloseReason, Session};
+///
+/// async fn echo(mut session: Session) -> Result<(), tandem::Error> {
+///     session.send("Please enter your name").await?;
+///     while let Some(frame) = session.incoming().next().await {
+///         if let Some(text) = frame.read_text() {
+///             if text.eq_ignore_ascii_case("bye") {
+///                 session.close(CloseReason::new(CloseCode::Normal, "Client said BYE")).await?;
+///             } else {
+///                 session.send(format!("Hi, {text}!")).await?;
+///             }
+///         }
+///     }
+///     Ok(())
+/// }
+/// ```
+pub struct Session {
+    incoming: Incoming,
+    outgoing: Outgoing,
+    handshake: Arc<Handshake>,
+}
+
+impl Session {
+    pub(crate) fn new(link: Arc<Link>, handshake: Handshake) -> Self {
+        Self {
+            incoming: Incoming { link: link.clone() },
+            outgoing: Outgoing { link },
+            handshake: Arc::new(handshake),
+        }
+    }
+
+    /// Sends a frame; text and bytes convert into text and binary frames.
+    ///
+    /// Waits while the outgoing queue is full. Fails with
+    /// [`Error::ConnectionClosed`] once the session is closing or closed.
+    ///
+    /// ```no_run
+    /// # async fn f(session: tandem::Session) -> Result<(), tandem::Error> {
+    /// session.send("text").await?;
+    /// session.send(vec![0u8, 1, 2]).await?;
+    /// session.send(tandem::Frame::binary(&b"bytes"[..])).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send(&self, frame: impl Into<Frame>) -> Result<(), Error> {
+        self.outgoing.send(frame).await
+    }
+
+    /// The stream of received frames; it ends when the connection closes.
+    ///
+    /// ```no_run
+    /// # async fn f(mut session: tandem::Session) {
+    /// use futures::StreamExt;
+    /// while let Some(frame) = session.incoming().next().await {
+    ///     println!("{frame:?}");
+    /// }
+    /// # }
+    /// ```
+    pub fn incoming(&mut self) -> &mut Incoming {
+        &mut self.incoming
+    }
+
+    /// The next received frame, or `None` once the connection is closed.
+    ///
+    /// ```no_run
+    /// # async fn f(mut session: tandem::Session) {
+    /// if let Some(frame) = session.receive().await {
+    ///     println!("{:?}", frame.read_text());
+    /// }
+    /// # }
+    /// ```
+    pub async fn receive(&mut self) -> Option<Frame> {
+        futures::StreamExt::next(&mut self.incoming).await
+    }
+
+    /// A handle for sending from elsewhere: clone it, store it, move it to
+    /// another task (the chat keeps one per member).
+    ///
+    /// ```no_run
+    /// # async fn f(session: tandem::Session) {
+    /// let outgoing = session.outgoing();
+    /// let _ = outgoing.send("from another task").await;
+    /// # }
+    /// ```
+    pub fn outgoing(&self) -> Outgoing {
+        self.outgoing.clone()
+    }
+
+    /// Starts the close handshake with `reason` and returns once the Close
+    /// is queued; the incoming stream ends when the peer answers.
+    ///
+    /// ```no_run
+    /// # async fn f(session: tandem::Session) -> Result<(), tandem::Error> {
+    /// use tandem::{CloseCode, CloseReason};
+    /// session.close(CloseReason::new(CloseCode::Normal, "done")).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn close(&self, reason: CloseReason) -> Result<(), Error> {
+        self.outgoing.close(reason).await
+    }
+
+    /// Resolves once the connection is over, with the reason: the peer's
+    /// Close, the code the session failed with, or
+    /// [`CloseCode::ClosedAbnormally`] when the connection just dropped.
+    ///
+    /// ```no_run
+    /// # async fn f(session: tandem::Session) {
+    /// let reason = session.close_reason().await;
+    /// println!("closed: {reason}");
+    /// # }
+    /// ```
+    pub fn close_reason(&self) -> ClosedFuture {
+        self.outgoing.close_reason()
+    }
+
+    /// The subprotocol both ends agreed on, if any.
+    ///
+    /// ```no_run
+    /// # fn f(session: tandem::Session) {
+    /// if session.protocol() == Some("chat") { /* … */ }
+    /// # }
+    /// ```
+    pub fn protocol(&self) -> Option<&str> {
+        self.handshake.protocol.as_deref()
+    }
+
+    /// The extensions both ends agreed on, in negotiation order.
+    ///
+    /// ```no_run
+    /// # fn f(session: tandem::Session) {
+    /// for extension in session.extensions() {
+    ///     println!("{extension}");
+    /// }
+    /// # }
+    /// ```
+    pub fn extensions(&self) -> &[NegotiatedExtension] {
+        &self.handshake.extensions
+    }
+
+    /// The upgrade request, on the server side; `None` for client sessions.
+    ///
+    /// ```no_run
+    /// # fn f(session: tandem::Session) {
+    /// let room = session.request().and_then(|r| r.query_param("room"));
+    /// # }
+    /// ```
+    pub fn request(&self) -> Option<&Request> {
+        self.handshake.request.as_ref()
+    }
+
+    /// Splits the session into its stream of incoming frames and its
+    /// outgoing handle, to read and write from different tasks.
+    ///
+    /// ```no_run
+    /// # async fn f(session: tandem::Session) {
+    /// let (incoming, outgoing) = session.split();
+    /// # }
+    /// ```
+    pub fn split(self) -> (Incoming, Outgoing) {
+        (self.incoming, self.outgoing)
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("protocol", &self.handshake.protocol)
+            .field("extensions", &self.handshake.extensions)
+            .field("close_reason", &self.outgoing.link.close_reason())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The received frames of a session, as a [`Stream`].
+///
+/// Dropping it tells the session that nobody reads: received data is then
+/// discarded (control frames are still handled).
+///
+/// ```no_run
+/// # async fn f(session: tandem::Session) {
+/// use futures::StreamExt;
+/// let (mut incoming, _outgoing) = session.split();
+/// while let Some(frame) = incoming.next().await { /* … */ }
+/// # }
+/// ```
+pub struct Incoming {
+    link: Arc<Link>,
+}
+
+impl Stream for Incoming {
+    type Item = Frame;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
+        self.link.poll_recv(cx)
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        self.link.incoming_dropped();
+    }
+}
+
+impl fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming").finish_non_exhaustive()
+    }
+}
+
+/// The sending half of a session: cheap to clone, `Send` on native targets.
+///
+/// When the last handle and the [`Incoming`] stream are dropped, the
+/// session closes with 1000.
+///
+/// ```no_run
+/// # async fn f(session: tandem::Session) -> Result<(), tandem::Error> {
+/// let outgoing = session.outgoing();
+/// let other = outgoing.clone();
+/// other.send("hello").await?;
+/// # Ok(()) }
+/// ```
+pub struct Outgoing {
+    link: Arc<Link>,
+}
+
+impl Outgoing {
+    /// Sends a frame, waiting while the outgoing queue is full.
+    ///
+    /// ```no_run
+    /// # async fn f(outgoing: tandem::Outgoing) -> Result<(), tandem::Error> {
+    /// outgoing.send("hello").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send(&self, frame: impl Into<Frame>) -> Result<(), Error> {
+        let frame = frame.into();
+        check_outgoing(&frame)?;
+        let mut command = Some(Command::Frame(frame));
+        futures::future::poll_fn(|cx| self.link.poll_send(cx, &mut command)).await
+    }
+
+    /// Sends a frame if the queue has room, without waiting; fails with
+    /// [`Error::QueueFull`] if it has none.
+    ///
+    /// ```no_run
+    /// # fn f(outgoing: tandem::Outgoing) {
+    /// if let Err(tandem::Error::QueueFull) = outgoing.try_send("tick") {
+    ///     // the peer reads too slowly: skip this tick
+    /// }
+    /// # }
+    /// ```
+    pub fn try_send(&self, frame: impl Into<Frame>) -> Result<(), Error> {
+        let frame = frame.into();
+        check_outgoing(&frame)?;
+        self.link
+            .try_send(Command::Frame(frame))
+            .map_err(|(_, error)| error)
+    }
+
+    /// Starts the close handshake with `reason` (see [`Session::close`]).
+    ///
+    /// ```no_run
+    /// # async fn f(outgoing: tandem::Outgoing) {
+    /// use tandem::{CloseCode, CloseReason};
+    /// let _ = outgoing.close(CloseReason::new(CloseCode::GoingAway, "shutting down")).await;
+    /// # }
+    /// ```
+    pub async fn close(&self, reason: CloseReason) -> Result<(), Error> {
+        check_close_code(reason.code)?;
+        let mut command = Some(Command::Close(reason));
+        match futures::future::poll_fn(|cx| self.link.poll_send(cx, &mut command)).await {
+            Err(Error::ConnectionClosed(_)) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Resolves once the connection is over (see [`Session::close_reason`]).
+    ///
+    /// ```no_run
+    /// # async fn f(outgoing: tandem::Outgoing) {
+    /// println!("{}", outgoing.close_reason().await);
+    /// # }
+    /// ```
+    pub fn close_reason(&self) -> ClosedFuture {
+        ClosedFuture {
+            link: self.link.clone(),
+        }
+    }
+
+    /// Whether the connection is over (its close reason is known).
+    ///
+    /// ```no_run
+    /// # fn f(outgoing: tandem::Outgoing) {
+    /// if outgoing.is_closed() { /* forget this member */ }
+    /// # }
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.link.close_reason().is_some()
+    }
+}
+
+impl Clone for Outgoing {
+    fn clone(&self) -> Self {
+        self.link.outgoing_cloned();
+        Self {
+            link: self.link.clone(),
+        }
+    }
+}
+
+impl Drop for Outgoing {
+    fn drop(&mut self) {
+        self.link.outgoing_dropped();
+    }
+}
+
+impl fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outgoing").finish_non_exhaustive()
+    }
+}
+
+/// A future that resolves to a session's [`CloseReason`] once it is over.
+///
+/// ```no_run
+/// # async fn f(session: tandem::Session) {
+/// let closed = session.close_reason();
+/// let reason = closed.await;
+/// # }
+/// ```
+pub struct ClosedFuture {
+    link: Arc<Link>,
+}
+
+impl Future for ClosedFuture {
+    type Output = CloseReason;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        self.link.poll_close_reason(cx)
+    }
+}
+
+impl fmt::Debug for ClosedFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClosedFuture").finish_non_exhaustive()
+    }
+}
+
+/// Refuses, before queueing, frames that could never be sent.
+fn check_outgoing(frame: &Frame) -> Result<(), Error> {
+    let frame_type = frame.frame_type();
+    if frame_type.is_control() && frame.read_bytes().len() > 125 {
+        return Err(Error::InvalidFrame(format!(
+            "{frame_type:?} payload of {} bytes; control frames carry at most 125",
+            frame.read_bytes().len()
+        )));
+    }
+    if frame_type == FrameType::Close {
+        if frame.read_bytes().len() == 1 {
+            return Err(Error::InvalidFrame("close payload of 1 byte".into()));
+        }
+        if let Some(reason) = frame.read_close_reason() {
+            check_close_code(reason.code)?;
+        }
+    }
+    crate::backend::check_outgoing(frame)
+}
+
+fn check_close_code(code: CloseCode) -> Result<(), Error> {
+    if code.is_sendable() {
+        Ok(())
+    } else {
+        Err(Error::InvalidFrame(format!(
+            "close code {code} cannot be sent on the wire"
+        )))
+    }
+}
