@@ -1,1 +1,201 @@
-//! placeholder
+//! The echo and chat demos, written once against [`Session`] so that the
+//! native examples and the browser package run the same code.
+//!
+//! - [`echo`]: greets, answers each text `T` with `Hi, T!`, closes on `bye`.
+//! - [`ChatRoom::join`]: names members `user0`, `user1`, … and relays each
+//!   text to every member as `[userK]: T`.
+//! - [`run_line_client`]: the client side of both, fed by lines of input.
+//!
+//! ```no_run
+//! # #[cfg(not(target_arch = "wasm32"))]
+//! # async fn run() -> std::io::Result<()> {
+//! use tandem::demo::{echo, ChatRoom};
+//! use tandem::server::Server;
+//!
+//! let room = ChatRoom::new();
+//! let server = Server::new()
+//!     .web_socket("/echo", echo)
+//!     .web_socket("/chat", move |session| room.clone().join(session))
+//!     .bind("127.0.0.1:8080")
+//!     .await?;
+//! server.wait().await
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::future::{select, Either};
+use futures::{Stream, StreamExt};
+
+use crate::close::{CloseCode, CloseReason};
+use crate::session::{Outgoing, Session};
+
+/// The echo demo's server handler, as in Ktor's guide.
+///
+/// Sends `Please enter your name`, answers each text `T` with `Hi, T!`, and
+/// closes with 1000 `Client said BYE` when the text is `bye` in any case.
+///
+/// ```no_run
+/// # async fn run(session: tandem::Session) {
+/// tandem::demo::echo(session).await;
+/// # }
+/// ```
+pub async fn echo(mut session: Session) {
+    if session.send("Please enter your name").await.is_err() {
+        return;
+    }
+    while let Some(frame) = session.receive().await {
+        let Some(text) = frame.read_text() else {
+            continue;
+        };
+        let sent = if text.eq_ignore_ascii_case("bye") {
+            session
+                .close(CloseReason::new(CloseCode::Normal, "Client said BYE"))
+                .await
+        } else {
+            session.send(format!("Hi, {text}!")).await
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
+}
+
+/// The chat demo's shared state: who is connected, and their outgoing handles.
+///
+/// Clone it into each connection's handler; all clones are the same room.
+///
+/// ```
+/// let room = tandem::demo::ChatRoom::new();
+/// assert_eq!(room.len(), 0);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ChatRoom {
+    inner: Arc<RoomInner>,
+}
+
+#[derive(Debug, Default)]
+struct RoomInner {
+    next_id: AtomicU64,
+    members: Mutex<BTreeMap<u64, Outgoing>>,
+}
+
+impl ChatRoom {
+    /// An empty room.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many members are connected.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nobody is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Outgoing>> {
+        self.inner.members.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The chat server handler for one connection: names it `userN` in
+    /// connect order, welcomes it with the member count, relays each of its
+    /// texts to every member as `[userN]: text`, and removes it when it leaves.
+    ///
+    /// ```no_run
+    /// # async fn run(room: tandem::demo::ChatRoom, session: tandem::Session) {
+    /// room.join(session).await;
+    /// # }
+    /// ```
+    pub async fn join(self, mut session: Session) {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let name = format!("user{id}");
+        let count = {
+            let mut members = self.lock();
+            members.insert(id, session.outgoing());
+            members.len()
+        };
+        let welcome = format!("You are connected! There are {count} users here.");
+        if session.send(welcome).await.is_ok() {
+            while let Some(frame) = session.receive().await {
+                if let Some(text) = frame.read_text() {
+                    self.broadcast(format!("[{name}]: {text}")).await;
+                }
+            }
+        }
+        self.lock().remove(&id);
+    }
+
+    /// Sends `text` to every member. A member whose connection is gone is
+    /// skipped; it leaves the room when its own handler ends.
+    pub async fn broadcast(&self, text: String) {
+        let members: Vec<Outgoing> = self.lock().values().cloned().collect();
+        let frame = crate::Frame::text(text);
+        for member in members {
+            let _ = member.send(frame.clone()).await;
+        }
+    }
+}
+
+/// The client side of both demos: each line from `lines` goes out as a text
+/// frame, each received text goes to `on_text`. When `lines` ends the session
+/// closes with 1000; returns the close reason once the connection is over.
+///
+/// The native `client` example feeds it standard input; the browser package
+/// feeds it the page's input box.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tandem::Error> {
+/// let session = tandem::connect("ws://127.0.0.1:8080/echo").await?;
+/// let lines = futures::stream::iter(vec!["Ktor".to_string(), "bye".to_string()]);
+/// let reason = tandem::demo::run_line_client(session, lines, |text| println!("{text}")).await;
+/// assert_eq!(reason.message, "Client said BYE");
+/// # Ok(()) }
+/// ```
+pub async fn run_line_client<L>(
+    session: Session,
+    lines: L,
+    mut on_text: impl FnMut(&str),
+) -> CloseReason
+where
+    L: Stream<Item = String> + Unpin,
+{
+    let (mut incoming, outgoing) = session.split();
+    let mut lines = lines.fuse();
+    let mut input_open = true;
+    loop {
+        if !input_open {
+            match incoming.next().await {
+                Some(frame) => {
+                    if let Some(text) = frame.read_text() {
+                        on_text(text);
+                    }
+                    continue;
+                }
+                None => break,
+            }
+        }
+        match select(incoming.next(), lines.next()).await {
+            Either::Left((Some(frame), _)) => {
+                if let Some(text) = frame.read_text() {
+                    on_text(text);
+                }
+            }
+            Either::Left((None, _)) => break,
+            Either::Right((Some(line), _)) => {
+                if outgoing.send(line).await.is_err() {
+                    input_open = false;
+                }
+            }
+            Either::Right((None, _)) => {
+                input_open = false;
+                let _ = outgoing.close(CloseReason::normal()).await;
+            }
+        }
+    }
+    outgoing.close_reason().await
+}
