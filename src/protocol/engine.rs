@@ -182,11 +182,19 @@ impl Protocol {
     /// The buffer to read transport bytes into, with room reserved for the
     /// next read. Call [`Protocol::poll_event`] after filling it.
     pub fn read_buffer(&mut self) -> &mut BytesMut {
-        let want = match &self.in_frame {
-            Some(f) => (f.len - self.read.len().min(f.len)).clamp(1, 1 << 20),
-            None => 4096,
+        const MIN_READ: usize = 4096;
+        const MAX_RESERVE: usize = 1 << 20;
+        let remaining = match &self.in_frame {
+            Some(f) => f.len.saturating_sub(self.read.len()),
+            None if self.read.is_empty() && self.read.capacity() > 16 * MIN_READ => {
+                // Between messages: give back what a large message needed.
+                self.read = BytesMut::new();
+                0
+            }
+            None => 0,
         };
-        if self.read.capacity() - self.read.len() < want.min(4096) {
+        let want = remaining.clamp(MIN_READ, MAX_RESERVE);
+        if self.read.capacity() - self.read.len() < want.min(16 * MIN_READ) {
             self.read.reserve(want);
         }
         &mut self.read

@@ -1,1 +1,621 @@
+//! The engine's behaviour, driven byte by byte with a fake clock.
 
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::{CloseCode, CloseReason, Error, Frame, FrameType, Rsv, WebSocketOptions};
+
+const KEY: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
+
+/// Wire bytes of one frame; `mask` as a client would send it.
+fn wire(fin: bool, rsv: Rsv, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let header = FrameHeader {
+        fin,
+        rsv,
+        opcode,
+        mask,
+        payload_len: payload.len() as u64,
+    };
+    let mut out = Vec::new();
+    header.encode(&mut out);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    if let Some(key) = mask {
+        apply_mask(&mut out[start..], key, 0);
+    }
+    out
+}
+
+/// A masked frame from a client.
+fn from_client(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    wire(fin, Rsv::NONE, opcode, payload, Some(KEY))
+}
+
+fn close_payload(code: u16, reason: &str) -> Vec<u8> {
+    let mut p = code.to_be_bytes().to_vec();
+    p.extend_from_slice(reason.as_bytes());
+    p
+}
+
+fn server_with(options: WebSocketOptions, raw: bool, now: Instant) -> Protocol {
+    let mut config = Config::new(Role::Server, &options);
+    config.raw = raw;
+    Protocol::new(Role::Server, config, now)
+}
+
+fn server(now: Instant) -> Protocol {
+    server_with(WebSocketOptions::default(), false, now)
+}
+
+fn client(now: Instant) -> Protocol {
+    Protocol::new(
+        Role::Client,
+        Config::new(Role::Client, &WebSocketOptions::default()),
+        now,
+    )
+}
+
+/// Decodes every frame in `bytes` (as the peer of `role` would see them).
+fn frames_in(bytes: &[u8]) -> Vec<(bool, u8, Vec<u8>)> {
+    let mut frames = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (h, n) = FrameHeader::parse(rest).unwrap().expect("whole header");
+        let len = h.payload_len as usize;
+        let mut payload = rest[n..n + len].to_vec();
+        if let Some(key) = h.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        frames.push((h.fin, h.opcode, payload));
+        rest = &rest[n + len..];
+    }
+    frames
+}
+
+/// Asserts the engine failed with `code` and sent a Close carrying it.
+fn assert_failed_with(p: &mut Protocol, code: u16) {
+    let sent = frames_in(&p.output_bytes());
+    let close = sent.iter().find(|f| f.1 == 0x8).expect("a Close was sent");
+    assert_eq!(u16::from_be_bytes([close.2[0], close.2[1]]), code);
+    assert_eq!(p.close_reason().map(|r| u16::from(r.code)), Some(code));
+}
+
+// ----- messages ---------------------------------------------------------------
+
+#[test]
+fn a_text_frame_fed_one_byte_at_a_time_arrives_whole() {
+    let now = Instant::now();
+    let mut s = server(now);
+    let bytes = from_client(true, 0x1, "Hello, κόσμε".as_bytes());
+    for (i, b) in bytes.iter().enumerate() {
+        s.receive_data(&[*b]);
+        let event = s.poll_event(now);
+        if i + 1 < bytes.len() {
+            assert_eq!(event, None, "nothing before the last byte ({i})");
+        } else {
+            assert_eq!(event, Some(Frame::text("Hello, κόσμε")));
+        }
+    }
+}
+
+#[test]
+fn fragments_are_reassembled_and_a_ping_between_them_is_answered_at_once() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.receive_data(&from_client(false, 0x1, b"Hel"));
+    s.receive_data(&from_client(true, 0x9, b"ping!"));
+    assert_eq!(s.poll_event(now), None);
+    assert_eq!(
+        frames_in(&s.output_bytes()),
+        vec![(true, 0xA, b"ping!".to_vec())]
+    );
+    s.receive_data(&from_client(false, 0x0, b"lo, "));
+    s.receive_data(&from_client(true, 0x0, b"world"));
+    assert_eq!(s.poll_event(now), Some(Frame::text("Hello, world")));
+}
+
+#[test]
+fn binary_fragments_are_reassembled_without_utf8_checks() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.receive_data(&from_client(false, 0x2, &[0xFF, 0xFE]));
+    s.receive_data(&from_client(true, 0x0, &[0x00]));
+    assert_eq!(
+        s.poll_event(now),
+        Some(Frame::binary(vec![0xFF, 0xFE, 0x00]))
+    );
+}
+
+#[test]
+fn empty_messages_are_delivered() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.receive_data(&from_client(true, 0x1, b""));
+    s.receive_data(&from_client(false, 0x2, b""));
+    s.receive_data(&from_client(true, 0x0, b""));
+    assert_eq!(s.poll_event(now), Some(Frame::text("")));
+    assert_eq!(s.poll_event(now), Some(Frame::binary(vec![])));
+}
+
+#[test]
+fn pongs_are_not_delivered_in_default_mode() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.receive_data(&from_client(true, 0xA, b"unsolicited"));
+    s.receive_data(&from_client(true, 0x1, b"after"));
+    assert_eq!(s.poll_event(now), Some(Frame::text("after")));
+    assert!(s.output_bytes().is_empty(), "a pong is not answered");
+}
+
+// ----- protocol violations -----------------------------------------------------
+
+#[test]
+fn framing_violations_fail_with_1002() {
+    let now = Instant::now();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "continuation with nothing to continue",
+            from_client(true, 0x0, b"x"),
+        ),
+        ("reserved data opcode", from_client(true, 0x3, b"")),
+        ("reserved control opcode", from_client(true, 0xB, b"")),
+        (
+            "rsv1 without an extension",
+            wire(true, Rsv::RSV1, 0x1, b"x", Some(KEY)),
+        ),
+        (
+            "rsv3 without an extension",
+            wire(true, Rsv::RSV3, 0x2, b"x", Some(KEY)),
+        ),
+        ("fragmented ping", from_client(false, 0x9, b"")),
+        ("ping over 125 bytes", from_client(true, 0x9, &[0; 126])),
+        (
+            "unmasked client frame",
+            wire(true, Rsv::NONE, 0x1, b"x", None),
+        ),
+    ];
+    for (what, bytes) in cases {
+        let mut s = server(now);
+        s.receive_data(&bytes);
+        assert_eq!(s.poll_event(now), None, "{what}");
+        assert_failed_with(&mut s, 1002);
+    }
+}
+
+#[test]
+fn a_new_message_inside_a_fragmented_one_fails_with_1002() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.receive_data(&from_client(false, 0x1, b"a"));
+    s.receive_data(&from_client(true, 0x2, b"b"));
+    assert_eq!(s.poll_event(now), None);
+    assert_failed_with(&mut s, 1002);
+}
+
+#[test]
+fn a_masked_frame_from_a_server_fails_the_client() {
+    let now = Instant::now();
+    let mut c = client(now);
+    c.receive_data(&from_client(true, 0x1, b"masked"));
+    assert_eq!(c.poll_event(now), None);
+    assert_failed_with(&mut c, 1002);
+}
+
+#[test]
+fn input_after_a_failure_is_discarded() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.receive_data(&from_client(true, 0x3, b""));
+    s.receive_data(&from_client(true, 0x1, b"too late"));
+    assert_eq!(s.poll_event(now), None);
+    s.receive_data(&from_client(true, 0x1, b"later still"));
+    assert_eq!(s.poll_event(now), None);
+}
+
+// ----- UTF-8 -------------------------------------------------------------------
+
+#[test]
+fn invalid_utf8_in_a_single_frame_fails_with_1007() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.receive_data(&from_client(true, 0x1, b"caf\xC3"));
+    assert_eq!(s.poll_event(now), None);
+    assert_failed_with(&mut s, 1007);
+}
+
+#[test]
+fn invalid_utf8_fails_at_the_fragment_that_carries_it() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.receive_data(&from_client(false, 0x1, "κό".as_bytes()));
+    assert_eq!(s.poll_event(now), None);
+    assert!(s.close_reason().is_none(), "valid so far");
+    // 0xF4 0x90 would be above U+10FFFF: invalid before the message ends.
+    s.receive_data(&from_client(false, 0x0, b"\xF4\x90\x80\x80"));
+    assert_eq!(s.poll_event(now), None);
+    assert_failed_with(&mut s, 1007);
+}
+
+#[test]
+fn invalid_utf8_fails_before_the_rest_of_its_frame_arrives() {
+    let now = Instant::now();
+    let mut s = server(now);
+    let mut payload = b"valid start ".to_vec();
+    payload.extend_from_slice(b"\xED\xA0\x80"); // a UTF-16 surrogate
+    payload.extend_from_slice(&[b'x'; 1000]);
+    let bytes = from_client(true, 0x1, &payload);
+    s.receive_data(&bytes[..30]); // header + the bad bytes, not the rest
+    assert_eq!(s.poll_event(now), None);
+    assert_failed_with(&mut s, 1007);
+}
+
+#[test]
+fn a_character_split_across_fragments_is_valid() {
+    let now = Instant::now();
+    let mut s = server(now);
+    let euro = "€".as_bytes();
+    s.receive_data(&from_client(false, 0x1, &euro[..1]));
+    s.receive_data(&from_client(false, 0x0, &euro[1..2]));
+    s.receive_data(&from_client(true, 0x0, &euro[2..]));
+    assert_eq!(s.poll_event(now), Some(Frame::text("€")));
+}
+
+#[test]
+fn a_message_ending_inside_a_character_fails_with_1007() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.receive_data(&from_client(false, 0x1, b"ok"));
+    s.receive_data(&from_client(true, 0x0, &"€".as_bytes()[..2]));
+    assert_eq!(s.poll_event(now), None);
+    assert_failed_with(&mut s, 1007);
+}
+
+// ----- close handshake -----------------------------------------------------------
+
+#[test]
+fn a_peer_close_is_echoed_and_ends_the_stream() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.receive_data(&from_client(true, 0x8, &close_payload(1001, "going")));
+    assert_eq!(s.poll_event(now), None);
+    assert_eq!(
+        frames_in(&s.output_bytes()),
+        vec![(true, 0x8, 1001u16.to_be_bytes().to_vec())]
+    );
+    assert_eq!(
+        s.close_reason(),
+        Some(&CloseReason::new(CloseCode::GoingAway, "going"))
+    );
+    assert!(matches!(
+        s.send(Frame::text("x"), now),
+        Err(Error::ConnectionClosed(_))
+    ));
+    assert!(s.take_shutdown(), "the server closes the transport first");
+    assert!(!s.take_shutdown(), "only once");
+    assert!(!s.is_finished());
+    s.receive_eof();
+    assert!(s.is_finished());
+    assert_eq!(s.close_reason().map(|r| r.code), Some(CloseCode::GoingAway));
+}
+
+#[test]
+fn an_empty_close_is_answered_with_an_empty_close() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.receive_data(&from_client(true, 0x8, b""));
+    s.poll_event(now);
+    assert_eq!(frames_in(&s.output_bytes()), vec![(true, 0x8, vec![])]);
+    assert_eq!(s.close_reason().map(|r| u16::from(r.code)), Some(1005));
+}
+
+#[test]
+fn malformed_close_frames_fail_the_connection() {
+    let now = Instant::now();
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (vec![0x03], 1002),
+        (close_payload(999, ""), 1002),
+        (close_payload(1004, ""), 1002),
+        (close_payload(1005, ""), 1002),
+        (close_payload(1006, ""), 1002),
+        (close_payload(1015, ""), 1002),
+        (close_payload(2000, ""), 1002),
+        (close_payload(5000, ""), 1002),
+        ([&1000u16.to_be_bytes()[..], b"\xFF"].concat(), 1007),
+    ];
+    for (payload, code) in cases {
+        let mut s = server(now);
+        s.receive_data(&from_client(true, 0x8, &payload));
+        s.poll_event(now);
+        assert_failed_with(&mut s, code);
+    }
+}
+
+#[test]
+fn application_close_codes_are_accepted() {
+    let now = Instant::now();
+    for code in [1000, 1003, 1007, 1011, 1014, 3000, 4999] {
+        let mut s = server(now);
+        s.receive_data(&from_client(true, 0x8, &close_payload(code, "")));
+        s.poll_event(now);
+        assert_eq!(s.close_reason().map(|r| u16::from(r.code)), Some(code));
+    }
+}
+
+#[test]
+fn our_close_completes_when_the_peer_answers() {
+    let now = Instant::now();
+    let mut c = client(now);
+    c.close(CloseReason::new(CloseCode::Normal, "done"), now)
+        .unwrap();
+    let sent = frames_in(&c.output_bytes());
+    assert_eq!(sent, vec![(true, 0x8, close_payload(1000, "done"))]);
+    assert!(
+        c.close_reason().is_none(),
+        "not over until the peer answers"
+    );
+    // Data may still arrive before the peer's Close.
+    c.receive_data(&wire(true, Rsv::NONE, 0x1, b"late", None));
+    assert_eq!(c.poll_event(now), Some(Frame::text("late")));
+    c.receive_data(&wire(true, Rsv::NONE, 0x8, &close_payload(1000, ""), None));
+    assert_eq!(c.poll_event(now), None);
+    assert_eq!(c.close_reason().map(|r| r.code), Some(CloseCode::Normal));
+    assert!(
+        !c.take_shutdown(),
+        "the client waits for the server to close"
+    );
+    assert!(c.output_bytes().is_empty(), "no second Close");
+}
+
+#[test]
+fn a_peer_that_never_answers_our_close_is_dropped_after_the_close_timeout() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.close(CloseReason::new(CloseCode::GoingAway, "bye"), now)
+        .unwrap();
+    let deadline = s.poll_timeout().expect("a close deadline");
+    assert_eq!(deadline, now + Duration::from_secs(5));
+    s.handle_timeout(deadline - Duration::from_millis(1));
+    assert!(!s.is_finished());
+    s.handle_timeout(deadline);
+    assert!(s.is_finished());
+    assert_eq!(
+        s.close_reason().map(|r| r.code),
+        Some(CloseCode::ClosedAbnormally)
+    );
+}
+
+#[test]
+fn codes_that_cannot_go_on_the_wire_are_refused_locally() {
+    let now = Instant::now();
+    let mut s = server(now);
+    for code in [1005, 1006, 1015, 999] {
+        assert!(matches!(
+            s.close(CloseReason::new(code, ""), now),
+            Err(Error::InvalidFrame(_))
+        ));
+    }
+    assert!(s.output_bytes().is_empty());
+}
+
+#[test]
+fn eof_without_a_close_is_1006() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.receive_eof();
+    assert!(s.is_finished());
+    assert_eq!(
+        s.close_reason().map(|r| r.code),
+        Some(CloseCode::ClosedAbnormally)
+    );
+}
+
+#[test]
+fn close_reasons_are_cut_to_fit_a_control_frame() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.close(CloseReason::new(CloseCode::Normal, "x".repeat(500)), now)
+        .unwrap();
+    let sent = frames_in(&s.output_bytes());
+    assert_eq!(sent[0].2.len(), 125);
+}
+
+// ----- limits ---------------------------------------------------------------------
+
+#[test]
+fn an_oversized_frame_fails_with_1009_from_its_header_alone() {
+    let now = Instant::now();
+    let options = WebSocketOptions {
+        max_frame_size: Some(1024),
+        ..Default::default()
+    };
+    let mut s = server_with(options, false, now);
+    let bytes = from_client(true, 0x2, &vec![0; 1025]);
+    s.receive_data(&bytes[..8]); // the header and nothing else
+    assert_eq!(s.poll_event(now), None);
+    assert_failed_with(&mut s, 1009);
+}
+
+#[test]
+fn an_oversized_message_fails_with_1009_at_the_fragment_that_crosses_the_limit() {
+    let now = Instant::now();
+    let options = WebSocketOptions {
+        max_message_size: Some(100),
+        ..Default::default()
+    };
+    let mut s = server_with(options, false, now);
+    s.receive_data(&from_client(false, 0x2, &[0; 60]));
+    assert_eq!(s.poll_event(now), None);
+    assert!(s.close_reason().is_none());
+    s.receive_data(&from_client(true, 0x0, &[0; 41])[..8]);
+    assert_eq!(s.poll_event(now), None);
+    assert_failed_with(&mut s, 1009);
+}
+
+#[test]
+fn a_message_at_the_limit_is_accepted() {
+    let now = Instant::now();
+    let options = WebSocketOptions {
+        max_message_size: Some(100),
+        max_frame_size: Some(100),
+        ..Default::default()
+    };
+    let mut s = server_with(options, false, now);
+    s.receive_data(&from_client(true, 0x2, &[7; 100]));
+    assert_eq!(s.poll_event(now), Some(Frame::binary(vec![7; 100])));
+}
+
+#[test]
+fn oversized_control_frames_cannot_be_sent() {
+    let now = Instant::now();
+    let mut s = server(now);
+    assert!(matches!(
+        s.send(Frame::ping(vec![0; 126]), now),
+        Err(Error::InvalidFrame(_))
+    ));
+}
+
+// ----- masking ----------------------------------------------------------------------
+
+#[test]
+fn clients_mask_and_servers_do_not() {
+    let now = Instant::now();
+    let mut c = client(now);
+    c.send(Frame::text("hi"), now).unwrap();
+    let bytes = c.output_bytes();
+    let (h, _) = FrameHeader::parse(&bytes).unwrap().unwrap();
+    assert!(h.mask.is_some());
+    let mut s = server(now);
+    s.receive_data(&bytes);
+    assert_eq!(s.poll_event(now), Some(Frame::text("hi")));
+    s.send(Frame::text("hello"), now).unwrap();
+    let bytes = s.output_bytes();
+    assert_eq!(bytes, [0x81, 0x05, b'h', b'e', b'l', b'l', b'o']);
+    c.receive_data(&bytes);
+    assert_eq!(c.poll_event(now), Some(Frame::text("hello")));
+}
+
+#[test]
+fn masking_keys_differ_from_frame_to_frame() {
+    let now = Instant::now();
+    let mut c = client(now);
+    c.send(Frame::text("a"), now).unwrap();
+    c.send(Frame::text("a"), now).unwrap();
+    let bytes = c.output_bytes();
+    assert_ne!(bytes[2..6], bytes[9..13]);
+}
+
+#[test]
+fn large_payloads_round_trip_through_the_zero_copy_path() {
+    let now = Instant::now();
+    let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let mut s = server(now);
+    s.send(Frame::binary(payload.clone()), now).unwrap();
+    s.send(Frame::text("small after"), now).unwrap();
+    let mut c = client(now);
+    c.receive_data(&s.output_bytes());
+    assert_eq!(c.poll_event(now), Some(Frame::binary(payload)));
+    assert_eq!(c.poll_event(now), Some(Frame::text("small after")));
+}
+
+// ----- keepalive --------------------------------------------------------------------
+
+fn pinging_server(now: Instant) -> Protocol {
+    let options = WebSocketOptions {
+        ping_period: Some(Duration::from_secs(10)),
+        timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    server_with(options, false, now)
+}
+
+#[test]
+fn pings_go_out_every_period() {
+    let t0 = Instant::now();
+    let mut s = pinging_server(t0);
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+    s.handle_timeout(t0 + Duration::from_secs(10));
+    let sent = frames_in(&s.output_bytes());
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1, 0x9);
+}
+
+#[test]
+fn a_silent_peer_is_given_up_after_the_timeout() {
+    let t0 = Instant::now();
+    let mut s = pinging_server(t0);
+    s.handle_timeout(t0 + Duration::from_secs(10));
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(13)));
+    s.handle_timeout(t0 + Duration::from_secs(13));
+    assert!(s.is_finished());
+    let reason = s.close_reason().unwrap();
+    assert_eq!(reason.code, CloseCode::ClosedAbnormally);
+    assert!(reason.message.contains("ping"), "{}", reason.message);
+}
+
+#[test]
+fn any_frame_after_a_ping_keeps_the_connection_alive() {
+    let t0 = Instant::now();
+    let mut s = pinging_server(t0);
+    s.handle_timeout(t0 + Duration::from_secs(10));
+    let ping = frames_in(&s.output_bytes()).remove(0).2;
+    s.receive_data(&from_client(true, 0xA, &ping));
+    s.poll_event(t0 + Duration::from_secs(11));
+    s.handle_timeout(t0 + Duration::from_secs(13));
+    assert!(!s.is_finished());
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(20)));
+}
+
+// ----- raw mode -----------------------------------------------------------------------
+
+#[test]
+fn raw_mode_hands_over_every_frame_and_answers_nothing() {
+    let now = Instant::now();
+    let mut s = server_with(WebSocketOptions::default(), true, now);
+    s.receive_data(&from_client(true, 0x9, b"ping"));
+    s.receive_data(&from_client(false, 0x1, b"Hel"));
+    s.receive_data(&from_client(true, 0xA, b"pong"));
+    s.receive_data(&from_client(true, 0x0, b"lo"));
+    let got: Vec<(FrameType, bool, Vec<u8>)> = std::iter::from_fn(|| s.poll_event(now))
+        .map(|f| (f.frame_type(), f.is_fin(), f.read_bytes().to_vec()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (FrameType::Ping, true, b"ping".to_vec()),
+            (FrameType::Text, false, b"Hel".to_vec()),
+            (FrameType::Pong, true, b"pong".to_vec()),
+            (FrameType::Continuation, true, b"lo".to_vec()),
+        ]
+    );
+    assert!(s.output_bytes().is_empty(), "no automatic pong");
+}
+
+#[test]
+fn raw_mode_shows_the_close_and_waits_for_the_handler_to_answer() {
+    let now = Instant::now();
+    let mut s = server_with(WebSocketOptions::default(), true, now);
+    s.receive_data(&from_client(true, 0x8, &close_payload(4000, "raw")));
+    let close = s.poll_event(now).expect("the Close is delivered");
+    assert_eq!(
+        close.read_close_reason(),
+        Some(CloseReason::new(4000, "raw"))
+    );
+    assert!(s.output_bytes().is_empty(), "no automatic reply");
+    s.send(Frame::close(CloseReason::new(4000, "")), now)
+        .unwrap();
+    assert_eq!(frames_in(&s.output_bytes())[0].1, 0x8);
+    assert_eq!(s.close_reason().map(|r| u16::from(r.code)), Some(4000));
+    assert!(s.take_shutdown());
+}
+
+#[test]
+fn raw_mode_keeps_the_rsv_bits_an_extension_owns() {
+    let now = Instant::now();
+    let mut config = Config::new(Role::Server, &WebSocketOptions::default());
+    config.raw = true;
+    config.allowed_rsv = Rsv::RSV1;
+    let mut s = Protocol::new(Role::Server, config, now);
+    s.receive_data(&wire(true, Rsv::RSV1, 0x2, b"z", Some(KEY)));
+    let frame = s.poll_event(now).unwrap();
+    assert_eq!(frame.rsv(), Rsv::RSV1);
+}
