@@ -6,8 +6,15 @@
 //! cargo run --example client -- ws://127.0.0.1:8080/chat
 //! ```
 
-use futures::stream;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use std::io::BufRead;
+use std::time::Duration;
+
+use futures::{stream, StreamExt};
+
+/// How long to wait for the server's answers after standard input ends
+/// before closing: closing at once would cut off replies still on their way
+/// (and the server's own close after `bye`).
+const REPLY_GRACE: Duration = Duration::from_secs(3);
 
 #[tokio::main]
 async fn main() {
@@ -22,13 +29,22 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let stdin = BufReader::new(tokio::io::stdin()).lines();
-    let lines = Box::pin(stream::unfold(stdin, |mut stdin| async move {
-        match stdin.next_line().await {
-            Ok(Some(line)) => Some((line, stdin)),
-            _ => None,
+    // Standard input is read on a thread of its own: a blocking read cannot
+    // be cancelled, and tokio's stdin would keep the process alive after the
+    // session is over until the user pressed enter.
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
         }
-    }));
+    });
+    let typed = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|l| (l, rx)) });
+    let grace = stream::once(tokio::time::sleep(REPLY_GRACE))
+        .filter_map(|()| futures::future::ready(None::<String>));
+    let lines = Box::pin(typed.chain(grace));
     let reason = tandem::demo::run_line_client(session, lines, |text| println!("{text}")).await;
     println!("closed: {} {}", u16::from(reason.code), reason.message);
 }

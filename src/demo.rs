@@ -143,15 +143,21 @@ impl ChatRoom {
 
 /// The client side of both demos: each line from `lines` goes out as a text
 /// frame, each received text goes to `on_text`. When `lines` ends the session
-/// closes with 1000; returns the close reason once the connection is over.
+/// closes with 1000 at once, so replies to the last lines that are still on
+/// their way are lost: keep `lines` open while answers are expected. Returns
+/// the close reason once the connection is over.
 ///
 /// The native `client` example feeds it standard input; the browser package
 /// feeds it the page's input box.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), tandem::Error> {
+/// use futures::StreamExt;
+///
 /// let session = tandem::connect("ws://127.0.0.1:8080/echo").await?;
-/// let lines = futures::stream::iter(vec!["Ktor".to_string(), "bye".to_string()]);
+/// // The lines never end: the server closes after `bye`.
+/// let lines = futures::stream::iter(vec!["Ktor".to_string(), "bye".to_string()])
+///     .chain(futures::stream::pending());
 /// let reason = tandem::demo::run_line_client(session, lines, |text| println!("{text}")).await;
 /// assert_eq!(reason.message, "Client said BYE");
 /// # Ok(()) }
