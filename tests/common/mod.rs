@@ -1,0 +1,324 @@
+//! Helpers shared by the integration tests: hang guards, a raw HTTP
+//! exchange over TCP, and a minimal hand-written WebSocket client for the
+//! tests that must control the bytes on the wire.
+//!
+//! Every wait goes through [`within`], so a bug fails the test instead of
+//! hanging it. The limit is generous: it is a hang guard, not a timing check.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tandem::server::RunningServer;
+use tandem::{Frame, FrameType, Session};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long any single wait may take before the test is failed as hung.
+pub const HANG_GUARD: Duration = Duration::from_secs(20);
+
+/// Awaits `future`, failing the test with `what` if it does not finish in time.
+pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
+    match tokio::time::timeout(HANG_GUARD, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("timed out after {HANG_GUARD:?}: {what}"),
+    }
+}
+
+/// `ws://ADDR/PATH` for a running server.
+pub fn ws_url(server: &RunningServer, path_and_query: &str) -> String {
+    format!("ws://{}{}", server.local_addr(), path_and_query)
+}
+
+/// Connects a tandem client, failing the test on error or hang.
+pub async fn connect(server: &RunningServer, path_and_query: &str) -> Session {
+    let url = ws_url(server, path_and_query);
+    within(&format!("connect to {url}"), tandem::connect(&url))
+        .await
+        .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
+}
+
+/// The next frame, which must be a text frame; fails on the end of the stream.
+pub async fn next_text(session: &mut Session) -> String {
+    let frame = within("the next text frame", session.receive())
+        .await
+        .expect("the session ended while a text frame was expected");
+    match frame.read_text() {
+        Some(text) => text.to_owned(),
+        None => panic!("expected a text frame, got {frame:?}"),
+    }
+}
+
+/// The next frame, failing on the end of the stream.
+pub async fn next_frame(session: &mut Session) -> Frame {
+    within("the next frame", session.receive())
+        .await
+        .expect("the session ended while a frame was expected")
+}
+
+/// Waits for the incoming stream to end and returns every frame left in it.
+pub async fn drain(session: &mut Session) -> Vec<Frame> {
+    within("the end of the incoming stream", async {
+        let mut frames = Vec::new();
+        while let Some(frame) = session.receive().await {
+            frames.push(frame);
+        }
+        frames
+    })
+    .await
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends `request` (a whole hand-written HTTP/1.1 request) on a fresh TCP
+/// connection and reads one response with its `Content-Length` body.
+pub async fn http_exchange(addr: SocketAddr, request: &str) -> HttpResponse {
+    within(&format!("an HTTP exchange with {addr}"), async {
+        let mut stream = TcpStream::connect(addr).await.expect("TCP connect");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("write the request");
+        let (response, _rest) = read_http_response(&mut stream).await;
+        response
+    })
+    .await
+}
+
+/// Reads one HTTP response head and its `Content-Length` body; returns any
+/// bytes read past it.
+pub async fn read_http_response(stream: &mut TcpStream) -> (HttpResponse, Vec<u8>) {
+    let mut buf = Vec::new();
+    loop {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.expect("read the response");
+        assert!(
+            n > 0,
+            "connection closed before a whole response head: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+        let mut slots = [httparse::EMPTY_HEADER; 64];
+        let mut parsed = httparse::Response::new(&mut slots);
+        if let httparse::Status::Complete(head_len) =
+            parsed.parse(&buf).expect("a well-formed HTTP response")
+        {
+            let status = parsed.code.expect("a status code");
+            let headers: Vec<(String, String)> = parsed
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_owned(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect();
+            let length = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .map(|(_, v)| v.trim().parse::<usize>().expect("a numeric Content-Length"))
+                .unwrap_or(0);
+            let mut rest = buf.split_off(head_len);
+            while rest.len() < length {
+                let n = stream.read(&mut chunk).await.expect("read the body");
+                assert!(n > 0, "connection closed inside the body");
+                rest.extend_from_slice(&chunk[..n]);
+            }
+            let after = rest.split_off(length);
+            let response = HttpResponse {
+                status,
+                headers,
+                body: rest,
+            };
+            return (response, after);
+        }
+    }
+}
+
+/// A hand-written WebSocket client over a plain TCP stream: it sends exactly
+/// the frames it is told to and reports exactly the frames it gets.
+pub struct RawClient {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// A frame as it came off the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireFrame {
+    pub fin: bool,
+    pub opcode: u8,
+    pub masked: bool,
+    pub payload: Vec<u8>,
+}
+
+impl WireFrame {
+    pub fn frame_type(&self) -> Option<FrameType> {
+        FrameType::from_opcode(self.opcode)
+    }
+
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.payload).expect("a UTF-8 payload")
+    }
+}
+
+impl RawClient {
+    /// Opens `path` on `addr` with a valid upgrade request; fails the test
+    /// unless the answer is 101.
+    pub async fn connect(addr: SocketAddr, path: &str) -> Self {
+        within("a raw WebSocket handshake", async {
+            let mut stream = TcpStream::connect(addr).await.expect("TCP connect");
+            let request = format!(
+                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\n\r\n"
+            );
+            stream
+                .write_all(request.as_bytes())
+                .await
+                .expect("write the upgrade request");
+            let (response, rest) = read_http_response(&mut stream).await;
+            assert_eq!(response.status, 101, "{response:?}");
+            assert_eq!(
+                response.header("sec-websocket-accept"),
+                Some("s3pPLMBiTxaQ9kOxWb0XiRJYY8o=")
+            );
+            Self { stream, buf: rest }
+        })
+        .await
+    }
+
+    /// The bytes of one masked client frame.
+    pub fn encode(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        let mut out = vec![(if fin { 0x80 } else { 0 }) | opcode];
+        match payload.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n if n <= 0xffff => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(0x80 | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&key);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        out
+    }
+
+    /// Sends one masked frame.
+    pub async fn send(&mut self, opcode: u8, fin: bool, payload: &[u8]) {
+        let bytes = Self::encode(opcode, fin, payload);
+        within("a raw frame write", self.stream.write_all(&bytes))
+            .await
+            .expect("write a frame");
+    }
+
+    /// Sends a Close frame with `code` and `reason`.
+    pub async fn send_close(&mut self, code: u16, reason: &str) {
+        let mut payload = code.to_be_bytes().to_vec();
+        payload.extend_from_slice(reason.as_bytes());
+        self.send(0x8, true, &payload).await;
+    }
+
+    /// Reads the next frame; `None` on a clean end of file between frames.
+    pub async fn read_frame(&mut self) -> Option<WireFrame> {
+        within("a raw frame read", async {
+            loop {
+                if let Some((frame, used)) = parse_frame(&self.buf) {
+                    self.buf.drain(..used);
+                    return Some(frame);
+                }
+                let mut chunk = [0u8; 16 * 1024];
+                match self.stream.read(&mut chunk).await {
+                    Ok(0) => {
+                        assert!(self.buf.is_empty(), "end of file inside a frame");
+                        return None;
+                    }
+                    Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                    Err(e) => panic!("read failed: {e}"),
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// One frame from the front of `buf`, and how many bytes it took.
+fn parse_frame(buf: &[u8]) -> Option<(WireFrame, usize)> {
+    if buf.len() < 2 {
+        return None;
+    }
+    let fin = buf[0] & 0x80 != 0;
+    let opcode = buf[0] & 0x0f;
+    let masked = buf[1] & 0x80 != 0;
+    let (len, mut at) = match buf[1] & 0x7f {
+        126 => {
+            if buf.len() < 4 {
+                return None;
+            }
+            (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4)
+        }
+        127 => {
+            if buf.len() < 10 {
+                return None;
+            }
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&buf[2..10]);
+            (u64::from_be_bytes(b) as usize, 10)
+        }
+        n => (n as usize, 2),
+    };
+    let key = if masked {
+        if buf.len() < at + 4 {
+            return None;
+        }
+        let k = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
+        at += 4;
+        Some(k)
+    } else {
+        None
+    };
+    if buf.len() < at + len {
+        return None;
+    }
+    let mut payload = buf[at..at + len].to_vec();
+    if let Some(k) = key {
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= k[i % 4];
+        }
+    }
+    Some((
+        WireFrame {
+            fin,
+            opcode,
+            masked,
+            payload,
+        },
+        at + len,
+    ))
+}
