@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Runs the Autobahn TestSuite, sections 1-11 (12-13 are compression), against
+# tandem's server and its native client, on 127.0.0.1 only, and checks the
+# reports: exit 0 only if every case of both sides passes.
+#
+#   scripts/autobahn.sh
+#
+# Needs python3 and cargo. Installs kosoku (the test suite, from PyPI) into
+# .venv on first use. Builds the examples in release mode in cargo's target
+# dir (CARGO_TARGET_DIR is respected). Reports go to reports/server and
+# reports/client (index.html for people, index.json for the checker), logs to
+# reports/logs. Every step is bounded in time; background processes are
+# stopped on exit.
+#
+# Environment: KOSOKU_VERSION (default 0.1.0), AUTOBAHN_PARALLELISM (cases
+# run at once against the server, default 1), AUTOBAHN_SUITE_TIMEOUT (seconds
+# per side, default 900).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+KOSOKU_VERSION=${KOSOKU_VERSION:-0.1.0}
+PARALLELISM=${AUTOBAHN_PARALLELISM:-1}
+SUITE_TIMEOUT=${AUTOBAHN_SUITE_TIMEOUT:-900}
+BUILD_TIMEOUT=1800
+START_TIMEOUT=30
+HOST=127.0.0.1
+VENV=.venv
+REPORTS=reports
+LOGS=$REPORTS/logs
+EXCLUDE=(-x '12.*' -x '13.*')
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# Background processes to stop on exit, by pid.
+pids=()
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+        fi
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Runs a command in the background under `timeout` and waits for it, so that
+# a signal to this script is acted on at once. Returns the command's status.
+run_bounded() {
+    local seconds=$1
+    shift
+    timeout --kill-after=10 "$seconds" "$@" &
+    local pid=$!
+    pids+=("$pid")
+    local status=0
+    wait "$pid" || status=$?
+    return "$status"
+}
+
+# Waits until FILE has a line matching REGEX with 127.0.0.1:PORT and prints
+# the port; fails if PID dies first or START_TIMEOUT passes.
+wait_for_port() {
+    local file=$1 pid=$2 port
+    for _ in $(seq $((START_TIMEOUT * 10))); do
+        port=$(sed -n "s|.*ws://$HOST:\([0-9][0-9]*\).*|\1|p" "$file" | head -n 1)
+        if [[ -n $port ]]; then
+            echo "$port"
+            return 0
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            return 1
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# ----- the test suite ---------------------------------------------------------
+
+if [[ ! -x $VENV/bin/kosoku ]] || ! "$VENV/bin/kosoku" --help >/dev/null 2>&1; then
+    log "installing kosoku $KOSOKU_VERSION into $VENV"
+    if [[ ! -x $VENV/bin/pip ]]; then
+        rm -rf "$VENV"
+        if ! python3 -m venv "$VENV"; then
+            # Debian's python3 ships without ensurepip until python3-venv is in.
+            log "python3 -m venv failed; installing python3-venv"
+            rm -rf "$VENV"
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+            python3 -m venv "$VENV"
+        fi
+    fi
+    run_bounded 600 "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+        "kosoku==$KOSOKU_VERSION"
+fi
+KOSOKU=$VENV/bin/kosoku
+
+# ----- the programs under test ------------------------------------------------
+
+log "building the Autobahn examples (release)"
+run_bounded "$BUILD_TIMEOUT" cargo build --release --quiet \
+    --example autobahn_server --example autobahn_client
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+SERVER_BIN=$TARGET_DIR/release/examples/autobahn_server
+CLIENT_BIN=$TARGET_DIR/release/examples/autobahn_client
+
+rm -rf "$REPORTS/server" "$REPORTS/client" "$LOGS"
+mkdir -p "$LOGS"
+
+# ----- server side: kosoku's fuzzing client against autobahn_server -----------
+
+log "server side: starting autobahn_server on a free port"
+"$SERVER_BIN" --addr "$HOST:0" >"$LOGS/server.out" 2>"$LOGS/server.err" &
+server_pid=$!
+pids+=("$server_pid")
+if ! server_port=$(wait_for_port "$LOGS/server.out" "$server_pid"); then
+    log "autobahn_server did not start; see $LOGS/server.err"
+    exit 1
+fi
+
+log "server side: kosoku fuzzingclient against $HOST:$server_port"
+status=0
+run_bounded "$SUITE_TIMEOUT" "$KOSOKU" -m fuzzingclient "$HOST:$server_port" \
+    -o "$REPORTS/server" -p "$PARALLELISM" "${EXCLUDE[@]}" \
+    >"$LOGS/kosoku-fuzzingclient.log" 2>&1 || status=$?
+log "server side: kosoku exited with $status (the checker decides)"
+kill "$server_pid" 2>/dev/null || true
+wait "$server_pid" 2>/dev/null || true
+
+# ----- client side: autobahn_client against kosoku's fuzzing server ------------
+
+log "client side: starting kosoku fuzzingserver on a free port"
+timeout --kill-after=10 "$SUITE_TIMEOUT" "$KOSOKU" -m fuzzingserver "$HOST:0" \
+    -o "$REPORTS/client" "${EXCLUDE[@]}" \
+    >"$LOGS/kosoku-fuzzingserver.out" 2>"$LOGS/kosoku-fuzzingserver.err" &
+fuzzingserver_pid=$!
+pids+=("$fuzzingserver_pid")
+if ! fuzzingserver_port=$(wait_for_port "$LOGS/kosoku-fuzzingserver.err" "$fuzzingserver_pid"); then
+    log "kosoku fuzzingserver did not start; see $LOGS/kosoku-fuzzingserver.err"
+    exit 1
+fi
+
+log "client side: autobahn_client against ws://$HOST:$fuzzingserver_port"
+status=0
+run_bounded "$SUITE_TIMEOUT" "$CLIENT_BIN" --url "ws://$HOST:$fuzzingserver_port" \
+    >"$LOGS/client.out" 2>"$LOGS/client.err" || status=$?
+if [[ $status -ne 0 ]]; then
+    log "autobahn_client exited with $status; see $LOGS/client.err"
+fi
+
+# kosoku writes its reports and exits once the client asked for them.
+for _ in $(seq 600); do
+    kill -0 "$fuzzingserver_pid" 2>/dev/null || break
+    sleep 0.1
+done
+kill "$fuzzingserver_pid" 2>/dev/null || true
+wait "$fuzzingserver_pid" 2>/dev/null || true
+
+# ----- the verdict --------------------------------------------------------------
+
+log "checking the reports"
+python3 scripts/check_autobahn.py "$REPORTS/server" "$REPORTS/client"
