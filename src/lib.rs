@@ -61,6 +61,7 @@ cfg_if::cfg_if! {
     if #[cfg(target_arch = "wasm32")] {
         mod web;
         use web as backend;
+        pub use web::exports;
     } else {
         mod native;
         use native as backend;

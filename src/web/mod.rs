@@ -1,57 +1,74 @@
 //! The browser backend (wasm32): the browser's `WebSocket` behind the same
-//! [`Session`](crate::Session). Filled in by the browser-side work.
+//! [`Session`](crate::Session).
+//!
+//! The browser runs the protocol itself, so this backend has no engine: it
+//! maps the `WebSocket`'s events onto the shared [`Link`](crate::link::Link)
+//! and a small driver task moves the session's commands to the socket.
+//!
+//! - [`client`]: `connect` and `ClientBuilder`, the same signatures as natively.
+//! - [`driver`]: the event handlers, the outgoing driver and the close-code
+//!   mapping (scripts may only send 1000 and 3000–4999).
+//! - [`timer`]: a `setTimeout` sleep, for backpressure and the connect timeout.
+//! - [`exports`]: the JavaScript API of the browser package (`DemoClient`).
+//!
+//! What differs from the native backend, and why:
+//!
+//! - **Headers**: browsers do not let scripts set WebSocket headers;
+//!   [`ClientBuilder::header`] is accepted and `connect` then fails with
+//!   [`Error::Unsupported`].
+//! - **Ping/pong**: the browser answers pings and never shows them; sending a
+//!   ping or pong fails with [`Error::Unsupported`]. `ping_period`, `timeout`
+//!   (other than bounding the opening handshake), `close_timeout` and
+//!   `masking` have no effect.
+//! - **Fragments and RSV bits**: the browser sends whole messages only, so a
+//!   non-final frame, a continuation or a frame with RSV bits fails with
+//!   [`Error::Unsupported`].
+//! - **Close codes**: see [`driver::browser_close`].
+//! - **Incoming backpressure**: a browser cannot be told to stop reading, so
+//!   the incoming queue is unbounded here (`incoming_queue` is ignored); the
+//!   size limits still bound each message.
+//! - **Outgoing backpressure**: the driver waits while the socket's
+//!   `bufferedAmount` is over [`driver::HIGH_WATER_MARK`], so `send` waits
+//!   once the outgoing queue is full, as natively.
+//! - **Connection errors**: browsers report no reason for a failed
+//!   connection (refused, HTTP error, no agreed subprotocol look the same);
+//!   `connect` fails with [`Error::Io`] of kind `ConnectionRefused`.
+
+pub(crate) mod client;
+pub(crate) mod driver;
+pub mod exports;
+pub(crate) mod timer;
+
+pub use client::{connect, ClientBuilder};
 
 use crate::error::Error;
 use crate::frame::{Frame, FrameType};
-use crate::options::WebSocketOptions;
-use crate::session::Session;
 
-/// Browsers hide ping and pong from scripts.
+/// Refuses, before queueing, frames that a browser cannot send: ping and
+/// pong (the browser owns them), fragments, continuations and RSV bits (it
+/// sends whole messages), and text frames whose payload is not UTF-8.
 pub(crate) fn check_outgoing(frame: &Frame) -> Result<(), Error> {
     match frame.frame_type() {
-        FrameType::Ping | FrameType::Pong => Err(Error::Unsupported("sending ping or pong")),
-        _ => Ok(()),
-    }
-}
-
-/// Connects to `url` with default options.
-pub async fn connect(url: &str) -> Result<Session, Error> {
-    ClientBuilder::new(url).connect().await
-}
-
-/// Connects with options and subprotocols.
-#[derive(Debug, Clone)]
-pub struct ClientBuilder {
-    url: String,
-    options: WebSocketOptions,
-    protocols: Vec<String>,
-}
-
-impl ClientBuilder {
-    /// A builder for a connection to `url`.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            options: WebSocketOptions::default(),
-            protocols: Vec::new(),
+        FrameType::Ping | FrameType::Pong => {
+            return Err(Error::Unsupported("sending ping or pong from a browser"))
         }
+        FrameType::Continuation => {
+            return Err(Error::Unsupported(
+                "sending continuation frames from a browser",
+            ))
+        }
+        FrameType::Text if frame.read_text().is_none() => {
+            return Err(Error::InvalidFrame(
+                "text frame payload is not UTF-8".into(),
+            ))
+        }
+        _ => {}
     }
-
-    /// Session options.
-    pub fn options(mut self, options: WebSocketOptions) -> Self {
-        self.options = options;
-        self
+    if !frame.is_fin() {
+        return Err(Error::Unsupported("sending fragments from a browser"));
     }
-
-    /// Offers a subprotocol.
-    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
-        self.protocols.push(protocol.into());
-        self
+    if !frame.rsv().is_empty() {
+        return Err(Error::Unsupported("setting RSV bits from a browser"));
     }
-
-    /// Opens the connection.
-    pub async fn connect(self) -> Result<Session, Error> {
-        let _ = (&self.url, &self.options, &self.protocols);
-        Err(Error::Unsupported("the browser backend (not built yet)"))
-    }
+    Ok(())
 }
