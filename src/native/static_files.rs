@@ -16,7 +16,7 @@ impl StaticFiles {
     pub(crate) fn add(&mut self, prefix: &str, dir: PathBuf) {
         let prefix = format!("/{}", prefix.trim_matches('/'));
         self.mounts.push((prefix, dir));
-        self.mounts.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.mounts.sort_by_key(|m| std::cmp::Reverse(m.0.len()));
     }
 
     /// The response for a file request, or `None` when no file matches.
@@ -29,9 +29,7 @@ impl StaticFiles {
             let Some(rest) = strip_prefix(path, prefix) else {
                 continue;
             };
-            let Some(relative) = safe_relative(rest) else {
-                return None;
-            };
+            let relative = safe_relative(rest)?;
             let mut file = dir.join(relative);
             if tokio::fs::metadata(&file).await.is_ok_and(|m| m.is_dir()) {
                 file.push("index.html");
