@@ -104,12 +104,7 @@ async fn binary_frames_round_trip_through_an_echo_handler() {
         let frame = next_frame(&mut session).await;
         assert_eq!(frame.frame_type(), FrameType::Binary);
         assert!(frame.is_fin());
-        assert_eq!(
-            frame.read_bytes(),
-            &payload[..],
-            "{} bytes",
-            payload.len()
-        );
+        assert_eq!(frame.read_bytes(), &payload[..], "{} bytes", payload.len());
     }
     within("close", session.close(CloseReason::normal()))
         .await
@@ -119,7 +114,7 @@ async fn binary_frames_round_trip_through_an_echo_handler() {
     server.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_mebibyte_message_round_trips() {
     let server = mirror_server().await;
     let mut session = connect(&server, "/mirror").await;
@@ -137,7 +132,10 @@ async fn a_one_mebibyte_message_round_trips() {
     within("send ~1 MiB text", session.send(text.clone()))
         .await
         .unwrap();
-    assert!(next_text(&mut session).await == text, "text payload differs");
+    assert!(
+        next_text(&mut session).await == text,
+        "text payload differs"
+    );
 
     within("close", session.close(CloseReason::normal()))
         .await
@@ -146,7 +144,7 @@ async fn a_one_mebibyte_message_round_trips() {
     server.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_messages_keep_their_order() {
     let server = mirror_server().await;
     let session = connect(&server, "/mirror").await;

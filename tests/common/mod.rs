@@ -203,11 +203,18 @@ impl RawClient {
             assert_eq!(response.status, 101, "{response:?}");
             assert_eq!(
                 response.header("sec-websocket-accept"),
-                Some("s3pPLMBiTxaQ9kOxWb0XiRJYY8o=")
+                // RFC 6455 §1.3
+                Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
             );
             Self { stream, buf: rest }
         })
         .await
+    }
+
+    /// A client over a stream whose handshake was done by hand; `rest` holds
+    /// any bytes read past the 101 response.
+    pub fn from_parts(stream: TcpStream, rest: Vec<u8>) -> Self {
+        Self { stream, buf: rest }
     }
 
     /// The bytes of one masked client frame.

@@ -1,0 +1,277 @@
+//! The chat demo (`ChatRoom`) as its users meet it: names in connect order,
+//! the welcome with the member count, every message to every member in each
+//! sender's order, and members that vanish without breaking the room.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{connect, drain, next_text, within, RawClient};
+use futures::StreamExt;
+use tandem::demo::ChatRoom;
+use tandem::server::{RunningServer, Server};
+use tandem::{CloseCode, CloseReason, Session};
+
+async fn chat_server(room: &ChatRoom) -> RunningServer {
+    let room = room.clone();
+    Server::new()
+        .web_socket("/chat", move |session| room.clone().join(session))
+        .bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0")
+}
+
+/// Connects `n` members one after the other, each once the previous one has
+/// been welcomed (the welcome is sent after the name is taken, so connect
+/// order is naming order).
+async fn join_members(server: &RunningServer, n: usize) -> Vec<Session> {
+    let mut members = Vec::new();
+    for k in 0..n {
+        let mut session = connect(server, "/chat").await;
+        assert_eq!(
+            next_text(&mut session).await,
+            format!("You are connected! There are {} users here.", k + 1)
+        );
+        members.push(session);
+    }
+    members
+}
+
+/// Waits until the room has `n` members (a member leaves when its server
+/// task notices the connection is gone, which the client cannot observe).
+async fn wait_for_members(room: &ChatRoom, n: usize) {
+    within(&format!("the room to have {n} members"), async {
+        while room.len() != n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn members_are_named_in_connect_order_and_everyone_gets_every_message() {
+    let room = ChatRoom::new();
+    let server = chat_server(&room).await;
+    let mut members = join_members(&server, 3).await;
+    assert_eq!(room.len(), 3);
+
+    // Each member speaks once, in turn; everyone hears it, named by order.
+    for k in 0..3 {
+        within("send", members[k].send(format!("hello from {k}")))
+            .await
+            .unwrap();
+        for (j, member) in members.iter_mut().enumerate() {
+            assert_eq!(
+                next_text(member).await,
+                format!("[user{k}]: hello from {k}"),
+                "as heard by member {j}"
+            );
+        }
+    }
+    for mut member in members {
+        within("close", member.close(CloseReason::normal()))
+            .await
+            .unwrap();
+        assert!(drain(&mut member).await.is_empty());
+        assert_eq!(member.close_reason().await.code, CloseCode::Normal);
+    }
+    wait_for_members(&room, 0).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_senders_are_relayed_completely_and_in_order() {
+    const MEMBERS: usize = 3;
+    const EACH: usize = 50;
+    let room = ChatRoom::new();
+    let server = chat_server(&room).await;
+    let members = join_members(&server, MEMBERS).await;
+
+    // Every member sends and reads at the same time.
+    let mut tasks = Vec::new();
+    for (k, session) in members.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let (mut incoming, outgoing) = session.split();
+            let reader = async {
+                let mut heard: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for _ in 0..MEMBERS * EACH {
+                    let frame = incoming.next().await.expect("the stream ended early");
+                    let text = frame.read_text().expect("a text frame").to_owned();
+                    let (sender, body) = text
+                        .strip_prefix('[')
+                        .and_then(|t| t.split_once("]: "))
+                        .unwrap_or_else(|| panic!("not a chat line: {text:?}"));
+                    heard
+                        .entry(sender.to_owned())
+                        .or_default()
+                        .push(body.to_owned());
+                }
+                heard
+            };
+            let writer = async {
+                for i in 0..EACH {
+                    outgoing
+                        .send(format!("message {i} of user{k}"))
+                        .await
+                        .unwrap();
+                }
+            };
+            let (heard, ()) = futures::join!(reader, writer);
+            (heard, incoming, outgoing)
+        }));
+    }
+
+    for (j, task) in tasks.into_iter().enumerate() {
+        let (heard, incoming, outgoing) = within("a member's burst", task)
+            .await
+            .expect("the member task panicked");
+        assert_eq!(heard.len(), MEMBERS, "member {j} heard {:?}", heard.keys());
+        for k in 0..MEMBERS {
+            let expected: Vec<String> = (0..EACH)
+                .map(|i| format!("message {i} of user{k}"))
+                .collect();
+            assert_eq!(
+                heard.get(&format!("user{k}")),
+                Some(&expected),
+                "what member {j} heard from user{k}"
+            );
+        }
+        drop(incoming);
+        within("close", outgoing.close(CloseReason::normal()))
+            .await
+            .unwrap();
+        assert_eq!(
+            within("close reason", outgoing.close_reason()).await.code,
+            CloseCode::Normal
+        );
+    }
+    wait_for_members(&room, 0).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_member_that_vanishes_does_not_break_the_room() {
+    let room = ChatRoom::new();
+    let server = chat_server(&room).await;
+    let mut members = join_members(&server, 2).await;
+
+    // user2 is a hand-written client that vanishes: once right after its
+    // welcome, without a Close.
+    let mut vanishing = RawClient::connect(server.local_addr(), "/chat").await;
+    let welcome = vanishing.read_frame().await.expect("a welcome");
+    assert_eq!(welcome.text(), "You are connected! There are 3 users here.");
+    within("send", members[0].send("before")).await.unwrap();
+    for member in members.iter_mut() {
+        assert_eq!(next_text(member).await, "[user0]: before");
+    }
+    assert_eq!(
+        vanishing.read_frame().await.expect("a message").text(),
+        "[user0]: before"
+    );
+    drop(vanishing);
+
+    // The others go on talking, before and after the room notices.
+    within("send", members[1].send("still here?"))
+        .await
+        .unwrap();
+    for member in members.iter_mut() {
+        assert_eq!(next_text(member).await, "[user1]: still here?");
+    }
+    wait_for_members(&room, 2).await;
+
+    // user3 vanishes in the middle of a frame.
+    let mut cut = RawClient::connect(server.local_addr(), "/chat").await;
+    assert_eq!(
+        cut.read_frame().await.expect("a welcome").text(),
+        "You are connected! There are 3 users here."
+    );
+    let frame = RawClient::encode(0x1, true, b"this message never ends");
+    within("a partial write", async {
+        use tokio::io::AsyncWriteExt;
+        cut.stream.write_all(&frame[..8]).await.unwrap();
+    })
+    .await;
+    drop(cut);
+    wait_for_members(&room, 2).await;
+
+    // user4 drops its tandem session without a word.
+    let mut dropped = connect(&server, "/chat").await;
+    assert_eq!(
+        next_text(&mut dropped).await,
+        "You are connected! There are 3 users here."
+    );
+    drop(dropped);
+    wait_for_members(&room, 2).await;
+
+    within("send", members[0].send("after")).await.unwrap();
+    for member in members.iter_mut() {
+        assert_eq!(next_text(member).await, "[user0]: after");
+    }
+
+    // A newcomer is counted among those still here and named after everyone before.
+    let mut newcomer = connect(&server, "/chat").await;
+    assert_eq!(
+        next_text(&mut newcomer).await,
+        "You are connected! There are 3 users here."
+    );
+    within("send", newcomer.send("hi all")).await.unwrap();
+    for member in members.iter_mut().chain(std::iter::once(&mut newcomer)) {
+        assert_eq!(next_text(member).await, "[user5]: hi all");
+    }
+
+    for member in members.iter_mut().chain(std::iter::once(&mut newcomer)) {
+        within("close", member.close(CloseReason::normal()))
+            .await
+            .unwrap();
+        drain(member).await;
+    }
+    wait_for_members(&room, 0).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_member_that_vanishes_after_a_burst_does_not_stall_the_others() {
+    let room = ChatRoom::new();
+    let server = chat_server(&room).await;
+    let mut members = join_members(&server, 2).await;
+    let mut leaver = RawClient::connect(server.local_addr(), "/chat").await;
+    assert_eq!(
+        leaver.read_frame().await.expect("a welcome").text(),
+        "You are connected! There are 3 users here."
+    );
+
+    // user2 sends a burst and vanishes without a Close. It reads its own
+    // burst back first: closing a socket with unread data sends a TCP reset,
+    // and a reset may make the server's kernel discard bytes it still holds.
+    for i in 0..20 {
+        leaver
+            .send(0x1, true, format!("burst {i}").as_bytes())
+            .await;
+    }
+    for i in 0..20 {
+        let frame = leaver.read_frame().await.expect("its own burst");
+        assert_eq!(frame.text(), format!("[user2]: burst {i}"));
+    }
+    drop(leaver);
+
+    // The others hear the whole burst, in order, and can still talk.
+    for member in members.iter_mut() {
+        for i in 0..20 {
+            assert_eq!(next_text(member).await, format!("[user2]: burst {i}"));
+        }
+    }
+    wait_for_members(&room, 2).await;
+    within("send", members[0].send("over")).await.unwrap();
+    for member in members.iter_mut() {
+        assert_eq!(next_text(member).await, "[user0]: over");
+    }
+    for member in members.iter_mut() {
+        within("close", member.close(CloseReason::normal()))
+            .await
+            .unwrap();
+        drain(member).await;
+    }
+    server.shutdown().await;
+}

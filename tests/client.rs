@@ -1,0 +1,338 @@
+//! tandem's native client against hand-written servers: what a user sees
+//! when the server refuses, misbehaves, stalls or goes silent, and the
+//! limits and keepalive of its options.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{drain, next_text, within};
+use tandem::server::{Route, Server};
+use tandem::{ClientBuilder, CloseCode, CloseReason, Error, Session, WebSocketOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A one-connection server: reads the upgrade request and hands the stream
+/// and the request's `Sec-WebSocket-Key` to `answer`.
+async fn hand_written_server<F, Fut>(answer: F) -> (String, tokio::task::JoinHandle<()>)
+where
+    F: FnOnce(TcpStream, String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/test", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            if stream.read(&mut byte).await.unwrap() == 0 {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        let key = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("sec-websocket-key")
+                    .then(|| value.trim().to_owned())
+            })
+            .expect("a Sec-WebSocket-Key");
+        answer(stream, key).await;
+    });
+    (url, task)
+}
+
+fn switching(accept: &str, extra: &str) -> String {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\n{extra}\r\n"
+    )
+}
+
+fn accept(key: &str) -> String {
+    tandem::protocol::handshake::accept_key(key)
+}
+
+#[tokio::test]
+async fn urls_that_cannot_be_used_are_refused() {
+    for (url, expect_unsupported) in [
+        ("http://127.0.0.1/", false),
+        ("not a url", false),
+        ("wss://127.0.0.1/", true),
+    ] {
+        match within("connect", tandem::connect(url)).await {
+            Err(Error::Unsupported(_)) if expect_unsupported => {}
+            Err(Error::InvalidUrl { .. }) if !expect_unsupported => {}
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_carries_its_status_and_body() {
+    let server = Server::new().bind("127.0.0.1:0").await.unwrap();
+    match within(
+        "connect",
+        tandem::connect(&common::ws_url(&server, "/nowhere")),
+    )
+    .await
+    {
+        Err(Error::HandshakeRefused { status, body }) => {
+            assert_eq!(status, 404);
+            assert!(body.contains("/nowhere"), "{body:?}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_the_handshake_times_out() {
+    let (url, server) = hand_written_server(|stream, _key| async move {
+        // Hold the connection open, say nothing, until the client gives up.
+        let mut stream = stream;
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink).await;
+    })
+    .await;
+    let options = WebSocketOptions {
+        timeout: Duration::from_millis(300),
+        ..WebSocketOptions::default()
+    };
+    let result = within(
+        "connect",
+        ClientBuilder::new(&url).options(options).connect(),
+    )
+    .await;
+    match result {
+        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    within("the hand-written server", server).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_that_hangs_up_during_the_handshake_is_an_error() {
+    let (url, server) = hand_written_server(|stream, _key| async move { drop(stream) }).await;
+    match within("connect", tandem::connect(&url)).await {
+        Err(Error::Handshake(reason)) => assert!(reason.contains("closed"), "{reason}"),
+        other => panic!("expected a handshake error, got {other:?}"),
+    }
+    within("the hand-written server", server).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_wrong_accept_key_is_an_error() {
+    let (url, server) = hand_written_server(|mut stream, _key| async move {
+        let response = switching("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "");
+        stream.write_all(response.as_bytes()).await.unwrap();
+    })
+    .await;
+    match within("connect", tandem::connect(&url)).await {
+        Err(Error::Handshake(reason)) => assert!(reason.contains("Accept"), "{reason}"),
+        other => panic!("expected a handshake error, got {other:?}"),
+    }
+    within("the hand-written server", server).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_subprotocol_that_was_not_offered_is_an_error() {
+    let (url, server) = hand_written_server(|mut stream, key| async move {
+        let response = switching(&accept(&key), "Sec-WebSocket-Protocol: mqtt\r\n");
+        stream.write_all(response.as_bytes()).await.unwrap();
+    })
+    .await;
+    match within(
+        "connect",
+        ClientBuilder::new(&url).protocol("chat").connect(),
+    )
+    .await
+    {
+        Err(Error::Handshake(reason)) => assert!(reason.contains("subprotocol"), "{reason}"),
+        other => panic!("expected a handshake error, got {other:?}"),
+    }
+    within("the hand-written server", server).await.unwrap();
+}
+
+#[tokio::test]
+async fn frames_sent_right_behind_the_101_are_not_lost() {
+    let (url, server) = hand_written_server(|mut stream, key| async move {
+        // The answer and two frames in one write: the client reads them all
+        // in one go and must keep what follows the head.
+        let mut bytes = switching(&accept(&key), "").into_bytes();
+        bytes.extend_from_slice(&[0x81, 5]);
+        bytes.extend_from_slice(b"first");
+        bytes.extend_from_slice(&[0x81, 6]);
+        bytes.extend_from_slice(b"second");
+        stream.write_all(&bytes).await.unwrap();
+        // Then close: 1000 "over".
+        let mut close = vec![0x88, 6];
+        close.extend_from_slice(&1000u16.to_be_bytes());
+        close.extend_from_slice(b"over");
+        stream.write_all(&close).await.unwrap();
+        // Read the client's answer, then end the connection.
+        let mut answer = [0u8; 64];
+        let _ = stream.read(&mut answer).await;
+    })
+    .await;
+    let mut session = within("connect", tandem::connect(&url)).await.unwrap();
+    assert_eq!(next_text(&mut session).await, "first");
+    assert_eq!(next_text(&mut session).await, "second");
+    assert!(drain(&mut session).await.is_empty());
+    assert_eq!(
+        within("close reason", session.close_reason()).await,
+        CloseReason::new(CloseCode::Normal, "over")
+    );
+    within("the hand-written server", server).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_given_up_by_the_keepalive() {
+    let (url, server) = hand_written_server(|mut stream, key| async move {
+        let response = switching(&accept(&key), "");
+        stream.write_all(response.as_bytes()).await.unwrap();
+        // Read everything (pings included) and never answer.
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink).await;
+    })
+    .await;
+    let options = WebSocketOptions {
+        ping_period: Some(Duration::from_millis(50)),
+        timeout: Duration::from_millis(300),
+        ..WebSocketOptions::default()
+    };
+    let mut session = within(
+        "connect",
+        ClientBuilder::new(&url).options(options).connect(),
+    )
+    .await
+    .unwrap();
+    assert!(drain(&mut session).await.is_empty());
+    assert_eq!(
+        within("close reason", session.close_reason()).await.code,
+        CloseCode::ClosedAbnormally
+    );
+    drop(session);
+    within("the hand-written server", server).await.unwrap();
+}
+
+#[tokio::test]
+async fn keepalive_keeps_a_live_session_open() {
+    // Both ends ping every 20 ms and give up after 2 s of silence; the
+    // session outlives many ping periods and still works.
+    let options = WebSocketOptions {
+        ping_period: Some(Duration::from_millis(20)),
+        timeout: Duration::from_secs(2),
+        ..WebSocketOptions::default()
+    };
+    let server = Server::new()
+        .options(options.clone())
+        .web_socket("/echo", tandem::demo::echo)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut session = within(
+        "connect",
+        ClientBuilder::new(common::ws_url(&server, "/echo"))
+            .options(options)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(next_text(&mut session).await, "Please enter your name");
+    for i in 0..5 {
+        // Let some ping periods pass between messages.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        within("send", session.send(format!("n{i}"))).await.unwrap();
+        assert_eq!(next_text(&mut session).await, format!("Hi, n{i}!"));
+    }
+    within("send", session.send("bye")).await.unwrap();
+    drain(&mut session).await;
+    assert_eq!(
+        session.close_reason().await,
+        CloseReason::new(CloseCode::Normal, "Client said BYE")
+    );
+    server.shutdown().await;
+}
+
+async fn mirror(mut session: Session) {
+    while let Some(frame) = session.receive().await {
+        if session.send(frame).await.is_err() {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_message_over_the_servers_limit_closes_with_1009() {
+    let limits = WebSocketOptions {
+        max_message_size: Some(1024),
+        ..WebSocketOptions::default()
+    };
+    let server = Server::new()
+        .web_socket(Route::new("/small").options(limits), mirror)
+        .web_socket("/big", mirror)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+
+    // Within the limit: echoed.
+    let mut session = common::connect(&server, "/small").await;
+    within("send", session.send(vec![7u8; 1024])).await.unwrap();
+    let frame = common::next_frame(&mut session).await;
+    assert_eq!(frame.read_bytes().len(), 1024);
+    // Over it: the server fails the session with 1009.
+    within("send", session.send(vec![7u8; 1025])).await.unwrap();
+    assert!(drain(&mut session).await.is_empty());
+    assert_eq!(
+        within("close reason", session.close_reason()).await.code,
+        CloseCode::TooBig
+    );
+
+    // The route's options are its own: other routes keep the defaults.
+    let mut session = common::connect(&server, "/big").await;
+    within("send", session.send(vec![7u8; 4096])).await.unwrap();
+    assert_eq!(
+        common::next_frame(&mut session).await.read_bytes().len(),
+        4096
+    );
+    within("close", session.close(CloseReason::normal()))
+        .await
+        .unwrap();
+    drain(&mut session).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_message_over_the_clients_limit_closes_with_1009() {
+    let server = Server::new()
+        .web_socket("/flood", |session: Session| async move {
+            let _ = session.send(vec![1u8; 10_000]).await;
+            let _ = session.close_reason().await;
+        })
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let options = WebSocketOptions {
+        max_message_size: Some(1000),
+        ..WebSocketOptions::default()
+    };
+    let mut session = within(
+        "connect",
+        ClientBuilder::new(common::ws_url(&server, "/flood"))
+            .options(options)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    assert!(drain(&mut session).await.is_empty());
+    assert_eq!(
+        within("close reason", session.close_reason()).await.code,
+        CloseCode::TooBig
+    );
+    server.shutdown().await;
+}

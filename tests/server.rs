@@ -1,0 +1,605 @@
+//! The server as a user meets it: HTTP answers for what is not a WebSocket
+//! session, upgrade refusals, subprotocols per route, the request seen by
+//! the handler, how a handler's end closes its session, and static files.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::{connect, drain, http_exchange, next_text, within, ws_url};
+use tandem::server::{Route, RunningServer, Server};
+use tandem::{ClientBuilder, CloseCode, CloseReason, Error, Session};
+
+async fn start(server: Server) -> RunningServer {
+    server.bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0")
+}
+
+async fn quiet(mut session: Session) {
+    while session.receive().await.is_some() {}
+}
+
+fn upgrade_request(addr: SocketAddr, path: &str, extra: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}\r\n")
+}
+
+const UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\n";
+const KEY: &str = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+const V13: &str = "Sec-WebSocket-Version: 13\r\n";
+
+#[tokio::test]
+async fn unknown_paths_get_404() {
+    let server = start(Server::new().web_socket("/ws", quiet)).await;
+    let addr = server.local_addr();
+    for path in ["/", "/nope", "/ws/extra", "/WS"] {
+        let response = http_exchange(addr, &upgrade_request(addr, path, "")).await;
+        assert_eq!(response.status, 404, "{path}");
+    }
+    // Also for a well-formed WebSocket upgrade to a path with no route.
+    let extra = format!("{UPGRADE}{KEY}{V13}");
+    let response = http_exchange(addr, &upgrade_request(addr, "/nope", &extra)).await;
+    assert_eq!(response.status, 404);
+    // And through the client, as a refused handshake.
+    match within("connect", tandem::connect(&ws_url(&server, "/nope"))).await {
+        Err(Error::HandshakeRefused { status: 404, .. }) => {}
+        other => panic!("expected a 404 refusal, got {other:?}"),
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_plain_get_on_a_websocket_path_gets_426_saying_why() {
+    let server = start(Server::new().web_socket("/ws", quiet)).await;
+    let addr = server.local_addr();
+    let response = http_exchange(addr, &upgrade_request(addr, "/ws", "")).await;
+    assert_eq!(response.status, 426);
+    let body = response.body_text();
+    assert!(
+        body.contains("WebSocket") && body.contains("Upgrade: websocket"),
+        "the body says why: {body:?}"
+    );
+    assert_eq!(
+        response.header("upgrade").map(str::to_ascii_lowercase),
+        Some("websocket".into())
+    );
+    assert_eq!(response.header("sec-websocket-version"), Some("13"));
+    // A query does not change the route.
+    let response = http_exchange(addr, &upgrade_request(addr, "/ws?x=1", "")).await;
+    assert_eq!(response.status, 426);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_upgrades_are_refused_with_a_reason() {
+    let server = start(Server::new().web_socket("/ws", quiet)).await;
+    let addr = server.local_addr();
+
+    let wrong_version = format!("{UPGRADE}{KEY}Sec-WebSocket-Version: 8\r\n");
+    let response = http_exchange(addr, &upgrade_request(addr, "/ws", &wrong_version)).await;
+    assert_eq!(response.status, 426, "{response:?}");
+    assert_eq!(response.header("sec-websocket-version"), Some("13"));
+    assert!(response.body_text().contains("13"), "{response:?}");
+
+    let no_version = format!("{UPGRADE}{KEY}");
+    let response = http_exchange(addr, &upgrade_request(addr, "/ws", &no_version)).await;
+    assert_eq!(response.status, 426, "{response:?}");
+
+    let no_key = format!("{UPGRADE}{V13}");
+    let response = http_exchange(addr, &upgrade_request(addr, "/ws", &no_key)).await;
+    assert_eq!(response.status, 400, "{response:?}");
+    assert!(
+        response.body_text().contains("Sec-WebSocket-Key"),
+        "{response:?}"
+    );
+
+    let short_key = format!("{UPGRADE}Sec-WebSocket-Key: c2hvcnQ=\r\n{V13}");
+    let response = http_exchange(addr, &upgrade_request(addr, "/ws", &short_key)).await;
+    assert_eq!(response.status, 400, "{response:?}");
+
+    let no_connection = format!("Upgrade: websocket\r\n{KEY}{V13}");
+    let response = http_exchange(addr, &upgrade_request(addr, "/ws", &no_connection)).await;
+    assert_eq!(response.status, 400, "{response:?}");
+    assert!(response.body_text().contains("Connection"), "{response:?}");
+
+    let post = format!(
+        "POST /ws HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n{UPGRADE}{KEY}{V13}\r\n"
+    );
+    let response = http_exchange(addr, &post).await;
+    assert_eq!(response.status, 400, "{response:?}");
+
+    // After all that the route still works.
+    let mut session = connect(&server, "/ws").await;
+    within("close", session.close(CloseReason::normal()))
+        .await
+        .unwrap();
+    drain(&mut session).await;
+    server.shutdown().await;
+}
+
+/// A handler that tells the client which subprotocol it got.
+async fn tell_protocol(mut session: Session) {
+    let chosen = session.protocol().unwrap_or("none").to_owned();
+    let _ = session.send(chosen).await;
+    while session.receive().await.is_some() {}
+}
+
+#[tokio::test]
+async fn subprotocols_are_chosen_per_route_in_the_servers_order() {
+    let server = start(
+        Server::new()
+            .web_socket(
+                Route::new("/chat").protocol("chat.v2").protocol("chat"),
+                tell_protocol,
+            )
+            .web_socket("/plain", tell_protocol),
+    )
+    .await;
+
+    let cases: [(&[&str], &str); 4] = [
+        (&["chat"], "chat"),
+        (&["chat.v2"], "chat.v2"),
+        // The server's preference wins over the client's order.
+        (&["chat", "chat.v2"], "chat.v2"),
+        (&["mqtt", "chat"], "chat"),
+    ];
+    for (offered, expected) in cases {
+        let mut builder = ClientBuilder::new(ws_url(&server, "/chat"));
+        for protocol in offered {
+            builder = builder.protocol(*protocol);
+        }
+        let mut session = within("connect", builder.connect())
+            .await
+            .unwrap_or_else(|e| panic!("offering {offered:?}: {e}"));
+        assert_eq!(session.protocol(), Some(expected), "offering {offered:?}");
+        assert_eq!(
+            next_text(&mut session).await,
+            expected,
+            "the handler's view, offering {offered:?}"
+        );
+        within("close", session.close(CloseReason::normal()))
+            .await
+            .unwrap();
+        drain(&mut session).await;
+    }
+
+    // Offering none of the route's subprotocols, or none at all: 400.
+    for offered in [&["mqtt"][..], &[]] {
+        let mut builder = ClientBuilder::new(ws_url(&server, "/chat"));
+        for protocol in offered {
+            builder = builder.protocol(*protocol);
+        }
+        match within("connect", builder.connect()).await {
+            Err(Error::HandshakeRefused { status: 400, body }) => {
+                assert!(
+                    body.contains("chat"),
+                    "the body names the route's protocols: {body:?}"
+                )
+            }
+            other => panic!("offering {offered:?}: expected a 400 refusal, got {other:?}"),
+        }
+    }
+
+    // A route without subprotocols picks none, whatever the client offers.
+    let mut session = within(
+        "connect",
+        ClientBuilder::new(ws_url(&server, "/plain"))
+            .protocol("chat")
+            .connect(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(session.protocol(), None);
+    assert_eq!(next_text(&mut session).await, "none");
+    within("close", session.close(CloseReason::normal()))
+        .await
+        .unwrap();
+    drain(&mut session).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_handler_sees_the_requests_path_query_and_headers() {
+    let server = start(
+        Server::new().web_socket("/info", |mut session: Session| async move {
+            let request = session.request().expect("a server session has its request");
+            let report = format!(
+                "path={} query={} room={} x-test={} host-present={}",
+                request.path(),
+                request.query().unwrap_or("-"),
+                request.query_param("room").unwrap_or("-"),
+                request
+                    .headers()
+                    .get("x-test")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-"),
+                request.headers().contains_key("host"),
+            );
+            let _ = session.send(report).await;
+            while session.receive().await.is_some() {}
+        }),
+    )
+    .await;
+
+    let mut session = within(
+        "connect",
+        ClientBuilder::new(ws_url(&server, "/info?room=42&nick=ktor"))
+            .header("X-Test", "hello there")
+            .connect(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        session.request().is_none(),
+        "a client session has no request"
+    );
+    assert_eq!(
+        next_text(&mut session).await,
+        "path=/info query=room=42&nick=ktor room=42 x-test=hello there host-present=true"
+    );
+    within("close", session.close(CloseReason::normal()))
+        .await
+        .unwrap();
+    drain(&mut session).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_panicking_handler_closes_with_1011_and_the_server_keeps_serving() {
+    let server = start(
+        Server::new()
+            .web_socket("/panic", |mut session: Session| async move {
+                if session.receive().await.is_some() {
+                    panic!("a bug in the handler");
+                }
+            })
+            .web_socket("/echo", tandem::demo::echo),
+    )
+    .await;
+
+    for _ in 0..2 {
+        let mut session = connect(&server, "/panic").await;
+        within("send", session.send("trigger")).await.unwrap();
+        assert!(drain(&mut session).await.is_empty());
+        let reason = within("close reason", session.close_reason()).await;
+        assert_eq!(reason.code, CloseCode::InternalError, "{reason}");
+    }
+
+    // The next connections are served as usual.
+    let mut session = connect(&server, "/echo").await;
+    assert_eq!(next_text(&mut session).await, "Please enter your name");
+    within("send", session.send("after")).await.unwrap();
+    assert_eq!(next_text(&mut session).await, "Hi, after!");
+    within("send", session.send("bye")).await.unwrap();
+    drain(&mut session).await;
+    assert_eq!(
+        session.close_reason().await,
+        CloseReason::new(CloseCode::Normal, "Client said BYE")
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_handler_that_returns_closes_with_1000() {
+    let server = start(
+        Server::new()
+            .web_socket("/unit", |session: Session| async move {
+                let _ = session.send("done").await;
+            })
+            .web_socket("/ok", |session: Session| async move {
+                session.send("done").await?;
+                Ok::<(), Error>(())
+            }),
+    )
+    .await;
+    for path in ["/unit", "/ok"] {
+        let mut session = connect(&server, path).await;
+        assert_eq!(next_text(&mut session).await, "done", "{path}");
+        assert!(drain(&mut session).await.is_empty(), "{path}");
+        let reason = within("close reason", session.close_reason()).await;
+        assert_eq!(reason.code, CloseCode::Normal, "{path}: {reason}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_handler_returning_err_closes_with_1011_and_the_error_as_reason() {
+    let server = start(
+        Server::new().web_socket("/fail", |session: Session| async move {
+            let _ = session.send("about to fail").await;
+            Err::<(), _>("x")
+        }),
+    )
+    .await;
+    let mut session = connect(&server, "/fail").await;
+    assert_eq!(next_text(&mut session).await, "about to fail");
+    assert!(drain(&mut session).await.is_empty());
+    assert_eq!(
+        within("close reason", session.close_reason()).await,
+        CloseReason::new(CloseCode::InternalError, "x")
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_handler_can_close_with_its_own_code() {
+    let server = start(
+        Server::new().web_socket("/closing", |session: Session| async move {
+            let _ = session
+                .close(CloseReason::new(
+                    CloseCode::TryAgainLater,
+                    "closed for today",
+                ))
+                .await;
+        }),
+    )
+    .await;
+    let mut session = connect(&server, "/closing").await;
+    assert!(drain(&mut session).await.is_empty());
+    assert_eq!(
+        within("close reason", session.close_reason()).await,
+        CloseReason::new(CloseCode::TryAgainLater, "closed for today")
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn static_files_are_served_and_traversal_is_refused() {
+    let root = tempfile::tempdir().expect("a temporary folder");
+    let www = root.path().join("www");
+    std::fs::create_dir_all(www.join("sub")).unwrap();
+    std::fs::write(www.join("index.html"), "<h1>tandem</h1>\n").unwrap();
+    std::fs::write(www.join("sub").join("page.txt"), "a page\n").unwrap();
+    std::fs::write(www.join("app.js"), "console.log(1)\n").unwrap();
+    std::fs::write(root.path().join("secret.txt"), "do not serve\n").unwrap();
+
+    let server = start(
+        Server::new()
+            .web_socket("/ws", quiet)
+            .static_files("/", &www),
+    )
+    .await;
+    let addr = server.local_addr();
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+
+    let response = http_exchange(addr, &get("/")).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body_text(), "<h1>tandem</h1>\n");
+    assert!(response
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/html")));
+
+    let response = http_exchange(addr, &get("/index.html")).await;
+    assert_eq!(
+        (response.status, response.body_text().as_str()),
+        (200, "<h1>tandem</h1>\n")
+    );
+
+    let response = http_exchange(addr, &get("/sub/page.txt")).await;
+    assert_eq!(
+        (response.status, response.body_text().as_str()),
+        (200, "a page\n")
+    );
+
+    let response = http_exchange(addr, &get("/app.js")).await;
+    assert_eq!(response.status, 200);
+    assert!(response
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/javascript")));
+
+    let head = format!("HEAD /sub/page.txt HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let response = http_exchange(addr, &head).await;
+    assert_eq!(response.status, 200);
+
+    for path in [
+        "/missing.html",
+        "/../secret.txt",
+        "/sub/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/sub/%2e%2e/%2e%2e/secret.txt",
+        "/..%2fsecret.txt",
+    ] {
+        let response = http_exchange(addr, &get(path)).await;
+        assert_eq!(response.status, 404, "{path}: {response:?}");
+        assert!(!response.body_text().contains("do not serve"), "{path}");
+    }
+
+    // The WebSocket route still wins over the files for its own path.
+    let response = http_exchange(addr, &get("/ws")).await;
+    assert_eq!(response.status, 426);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_stops_accepting_connections() {
+    let server = start(Server::new().web_socket("/echo", tandem::demo::echo)).await;
+    let url = ws_url(&server, "/echo");
+    let mut open = connect(&server, "/echo").await;
+    assert_eq!(next_text(&mut open).await, "Please enter your name");
+    within("shutdown", server.shutdown()).await;
+    match within("connect after shutdown", tandem::connect(&url)).await {
+        Err(Error::Io(_)) => {}
+        other => panic!("expected an I/O error after shutdown, got {other:?}"),
+    }
+    // Sessions already open run on.
+    within("send", open.send("still")).await.unwrap();
+    assert_eq!(next_text(&mut open).await, "Hi, still!");
+    within("close", open.close(CloseReason::normal()))
+        .await
+        .unwrap();
+    drain(&mut open).await;
+}
+
+async fn mirror(mut session: Session) {
+    while let Some(frame) = session.receive().await {
+        if session.send(frame).await.is_err() {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn browser_style_upgrades_and_reused_connections_are_accepted() {
+    use common::RawClient;
+    use tokio::io::AsyncWriteExt;
+
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("index.html"), "page\n").unwrap();
+    let server = start(
+        Server::new()
+            .web_socket("/mirror", mirror)
+            .static_files("/", root.path()),
+    )
+    .await;
+    let addr = server.local_addr();
+
+    // A page load, then the upgrade on the same keep-alive connection, with
+    // Firefox's `Connection: keep-alive, Upgrade` and a capitalised token.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let get = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: keep-alive\r\n\r\n");
+    stream.write_all(get.as_bytes()).await.unwrap();
+    let (page, rest) = within("the page", common::read_http_response(&mut stream)).await;
+    assert_eq!((page.status, page.body_text().as_str()), (200, "page\n"));
+    assert!(rest.is_empty());
+
+    // The upgrade request and a first frame in one write, before the 101.
+    let mut bytes = format!(
+        "GET /mirror HTTP/1.1\r\nHost: {addr}\r\nUpgrade: WebSocket\r\n\
+         Connection: keep-alive, Upgrade\r\n{KEY}{V13}\r\n"
+    )
+    .into_bytes();
+    bytes.extend_from_slice(&RawClient::encode(0x1, true, b"early bird"));
+    stream.write_all(&bytes).await.unwrap();
+    let (response, rest) = within("the 101", common::read_http_response(&mut stream)).await;
+    assert_eq!(response.status, 101, "{response:?}");
+    let mut client = RawClient::from_parts(stream, rest);
+    let echo = client.read_frame().await.expect("the early frame's echo");
+    assert_eq!(echo.text(), "early bird");
+    client.send_close(1000, "").await;
+    let close = client.read_frame().await.expect("a Close");
+    assert_eq!(close.opcode, 0x8);
+    assert_eq!(client.read_frame().await, None);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_long_close_reason_is_cut_to_fit_a_close_frame() {
+    let server = start(
+        Server::new().web_socket("/long", |_session: Session| async move {
+            Err::<(), _>("é".repeat(100))
+        }),
+    )
+    .await;
+    let mut session = connect(&server, "/long").await;
+    drain(&mut session).await;
+    let reason = within("close reason", session.close_reason()).await;
+    assert_eq!(reason.code, CloseCode::InternalError);
+    assert_eq!(
+        reason.message,
+        "é".repeat(61),
+        "123 bytes at most, whole characters"
+    );
+    server.shutdown().await;
+}
+
+/// A server whose handler reports how its session ended on `report`.
+async fn reporting_server(
+    report: tokio::sync::mpsc::UnboundedSender<CloseReason>,
+) -> RunningServer {
+    start(
+        Server::new().web_socket("/report", move |mut session: Session| {
+            let report = report.clone();
+            async move {
+                let _ = session.send("ready").await;
+                while let Some(frame) = session.receive().await {
+                    if frame.read_text() == Some("close now") {
+                        let _ = session
+                            .close(CloseReason::new(CloseCode::Other(4001), "server"))
+                            .await;
+                    }
+                }
+                let _ = report.send(session.close_reason().await);
+            }
+        }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_handler_learns_how_the_client_left() {
+    let (report, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    let server = reporting_server(report).await;
+
+    // A Close with a code and reason.
+    let mut session = connect(&server, "/report").await;
+    assert_eq!(next_text(&mut session).await, "ready");
+    within(
+        "close",
+        session.close(CloseReason::new(CloseCode::GoingAway, "tab closed")),
+    )
+    .await
+    .unwrap();
+    drain(&mut session).await;
+    assert_eq!(
+        within("the handler's report", reports.recv())
+            .await
+            .unwrap(),
+        CloseReason::new(CloseCode::GoingAway, "tab closed")
+    );
+
+    // Dropping every handle of the client session closes with 1000.
+    let mut session = connect(&server, "/report").await;
+    assert_eq!(next_text(&mut session).await, "ready");
+    drop(session);
+    assert_eq!(
+        within("the handler's report", reports.recv())
+            .await
+            .unwrap()
+            .code,
+        CloseCode::Normal
+    );
+
+    // A TCP connection that just ends: 1006.
+    let mut client = common::RawClient::connect(server.local_addr(), "/report").await;
+    assert_eq!(client.read_frame().await.unwrap().text(), "ready");
+    drop(client);
+    assert_eq!(
+        within("the handler's report", reports.recv())
+            .await
+            .unwrap()
+            .code,
+        CloseCode::ClosedAbnormally
+    );
+
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn closes_that_cross_end_cleanly_on_both_sides() {
+    let (report, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    let server = reporting_server(report).await;
+    for _ in 0..10 {
+        let mut session = connect(&server, "/report").await;
+        assert_eq!(next_text(&mut session).await, "ready");
+        // The server closes on "close now"; the client closes right behind it.
+        within("send", session.send("close now")).await.unwrap();
+        within(
+            "close",
+            session.close(CloseReason::new(CloseCode::Other(4002), "client")),
+        )
+        .await
+        .unwrap();
+        assert!(drain(&mut session).await.is_empty());
+        let client_view = within("close reason", session.close_reason()).await;
+        let server_view = within("the handler's report", reports.recv())
+            .await
+            .unwrap();
+        // Each side ends with a code from the handshake, never 1006.
+        for view in [&client_view, &server_view] {
+            assert!(
+                matches!(u16::from(view.code), 4001 | 4002),
+                "client saw {client_view}, server saw {server_view}"
+            );
+        }
+    }
+    server.shutdown().await;
+}
