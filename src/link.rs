@@ -40,6 +40,11 @@ struct State {
     inbound_ended: bool,
     incoming_alive: bool,
     reader: Option<Waker>,
+    /// The reader found the queue empty and waits: it has handled every
+    /// frame given to it (and queued its replies).
+    reader_idle: bool,
+    /// The driver wants a wake-up when the reader goes idle.
+    driver_awaits_idle_reader: bool,
 
     outbound: VecDeque<Command>,
     outbound_capacity: usize,
@@ -69,6 +74,8 @@ impl Link {
                 inbound_ended: false,
                 incoming_alive: true,
                 reader: None,
+                reader_idle: false,
+                driver_awaits_idle_reader: false,
                 outbound: VecDeque::new(),
                 outbound_capacity: outbound_capacity.max(1),
                 senders: Vec::new(),
@@ -101,6 +108,11 @@ impl Link {
             return Poll::Ready(None);
         }
         set_waker(&mut s.reader, cx);
+        s.reader_idle = true;
+        if s.driver_awaits_idle_reader {
+            s.driver_awaits_idle_reader = false;
+            wake(s.driver.take());
+        }
         Poll::Pending
     }
 
@@ -221,8 +233,19 @@ impl Link {
         let mut s = self.lock();
         if s.incoming_alive {
             s.inbound.push_back(frame);
+            s.reader_idle = false;
             wake(s.reader.take());
         }
+    }
+
+    /// Whether the reader has handled every frame pushed so far: it waits on
+    /// an empty queue, or nobody reads. When it has not, the driver is woken
+    /// as soon as it has.
+    pub(crate) fn reader_idle(&self) -> bool {
+        let mut s = self.lock();
+        let idle = !s.incoming_alive || (s.reader_idle && s.inbound.is_empty());
+        s.driver_awaits_idle_reader = !idle;
+        idle
     }
 
     /// Whether every handle of the session is gone.

@@ -76,14 +76,31 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     }
 
     /// Hands parsed frames to the session while it has room.
+    ///
+    /// When the peer broke the protocol, the connection is failed only once
+    /// the handler has taken every frame before the violation and queued its
+    /// replies, so that those replies go out before the Close (as they would
+    /// with a library the handler pulls frames from).
     fn deliver(&mut self, now: std::time::Instant) -> bool {
         let mut progress = false;
-        while self.link.has_inbound_space() {
+        loop {
+            if self.protocol.failure_pending() {
+                if self.link.reader_idle() {
+                    self.take_commands(now);
+                    self.protocol.apply_failure(now);
+                    progress = true;
+                }
+                break;
+            }
+            if !self.link.has_inbound_space() {
+                break;
+            }
             match self.protocol.poll_event(now) {
                 Some(frame) => {
                     self.link.push_inbound(frame);
                     progress = true;
                 }
+                None if self.protocol.failure_pending() => {}
                 None => break,
             }
         }

@@ -145,6 +145,7 @@ pub struct Protocol {
     ping_sent_at: Option<Instant>,
     ping_counter: u64,
     shutdown_requested: bool,
+    pending_failure: Option<CloseReason>,
 }
 
 impl Protocol {
@@ -169,6 +170,7 @@ impl Protocol {
             ping_sent_at: None,
             ping_counter: 0,
             shutdown_requested: false,
+            pending_failure: None,
         }
     }
 
@@ -209,6 +211,9 @@ impl Protocol {
 
     /// The transport reached end of file.
     pub fn receive_eof(&mut self) {
+        if let Some(reason) = self.pending_failure.take() {
+            self.outcome.get_or_insert(reason);
+        }
         if self.state != State::Closed && self.state != State::Finished {
             let why = "the peer closed the connection without a close handshake";
             debug!("{why}");
@@ -237,13 +242,17 @@ impl Protocol {
     /// In the default mode these are whole `Text` and `Binary` messages: pings
     /// are answered, pongs noted and a Close is answered and ends the stream.
     /// In raw mode every frame comes out as it arrived. Returns `None` when
-    /// more input is needed or the connection is closed.
+    /// more input is needed, the connection is closed, or the peer broke the
+    /// protocol: then [`Protocol::failure_pending`] is true and the driver
+    /// fails the connection with [`Protocol::apply_failure`] once the frames
+    /// before the violation have been handled.
     pub fn poll_event(&mut self, now: Instant) -> Option<Frame> {
         loop {
-            if !matches!(
+            let parsing = matches!(
                 self.state,
                 State::Open | State::CloseSent | State::CloseReceived
-            ) {
+            );
+            if !parsing || self.pending_failure.is_some() {
                 self.read.clear();
                 return None;
             }
@@ -252,7 +261,7 @@ impl Protocol {
                     Ok(Some(parsed)) => parsed,
                     Ok(None) => return None,
                     Err(LengthOverflow) => {
-                        self.fail(CloseCode::ProtocolError, "frame length over 2^63", now);
+                        self.violation(CloseCode::ProtocolError, "frame length over 2^63", now);
                         continue;
                     }
                 };
@@ -261,7 +270,7 @@ impl Protocol {
                 match self.check_header(&header) {
                     Ok(frame) => self.in_frame = Some(frame),
                     Err((code, why)) => {
-                        self.fail(code, why, now);
+                        self.violation(code, why, now);
                         continue;
                     }
                 }
@@ -283,7 +292,7 @@ impl Protocol {
                 };
                 if let Some(validator) = utf8 {
                     if validator.feed(fresh).is_err() {
-                        self.fail(
+                        self.violation(
                             CloseCode::NotConsistent,
                             "invalid UTF-8 in a text message",
                             now,
@@ -417,7 +426,7 @@ impl Protocol {
         }
         let message = self.message.take()?;
         if message.utf8.as_ref().is_some_and(|v| v.finish().is_err()) {
-            self.fail(
+            self.violation(
                 CloseCode::NotConsistent,
                 "text message ends inside a character",
                 now,
@@ -444,7 +453,7 @@ impl Protocol {
         let reason = match payload.len() {
             0 => CloseReason::new(CloseCode::Other(1005), ""),
             1 => {
-                self.fail(
+                self.violation(
                     CloseCode::ProtocolError,
                     "close frame with a 1-byte payload",
                     now,
@@ -454,13 +463,13 @@ impl Protocol {
             _ => {
                 let code = CloseCode::from(u16::from_be_bytes([payload[0], payload[1]]));
                 if !code.is_sendable() {
-                    self.fail(CloseCode::ProtocolError, "invalid close code", now);
+                    self.violation(CloseCode::ProtocolError, "invalid close code", now);
                     return None;
                 }
                 match std::str::from_utf8(&payload[2..]) {
                     Ok(message) => CloseReason::new(code, message),
                     Err(_) => {
-                        self.fail(CloseCode::NotConsistent, "close reason is not UTF-8", now);
+                        self.violation(CloseCode::NotConsistent, "close reason is not UTF-8", now);
                         return None;
                     }
                 }
@@ -490,6 +499,34 @@ impl Protocol {
         self.close_sent = true;
         self.enter_closed(now);
         None
+    }
+
+    /// Records a protocol violation by the peer: parsing stops and input is
+    /// discarded, but the Close goes out only on [`Protocol::apply_failure`]
+    /// (or after the close timeout), so that replies to the frames received
+    /// before the violation can still be sent first.
+    fn violation(&mut self, code: CloseCode, why: &str, now: Instant) {
+        debug!(code = u16::from(code), why, "protocol violation");
+        self.pending_failure = Some(CloseReason::new(code, why));
+        self.in_frame = None;
+        self.message = None;
+        self.read.clear();
+        self.deadline_close = Some(now + self.config.close_timeout);
+    }
+
+    /// Whether the peer broke the protocol and the connection waits to be
+    /// failed with [`Protocol::apply_failure`].
+    pub fn failure_pending(&self) -> bool {
+        self.pending_failure.is_some()
+    }
+
+    /// Fails the connection for a recorded violation: queues the Close with
+    /// its code (1002, 1007, 1009, …). A driver calls this once the caller
+    /// has handled the frames that came before the violation.
+    pub fn apply_failure(&mut self, now: Instant) {
+        if let Some(reason) = self.pending_failure.take() {
+            self.fail(reason.code, &reason.message, now);
+        }
     }
 
     /// Fails the connection (RFC 6455 §7.1.7): sends Close with `code` if it
@@ -677,6 +714,10 @@ impl Protocol {
     /// Runs the timers due at `now`: sends a ping, gives up on a silent peer,
     /// or ends a close handshake that takes too long.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.pending_failure.is_some() && self.deadline_close.is_some_and(|d| d <= now) {
+            self.apply_failure(now);
+            return;
+        }
         if self.deadline_close.is_some_and(|d| d <= now) {
             if self.state != State::Closed {
                 let why = "close handshake timed out";

@@ -74,6 +74,12 @@ fn frames_in(bytes: &[u8]) -> Vec<(bool, u8, Vec<u8>)> {
 
 /// Asserts the engine failed with `code` and sent a Close carrying it.
 fn assert_failed_with(p: &mut Protocol, code: u16) {
+    assert!(p.failure_pending(), "a violation is recorded");
+    assert!(
+        p.close_reason().is_none(),
+        "not failed before apply_failure"
+    );
+    p.apply_failure(Instant::now());
     let sent = frames_in(&p.output_bytes());
     let close = sent.iter().find(|f| f.1 == 0x8).expect("a Close was sent");
     assert_eq!(u16::from_be_bytes([close.2[0], close.2[1]]), code);
@@ -199,6 +205,45 @@ fn a_masked_frame_from_a_server_fails_the_client() {
     c.receive_data(&from_client(true, 0x1, b"masked"));
     assert_eq!(c.poll_event(now), None);
     assert_failed_with(&mut c, 1002);
+}
+
+#[test]
+fn replies_to_frames_before_a_violation_go_out_before_the_close() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.receive_data(
+        &[
+            from_client(true, 0x1, b"Hello"),
+            from_client(true, 0x3, b""),
+        ]
+        .concat(),
+    );
+    assert_eq!(s.poll_event(now), Some(Frame::text("Hello")));
+    assert_eq!(s.poll_event(now), None);
+    assert!(s.failure_pending());
+    s.send(Frame::text("Hello"), now).unwrap();
+    s.apply_failure(now);
+    let sent = frames_in(&s.output_bytes());
+    assert_eq!(sent[0], (true, 0x1, b"Hello".to_vec()));
+    assert_eq!(sent[1].1, 0x8);
+    assert_eq!(
+        s.close_reason().map(|r| r.code),
+        Some(CloseCode::ProtocolError)
+    );
+}
+
+#[test]
+fn a_violation_nobody_applies_fails_the_connection_after_the_close_timeout() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.receive_data(&from_client(true, 0x3, b""));
+    assert_eq!(s.poll_event(now), None);
+    s.handle_timeout(s.poll_timeout().expect("a deadline"));
+    assert_eq!(
+        s.close_reason().map(|r| r.code),
+        Some(CloseCode::ProtocolError)
+    );
+    assert_eq!(frames_in(&s.output_bytes())[0].1, 0x8);
 }
 
 #[test]
