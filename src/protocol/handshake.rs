@@ -18,7 +18,7 @@ const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// ```
 /// use tandem::protocol::handshake::accept_key;
 /// // The example of RFC 6455 §1.3.
-/// assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kOxWb0XiRJYY8o=");
+/// assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 /// ```
 pub fn accept_key(key: &str) -> String {
     let mut sha1 = sha1_smol::Sha1::new();
@@ -101,7 +101,7 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
 /// headers.insert("sec-websocket-version", HeaderValue::from_static("13"));
 /// headers.insert("sec-websocket-key", HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="));
 /// let accept = check_request(&Method::GET, Version::HTTP_11, &headers).unwrap();
-/// assert_eq!(accept, "s3pPLMBiTxaQ9kOxWb0XiRJYY8o=");
+/// assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 /// ```
 pub fn check_request(
     method: &Method,
@@ -231,7 +231,7 @@ pub fn client_request(
 /// let mut headers = HeaderMap::new();
 /// headers.insert("upgrade", HeaderValue::from_static("websocket"));
 /// headers.insert("connection", HeaderValue::from_static("Upgrade"));
-/// headers.insert("sec-websocket-accept", HeaderValue::from_static("s3pPLMBiTxaQ9kOxWb0XiRJYY8o="));
+/// headers.insert("sec-websocket-accept", HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
 /// let protocol = check_response(101, &headers, "dGhlIHNhbXBsZSBub25jZQ==", &[]).unwrap();
 /// assert_eq!(protocol, None);
 /// ```
