@@ -275,3 +275,56 @@ async fn a_member_that_vanishes_after_a_burst_does_not_stall_the_others() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "demo bug: ChatRoom::broadcast awaits each member's send in turn, so one member that stops reading stalls every sender"]
+async fn a_member_that_stops_reading_does_not_stall_the_room() {
+    const MESSAGES: usize = 200;
+    let room = ChatRoom::new();
+    let server = chat_server(&room).await;
+    let members = join_members(&server, 2).await;
+    // user2 is connected but never reads past its welcome (a frozen tab).
+    let mut stuck = RawClient::connect(server.local_addr(), "/chat").await;
+    assert!(stuck.read_frame().await.is_some());
+
+    // user0 sends enough to fill every buffer between the server and user2.
+    let padding = "x".repeat(64 * 1024);
+    let mut members = members.into_iter();
+    let (mut incoming0, outgoing0) = members.next().unwrap().split();
+    let mut member1 = members.next().unwrap();
+    let writer = tokio::spawn(async move {
+        for i in 0..MESSAGES {
+            outgoing0.send(format!("{i} {padding}")).await.unwrap();
+        }
+        outgoing0
+    });
+    let heard0 = async {
+        for i in 0..MESSAGES {
+            let frame = incoming0.next().await.expect("user0's stream ended");
+            let text = frame.read_text().unwrap();
+            assert!(text.starts_with(&format!("[user0]: {i} ")));
+        }
+    };
+    let heard1 = async {
+        for i in 0..MESSAGES {
+            let text = member1.receive().await.expect("user1's stream ended");
+            assert!(text
+                .read_text()
+                .unwrap()
+                .starts_with(&format!("[user0]: {i} ")));
+        }
+    };
+    within("user0 and user1 to hear every message", async {
+        futures::join!(heard0, heard1)
+    })
+    .await;
+    let outgoing0 = within("user0's writer", writer).await.unwrap();
+    drop(stuck);
+    within("close", outgoing0.close(CloseReason::normal()))
+        .await
+        .unwrap();
+    within("close", member1.close(CloseReason::normal()))
+        .await
+        .unwrap();
+    server.shutdown().await;
+}

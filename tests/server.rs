@@ -603,3 +603,49 @@ async fn closes_that_cross_end_cleanly_on_both_sides() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+#[ignore = "driver bug: a session whose peer stopped reading is never torn down; the Close (and its close_timeout) never reaches the engine while output is over the high-water mark"]
+async fn a_peer_that_stops_reading_is_dropped_after_the_handler_ends() {
+    use std::time::Duration;
+    let (report, reported) = tokio::sync::oneshot::channel();
+    let report = std::sync::Mutex::new(Some(report));
+    let options = tandem::WebSocketOptions {
+        close_timeout: Duration::from_millis(200),
+        ..tandem::WebSocketOptions::default()
+    };
+    let server = start(Server::new().web_socket(
+        Route::new("/flood").options(options),
+        move |session: Session| {
+            let report = report.lock().unwrap().take();
+            async move {
+                let closed = session.close_reason();
+                if let Some(report) = report {
+                    tokio::spawn(async move {
+                        let _ = report.send(closed.await);
+                    });
+                }
+                // Send until the peer is clearly not reading, then return.
+                let chunk = vec![0u8; 64 * 1024];
+                loop {
+                    let send = session.send(chunk.clone());
+                    if tokio::time::timeout(Duration::from_millis(200), send)
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        },
+    ))
+    .await;
+    // Connected, and never reads a byte.
+    let client = common::RawClient::connect(server.local_addr(), "/flood").await;
+    let reason = within("the server to give the session up", reported)
+        .await
+        .unwrap();
+    assert_eq!(reason.code, CloseCode::ClosedAbnormally, "{reason}");
+    drop(client);
+    server.shutdown().await;
+}
