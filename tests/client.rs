@@ -336,3 +336,29 @@ async fn a_message_over_the_clients_limit_closes_with_1009() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn host_names_and_urls_without_a_path_connect() {
+    let server = Server::new()
+        .web_socket("/", tandem::demo::echo)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let port = server.local_addr().port();
+    for url in [
+        format!("ws://127.0.0.1:{port}"),
+        format!("ws://127.0.0.1:{port}/"),
+        format!("ws://localhost:{port}/"),
+    ] {
+        let mut session = within("connect", tandem::connect(&url))
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(next_text(&mut session).await, "Please enter your name");
+        within("close", session.close(CloseReason::normal()))
+            .await
+            .unwrap();
+        drain(&mut session).await;
+        assert!(session.outgoing().is_closed());
+    }
+    server.shutdown().await;
+}

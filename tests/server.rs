@@ -649,3 +649,34 @@ async fn a_peer_that_stops_reading_is_dropped_after_the_handler_ends() {
     drop(client);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_clients_at_once_are_each_served_their_own_session() {
+    const CLIENTS: usize = 50;
+    let server = start(Server::new().web_socket("/echo", tandem::demo::echo)).await;
+    let url = ws_url(&server, "/echo");
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|k| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let mut session = tandem::connect(&url).await.expect("connect");
+                assert_eq!(next_text(&mut session).await, "Please enter your name");
+                for i in 0..10 {
+                    session.send(format!("c{k} m{i}")).await.unwrap();
+                    assert_eq!(next_text(&mut session).await, format!("Hi, c{k} m{i}!"));
+                }
+                session.send("bye").await.unwrap();
+                drain(&mut session).await;
+                session.close_reason().await
+            })
+        })
+        .collect();
+    for client in clients {
+        let reason = within("a client", client).await.expect("client task");
+        assert_eq!(
+            reason,
+            CloseReason::new(CloseCode::Normal, "Client said BYE")
+        );
+    }
+    server.shutdown().await;
+}
