@@ -377,7 +377,6 @@ async fn run_line_client_prints_replies_and_returns_the_servers_close() {
 }
 
 #[tokio::test]
-#[ignore = "engine bug: the server answers a Close as soon as it parses it, so replies the handler makes to messages received just before it are dropped (and its send() still returns Ok)"]
 async fn replies_to_messages_right_before_a_close_still_arrive() {
     let server = echo_demo_server().await;
     let mut session = connect(&server, "/echo").await;

@@ -605,7 +605,6 @@ async fn closes_that_cross_end_cleanly_on_both_sides() {
 }
 
 #[tokio::test]
-#[ignore = "driver bug: a session whose peer stopped reading is never torn down; the Close (and its close_timeout) never reaches the engine while output is over the high-water mark"]
 async fn a_peer_that_stops_reading_is_dropped_after_the_handler_ends() {
     use std::time::Duration;
     let (report, reported) = tokio::sync::oneshot::channel();

@@ -55,6 +55,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
 
     /// Moves queued commands into the engine while output is below the mark.
     fn take_commands(&mut self, now: std::time::Instant) -> bool {
+        if self.link.is_abandoned() {
+            let _ = self.protocol.close(CloseReason::normal(), now);
+        }
         if self.protocol.output_len() >= OUTPUT_HIGH_WATER {
             return false;
         }
@@ -69,25 +72,22 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 debug!(%error, "dropped a queued command");
             }
         }
-        if self.link.is_abandoned() {
-            let _ = self.protocol.close(CloseReason::normal(), now);
-        }
         progress
     }
 
     /// Hands parsed frames to the session while it has room.
     ///
-    /// When the peer broke the protocol, the connection is failed only once
-    /// the handler has taken every frame before the violation and queued its
-    /// replies, so that those replies go out before the Close (as they would
-    /// with a library the handler pulls frames from).
+    /// When the peer sent a Close or broke the protocol, the engine's Close
+    /// goes out only once the handler has taken every frame before it and
+    /// queued its replies, so that those replies are not lost (as they would
+    /// not be with a library the handler pulls frames from).
     fn deliver(&mut self, now: std::time::Instant) -> bool {
         let mut progress = false;
         loop {
-            if self.protocol.failure_pending() {
+            if self.protocol.has_deferred_close() {
                 if self.link.reader_idle() {
                     self.take_commands(now);
-                    self.protocol.apply_failure(now);
+                    self.protocol.apply_deferred_close(now);
                     progress = true;
                 }
                 break;
@@ -100,7 +100,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                     self.link.push_inbound(frame);
                     progress = true;
                 }
-                None if self.protocol.failure_pending() => {}
+                None if self.protocol.has_deferred_close() => {}
                 None => break,
             }
         }
@@ -130,7 +130,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                     return true;
                 }
                 Poll::Ready(Ok(written)) => {
-                    self.protocol.consume_output(written);
+                    self.protocol
+                        .consume_output(written, Instant::now().into_std());
                     self.flush_needed = true;
                     progress = true;
                 }

@@ -104,6 +104,15 @@ struct Message {
     utf8: Option<Utf8Validator>,
 }
 
+/// A Close owed to the peer, sent once the caller has handled what came before.
+#[derive(Debug)]
+enum DeferredClose {
+    /// The peer broke the protocol: fail the connection with this reason.
+    Failure(CloseReason),
+    /// The peer sent this Close: answer it.
+    Answer(CloseReason),
+}
+
 /// The WebSocket protocol after the opening handshake, with no I/O inside.
 ///
 /// Feed it bytes with [`Protocol::read_buffer`] (or [`Protocol::receive_data`])
@@ -145,7 +154,9 @@ pub struct Protocol {
     ping_sent_at: Option<Instant>,
     ping_counter: u64,
     shutdown_requested: bool,
-    pending_failure: Option<CloseReason>,
+    deferred: Option<DeferredClose>,
+    /// When output last made progress, while there is output.
+    write_progress_at: Option<Instant>,
 }
 
 impl Protocol {
@@ -170,7 +181,8 @@ impl Protocol {
             ping_sent_at: None,
             ping_counter: 0,
             shutdown_requested: false,
-            pending_failure: None,
+            deferred: None,
+            write_progress_at: None,
         }
     }
 
@@ -211,7 +223,9 @@ impl Protocol {
 
     /// The transport reached end of file.
     pub fn receive_eof(&mut self) {
-        if let Some(reason) = self.pending_failure.take() {
+        if let Some(DeferredClose::Failure(reason) | DeferredClose::Answer(reason)) =
+            self.deferred.take()
+        {
             self.outcome.get_or_insert(reason);
         }
         if self.state != State::Closed && self.state != State::Finished {
@@ -243,16 +257,16 @@ impl Protocol {
     /// are answered, pongs noted and a Close is answered and ends the stream.
     /// In raw mode every frame comes out as it arrived. Returns `None` when
     /// more input is needed, the connection is closed, or the peer broke the
-    /// protocol: then [`Protocol::failure_pending`] is true and the driver
-    /// fails the connection with [`Protocol::apply_failure`] once the frames
-    /// before the violation have been handled.
+    /// protocol or sent its Close: then [`Protocol::has_deferred_close`] is
+    /// true, and the driver calls [`Protocol::apply_deferred_close`] once the
+    /// caller has handled the frames that came before.
     pub fn poll_event(&mut self, now: Instant) -> Option<Frame> {
         loop {
             let parsing = matches!(
                 self.state,
                 State::Open | State::CloseSent | State::CloseReceived
             );
-            if !parsing || self.pending_failure.is_some() {
+            if !parsing || self.deferred.is_some() {
                 self.read.clear();
                 return None;
             }
@@ -408,7 +422,7 @@ impl Protocol {
         match frame.frame_type {
             FrameType::Ping => {
                 if self.state == State::Open {
-                    self.queue(Frame::pong(payload));
+                    self.queue(Frame::pong(payload), now);
                 }
                 None
             }
@@ -491,41 +505,53 @@ impl Protocol {
                 payload,
             ));
         }
-        let reply = match reason.code {
-            CloseCode::Other(1005) => Frame::close_empty(),
-            code => Frame::close(CloseReason::new(code, "")),
-        };
-        self.queue(reply);
-        self.close_sent = true;
-        self.enter_closed(now);
+        self.defer(DeferredClose::Answer(reason), now);
         None
     }
 
     /// Records a protocol violation by the peer: parsing stops and input is
-    /// discarded, but the Close goes out only on [`Protocol::apply_failure`]
-    /// (or after the close timeout), so that replies to the frames received
-    /// before the violation can still be sent first.
+    /// discarded, but the Close goes out only on
+    /// [`Protocol::apply_deferred_close`] (or after the close timeout), so
+    /// that replies to the frames received before it can still be sent first.
     fn violation(&mut self, code: CloseCode, why: &str, now: Instant) {
         debug!(code = u16::from(code), why, "protocol violation");
-        self.pending_failure = Some(CloseReason::new(code, why));
+        self.defer(DeferredClose::Failure(CloseReason::new(code, why)), now);
+    }
+
+    fn defer(&mut self, close: DeferredClose, now: Instant) {
+        self.deferred = Some(close);
         self.in_frame = None;
         self.message = None;
         self.read.clear();
         self.deadline_close = Some(now + self.config.close_timeout);
     }
 
-    /// Whether the peer broke the protocol and the connection waits to be
-    /// failed with [`Protocol::apply_failure`].
-    pub fn failure_pending(&self) -> bool {
-        self.pending_failure.is_some()
+    /// Whether a Close waits for [`Protocol::apply_deferred_close`]: the
+    /// answer to the peer's Close, or the failure for a violation.
+    pub fn has_deferred_close(&self) -> bool {
+        self.deferred.is_some()
     }
 
-    /// Fails the connection for a recorded violation: queues the Close with
-    /// its code (1002, 1007, 1009, …). A driver calls this once the caller
-    /// has handled the frames that came before the violation.
-    pub fn apply_failure(&mut self, now: Instant) {
-        if let Some(reason) = self.pending_failure.take() {
-            self.fail(reason.code, &reason.message, now);
+    /// Sends the deferred Close: answers the peer's Close (echoing its code),
+    /// or fails the connection with the violation's code (1002, 1007, 1009,
+    /// …). A driver calls this once the caller has handled the frames that
+    /// came before, so that its replies to them go out first.
+    pub fn apply_deferred_close(&mut self, now: Instant) {
+        match self.deferred.take() {
+            Some(DeferredClose::Failure(reason)) => self.fail(reason.code, &reason.message, now),
+            Some(DeferredClose::Answer(reason)) => {
+                let reply = match reason.code {
+                    CloseCode::Other(1005) => Frame::close_empty(),
+                    code => Frame::close(CloseReason::new(code, "")),
+                };
+                self.outcome.get_or_insert(reason);
+                if !self.close_sent {
+                    self.queue(reply, now);
+                    self.close_sent = true;
+                }
+                self.enter_closed(now);
+            }
+            None => {}
         }
     }
 
@@ -538,7 +564,7 @@ impl Protocol {
         );
         let reason = CloseReason::new(code, why);
         if !self.close_sent {
-            self.queue(Frame::close(reason.clone()));
+            self.queue(Frame::close(reason.clone()), now);
             self.close_sent = true;
         }
         self.outcome.get_or_insert(reason);
@@ -563,6 +589,9 @@ impl Protocol {
         self.next_ping = None;
         self.ping_sent_at = None;
         self.deadline_close = None;
+        self.deferred = None;
+        self.write_progress_at = None;
+        self.out = Output::default();
     }
 
     fn note_activity(&mut self) {
@@ -591,7 +620,7 @@ impl Protocol {
             if let Some(reason) = frame.read_close_reason() {
                 check_sendable(reason.code)?;
             }
-            self.queue(frame);
+            self.queue(frame, now);
             self.close_sent = true;
             if self.state == State::CloseReceived {
                 self.enter_closed(now);
@@ -601,7 +630,7 @@ impl Protocol {
             }
             return Ok(());
         }
-        self.queue(frame);
+        self.queue(frame, now);
         Ok(())
     }
 
@@ -618,7 +647,10 @@ impl Protocol {
         self.send(Frame::close(reason), now)
     }
 
-    fn queue(&mut self, frame: Frame) {
+    fn queue(&mut self, frame: Frame, now: Instant) {
+        if self.out.is_empty() {
+            self.write_progress_at = Some(now);
+        }
         let mask = self.config.mask_outgoing.then(|| {
             let mut key = [0u8; 4];
             self.rng.fill_bytes(&mut key);
@@ -647,9 +679,14 @@ impl Protocol {
         self.out.slices(dst)
     }
 
-    /// Marks the first `n` output bytes as written.
-    pub fn consume_output(&mut self, n: usize) {
+    /// Marks the first `n` output bytes as written at `now`.
+    ///
+    /// Output that makes no progress for the `timeout` of the options means
+    /// the peer stopped reading: [`Protocol::handle_timeout`] then ends the
+    /// connection with 1006 instead of holding its buffers forever.
+    pub fn consume_output(&mut self, n: usize, now: Instant) {
         self.out.consume(n);
+        self.write_progress_at = (!self.out.is_empty()).then_some(now);
     }
 
     /// Takes all pending output as one vector (for tests and simple drivers).
@@ -664,6 +701,7 @@ impl Protocol {
             let written: usize = slices[..n].iter().map(|s| s.len()).sum();
             self.out.consume(written);
         }
+        self.write_progress_at = None;
         bytes
     }
 
@@ -705,17 +743,23 @@ impl Protocol {
     /// The next instant at which [`Protocol::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let ping_deadline = self.ping_sent_at.map(|at| at + self.config.timeout);
-        [self.next_ping, ping_deadline, self.deadline_close]
-            .into_iter()
-            .flatten()
-            .min()
+        let write_deadline = self.write_progress_at.map(|at| at + self.config.timeout);
+        [
+            self.next_ping,
+            ping_deadline,
+            self.deadline_close,
+            write_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs the timers due at `now`: sends a ping, gives up on a silent peer,
     /// or ends a close handshake that takes too long.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.pending_failure.is_some() && self.deadline_close.is_some_and(|d| d <= now) {
-            self.apply_failure(now);
+        if self.deferred.is_some() && self.deadline_close.is_some_and(|d| d <= now) {
+            self.apply_deferred_close(now);
             return;
         }
         if self.deadline_close.is_some_and(|d| d <= now) {
@@ -725,6 +769,20 @@ impl Protocol {
                 self.outcome
                     .get_or_insert_with(|| CloseReason::new(CloseCode::ClosedAbnormally, why));
             }
+            self.finish();
+            return;
+        }
+        if let Some(since) = self
+            .write_progress_at
+            .filter(|at| *at + self.config.timeout <= now)
+        {
+            let why = format!(
+                "the peer stopped reading: no write progress for {:?}",
+                now.duration_since(since)
+            );
+            warn!("{why}");
+            self.outcome
+                .get_or_insert_with(|| CloseReason::new(CloseCode::ClosedAbnormally, why));
             self.finish();
             return;
         }
@@ -745,7 +803,7 @@ impl Protocol {
         if let (Some(at), Some(period)) = (self.next_ping, self.config.ping_period) {
             if at <= now && self.state == State::Open {
                 self.ping_counter += 1;
-                self.queue(Frame::ping(self.ping_counter.to_be_bytes().to_vec()));
+                self.queue(Frame::ping(self.ping_counter.to_be_bytes().to_vec()), now);
                 self.ping_sent_at.get_or_insert(now);
                 self.next_ping = Some(now + period);
             }

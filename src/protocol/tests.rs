@@ -74,12 +74,12 @@ fn frames_in(bytes: &[u8]) -> Vec<(bool, u8, Vec<u8>)> {
 
 /// Asserts the engine failed with `code` and sent a Close carrying it.
 fn assert_failed_with(p: &mut Protocol, code: u16) {
-    assert!(p.failure_pending(), "a violation is recorded");
+    assert!(p.has_deferred_close(), "a violation is recorded");
     assert!(
         p.close_reason().is_none(),
         "not failed before apply_failure"
     );
-    p.apply_failure(Instant::now());
+    p.apply_deferred_close(Instant::now());
     let sent = frames_in(&p.output_bytes());
     let close = sent.iter().find(|f| f.1 == 0x8).expect("a Close was sent");
     assert_eq!(u16::from_be_bytes([close.2[0], close.2[1]]), code);
@@ -220,9 +220,9 @@ fn replies_to_frames_before_a_violation_go_out_before_the_close() {
     );
     assert_eq!(s.poll_event(now), Some(Frame::text("Hello")));
     assert_eq!(s.poll_event(now), None);
-    assert!(s.failure_pending());
+    assert!(s.has_deferred_close());
     s.send(Frame::text("Hello"), now).unwrap();
-    s.apply_failure(now);
+    s.apply_deferred_close(now);
     let sent = frames_in(&s.output_bytes());
     assert_eq!(sent[0], (true, 0x1, b"Hello".to_vec()));
     assert_eq!(sent[1].1, 0x8);
@@ -323,6 +323,9 @@ fn a_peer_close_is_echoed_and_ends_the_stream() {
     let mut s = server(now);
     s.receive_data(&from_client(true, 0x8, &close_payload(1001, "going")));
     assert_eq!(s.poll_event(now), None);
+    assert!(s.has_deferred_close(), "answered once the caller is idle");
+    assert!(s.output_bytes().is_empty());
+    s.apply_deferred_close(now);
     assert_eq!(
         frames_in(&s.output_bytes()),
         vec![(true, 0x8, 1001u16.to_be_bytes().to_vec())]
@@ -344,11 +347,32 @@ fn a_peer_close_is_echoed_and_ends_the_stream() {
 }
 
 #[test]
+fn replies_to_messages_before_a_close_go_out_before_its_answer() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.receive_data(
+        &[
+            from_client(true, 0x1, b"Ktor"),
+            from_client(true, 0x8, &close_payload(1000, "")),
+        ]
+        .concat(),
+    );
+    assert_eq!(s.poll_event(now), Some(Frame::text("Ktor")));
+    assert_eq!(s.poll_event(now), None);
+    s.send(Frame::text("Hi, Ktor!"), now).unwrap();
+    s.apply_deferred_close(now);
+    let sent = frames_in(&s.output_bytes());
+    assert_eq!(sent[0], (true, 0x1, b"Hi, Ktor!".to_vec()));
+    assert_eq!(sent[1], (true, 0x8, 1000u16.to_be_bytes().to_vec()));
+}
+
+#[test]
 fn an_empty_close_is_answered_with_an_empty_close() {
     let now = Instant::now();
     let mut s = server(now);
     s.receive_data(&from_client(true, 0x8, b""));
     s.poll_event(now);
+    s.apply_deferred_close(now);
     assert_eq!(frames_in(&s.output_bytes()), vec![(true, 0x8, vec![])]);
     assert_eq!(s.close_reason().map(|r| u16::from(r.code)), Some(1005));
 }
@@ -382,6 +406,7 @@ fn application_close_codes_are_accepted() {
         let mut s = server(now);
         s.receive_data(&from_client(true, 0x8, &close_payload(code, "")));
         s.poll_event(now);
+        s.apply_deferred_close(now);
         assert_eq!(s.close_reason().map(|r| u16::from(r.code)), Some(code));
     }
 }
@@ -589,6 +614,7 @@ fn a_silent_peer_is_given_up_after_the_timeout() {
     let t0 = Instant::now();
     let mut s = pinging_server(t0);
     s.handle_timeout(t0 + Duration::from_secs(10));
+    s.output_bytes(); // the ping is written
     assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(13)));
     s.handle_timeout(t0 + Duration::from_secs(13));
     assert!(s.is_finished());
@@ -608,6 +634,26 @@ fn any_frame_after_a_ping_keeps_the_connection_alive() {
     s.handle_timeout(t0 + Duration::from_secs(13));
     assert!(!s.is_finished());
     assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(20)));
+}
+
+#[test]
+fn a_peer_that_stops_reading_is_dropped_after_the_timeout() {
+    let t0 = Instant::now();
+    let mut s = server(t0);
+    s.send(Frame::binary(vec![0; 100_000]), t0).unwrap();
+    s.consume_output(1000, t0 + Duration::from_secs(10));
+    s.handle_timeout(t0 + Duration::from_secs(20));
+    assert!(!s.is_finished(), "progress 10 s ago: still alive");
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(25)));
+    s.handle_timeout(t0 + Duration::from_secs(25));
+    assert!(s.is_finished());
+    let reason = s.close_reason().unwrap();
+    assert_eq!(reason.code, CloseCode::ClosedAbnormally);
+    assert!(
+        reason.message.contains("stopped reading"),
+        "{}",
+        reason.message
+    );
 }
 
 // ----- raw mode -----------------------------------------------------------------------
