@@ -60,7 +60,7 @@ const BATCH: usize = 16;
 /// original code where the session itself decided it (1009 on an oversized
 /// message).
 ///
-/// ```ignore
+/// ```text
 /// use tandem::{CloseCode, CloseReason};
 /// let (code, reason) = browser_close(&CloseReason::new(CloseCode::TooBig, "too big"));
 /// assert_eq!((code, reason.as_str()), (1000, "1009 too big"));

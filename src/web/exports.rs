@@ -42,7 +42,7 @@ pub struct DemoClient {
 
 #[wasm_bindgen]
 impl DemoClient {
-    /// Connects to `url` and starts the line client; `on_text` is called
+    /// Connects to `url` and starts the line client; `onText` is called
     /// with each received text. Rejects with an `Error` whose message says
     /// why the connection could not be opened.
     ///
@@ -151,7 +151,7 @@ impl CloseInfo {
     /// The close code (1000, 1006, 4001, …).
     ///
     /// ```js
-    /// if (info.code === 1000) { /* normal */ }
+    /// if (info.code === 1000) console.log("closed normally");
     /// ```
     #[wasm_bindgen(getter)]
     pub fn code(&self) -> u16 {

@@ -72,3 +72,6 @@ pub(crate) fn check_outgoing(frame: &Frame) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

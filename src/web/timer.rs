@@ -15,7 +15,7 @@ extern "C" {
 /// Resolves after `duration` (at least 0 ms, at most `i32::MAX` ms), on the
 /// JavaScript event loop.
 ///
-/// ```ignore
+/// ```text
 /// crate::web::timer::sleep(std::time::Duration::from_millis(5)).await;
 /// ```
 pub(crate) async fn sleep(duration: Duration) {
