@@ -3,9 +3,24 @@
 //! ```text
 //! cargo run --example server -- --addr 127.0.0.1:8080 --www www --pkg pkg
 //! ```
+//!
+//! Three more routes serve the browser tests (`scripts/test-browser.sh`):
+//! `/echo-any` sends every message back as it came (text or binary),
+//! `/echo-proto` does the same but only speaks the subprotocols `tandem.v2`
+//! and `tandem`, and `/closed?id=ID` answers with the close reason that the
+//! `/echo-any?id=ID` session ended with, as the text `CODE REASON`.
+// A native program: on wasm32 it builds as an empty stub, so that
+// `cargo clippy --target wasm32-unknown-unknown --all-targets` passes.
+#![cfg_attr(target_arch = "wasm32", no_main)]
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tandem::demo::{echo, ChatRoom};
-use tandem::server::Server;
+use tandem::server::{Route, Server};
+use tandem::{CloseReason, Session};
 
 #[tokio::main]
 async fn main() {
@@ -35,9 +50,23 @@ async fn main() {
     }
 
     let room = ChatRoom::new();
+    let log_any = CloseLog::default();
+    let (log_proto, log_closed) = (log_any.clone(), log_any.clone());
     let server = Server::new()
         .web_socket("/echo", echo)
         .web_socket("/chat", move |session| room.clone().join(session))
+        .web_socket("/echo-any", move |session| {
+            echo_any(session, log_any.clone())
+        })
+        .web_socket(
+            Route::new("/echo-proto")
+                .protocol("tandem.v2")
+                .protocol("tandem"),
+            move |session| echo_any(session, log_proto.clone()),
+        )
+        .web_socket("/closed", move |session| {
+            closed(session, log_closed.clone())
+        })
         .static_files("/pkg", pkg)
         .static_files("/", www)
         .bind(addr.as_str())
@@ -53,5 +82,51 @@ async fn main() {
     if let Err(error) = server.wait().await {
         eprintln!("error: {error}");
         std::process::exit(1);
+    }
+}
+
+/// The close reasons of `/echo-any?id=ID` sessions, by ID, until `/closed` takes them.
+#[derive(Clone, Default)]
+struct CloseLog(Arc<Mutex<HashMap<String, CloseReason>>>);
+
+impl CloseLog {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, CloseReason>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Sends every message back as it came; records the close reason under `?id=`.
+async fn echo_any(mut session: Session, log: CloseLog) {
+    while let Some(frame) = session.receive().await {
+        if session.send(frame).await.is_err() {
+            break;
+        }
+    }
+    let reason = session.close_reason().await;
+    if let Some(id) = session.request().and_then(|r| r.query_param("id")) {
+        log.map().insert(id.to_owned(), reason);
+    }
+}
+
+/// Answers with the close reason recorded for `?id=` (waiting up to 5 s for
+/// that session to end), as `CODE REASON`, then closes with 1000.
+async fn closed(session: Session, log: CloseLog) {
+    let id = session
+        .request()
+        .and_then(|r| r.query_param("id"))
+        .unwrap_or_default()
+        .to_owned();
+    let mut answer = format!("no session {id:?} ended");
+    for _ in 0..100 {
+        if let Some(reason) = log.map().remove(&id) {
+            answer = format!("{} {}", u16::from(reason.code), reason.message);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if session.send(answer).await.is_ok() {
+        let _ = session.close(CloseReason::normal()).await;
+        // Returning drops the session; wait for the close handshake first.
+        session.close_reason().await;
     }
 }
