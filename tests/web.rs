@@ -1,0 +1,538 @@
+//! Browser tests of the wasm32 backend, against the native demo server.
+//!
+//! Run them with `scripts/test-browser.sh`: it starts
+//! `cargo run --example server` on a free port, passes its address to this
+//! file at compile time as `TANDEM_TEST_SERVER` (`HOST:PORT`) and runs
+//! `wasm-pack test --headless --chrome`.
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::future::{select, Either};
+use futures::StreamExt;
+use tandem::exports::DemoClient;
+use tandem::{
+    ClientBuilder, CloseCode, CloseReason, Error, Frame, FrameType, Session, WebSocketOptions,
+};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// The demo server's address, set by `scripts/test-browser.sh`.
+const SERVER: Option<&str> = option_env!("TANDEM_TEST_SERVER");
+
+fn url(path: &str) -> String {
+    let server = SERVER.expect(
+        "TANDEM_TEST_SERVER (HOST:PORT of `cargo run --example server`) was not set at \
+         compile time: run scripts/test-browser.sh",
+    );
+    format!("ws://{server}{path}")
+}
+
+async fn sleep(millis: i32) {
+    let set_timeout: js_sys::Function =
+        js_sys::Reflect::get(&js_sys::global(), &"setTimeout".into())
+            .expect("setTimeout")
+            .unchecked_into();
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        set_timeout
+            .call2(&JsValue::NULL, &resolve, &millis.into())
+            .expect("setTimeout");
+    });
+    JsFuture::from(promise).await.unwrap();
+}
+
+/// `future`, or a panic naming `what` after `secs` seconds.
+async fn within<T>(secs: u64, what: &str, future: impl Future<Output = T>) -> T {
+    let future = std::pin::pin!(future);
+    let timer = std::pin::pin!(sleep(Duration::from_secs(secs).as_millis() as i32));
+    match select(future, timer).await {
+        Either::Left((value, _)) => value,
+        Either::Right(_) => panic!("timed out after {secs} s: {what}"),
+    }
+}
+
+/// A fresh id for `/echo-any?id=` and `/closed?id=`.
+fn unique_id(tag: &str) -> String {
+    format!("{tag}-{}", (js_sys::Math::random() * 1e12) as u64)
+}
+
+async fn next_frame(session: &mut Session) -> Frame {
+    within(10, "a frame", session.receive())
+        .await
+        .expect("the session ended before a frame arrived")
+}
+
+async fn next_text(session: &mut Session) -> String {
+    let frame = next_frame(session).await;
+    frame
+        .read_text()
+        .unwrap_or_else(|| panic!("expected text, got {frame:?}"))
+        .to_owned()
+}
+
+/// Waits for the incoming stream to end; returns the frames still received.
+async fn drain(session: &mut Session) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    within(10, "the end of the session", async {
+        while let Some(frame) = session.receive().await {
+            frames.push(frame);
+        }
+    })
+    .await;
+    frames
+}
+
+/// What the server saw: the close reason of `/echo-any?id=ID`, as `CODE REASON`.
+async fn server_saw(id: &str) -> String {
+    let mut session = tandem::connect(&url(&format!("/closed?id={id}")))
+        .await
+        .expect("connect /closed");
+    let Some(answer) = within(10, "/closed", session.receive()).await else {
+        panic!(
+            "/closed ended without an answer: {}",
+            session.close_reason().await
+        );
+    };
+    drain(&mut session).await;
+    answer.read_text().expect("a text").trim_end().to_owned()
+}
+
+#[wasm_bindgen_test]
+async fn echo_demo_greets_answers_and_closes_on_bye() {
+    let mut session = tandem::connect(&url("/echo")).await.expect("connect");
+    assert_eq!(next_text(&mut session).await, "Please enter your name");
+    session.send("T").await.unwrap();
+    assert_eq!(next_text(&mut session).await, "Hi, T!");
+    session.send("Ktor").await.unwrap();
+    assert_eq!(next_text(&mut session).await, "Hi, Ktor!");
+    session.send("BYE").await.unwrap();
+    assert!(drain(&mut session).await.is_empty());
+    let reason = within(10, "close reason", session.close_reason()).await;
+    assert_eq!(
+        reason,
+        CloseReason::new(CloseCode::Normal, "Client said BYE")
+    );
+    // The server closed first: sending now fails with the reason.
+    match session.send("late").await {
+        Err(Error::ConnectionClosed(Some(reason))) => assert_eq!(reason.code, CloseCode::Normal),
+        other => panic!("expected ConnectionClosed, got {other:?}"),
+    }
+    assert!(session.outgoing().is_closed());
+    assert_eq!(session.protocol(), None);
+    assert!(session.request().is_none());
+}
+
+#[wasm_bindgen_test]
+async fn demo_client_runs_the_shared_line_client() {
+    let texts = Rc::new(RefCell::new(Vec::<String>::new()));
+    let on_text = {
+        let texts = texts.clone();
+        Closure::<dyn FnMut(String)>::new(move |text: String| texts.borrow_mut().push(text))
+    };
+    let mut client = DemoClient::connect(url("/echo"), on_text.as_ref().clone().unchecked_into())
+        .await
+        .expect("connect");
+    client.send_line("Ktor".into()).unwrap();
+    // Wait for the answer before `bye`: the server would close before answering otherwise.
+    within(10, "Hi, Ktor!", async {
+        while texts.borrow().len() < 2 {
+            sleep(10).await;
+        }
+    })
+    .await;
+    client.send_line("bye".into()).unwrap();
+    let reason = within(10, "close reason", client.close_reason()).await;
+    assert_eq!(
+        reason,
+        CloseReason::new(CloseCode::Normal, "Client said BYE")
+    );
+    assert_eq!(*texts.borrow(), ["Please enter your name", "Hi, Ktor!"]);
+
+    // The JavaScript side: closed() resolves with a CloseInfo.
+    let info = within(10, "closed()", JsFuture::from(client.closed()))
+        .await
+        .unwrap();
+    let code = js_sys::Reflect::get(&info, &"code".into()).unwrap();
+    let message = js_sys::Reflect::get(&info, &"reason".into()).unwrap();
+    assert_eq!(code.as_f64(), Some(1000.0));
+    assert_eq!(message.as_string().as_deref(), Some("Client said BYE"));
+
+    client.close();
+    assert!(client.send_line("after close".into()).is_err());
+}
+
+#[wasm_bindgen_test]
+async fn demo_client_close_ends_with_1000() {
+    let mut client = DemoClient::connect(url("/echo-any"), js_sys::Function::new_no_args(""))
+        .await
+        .expect("connect");
+    client.close();
+    let reason = within(10, "close reason", client.close_reason()).await;
+    assert_eq!(reason.code, CloseCode::Normal);
+}
+
+#[wasm_bindgen_test]
+async fn binary_and_text_frames_round_trip() {
+    let mut session = tandem::connect(&url("/echo-any")).await.expect("connect");
+    let all_bytes: Vec<u8> = (0..=255u8).collect();
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
+    let frames = [
+        Frame::binary(all_bytes.clone()),
+        Frame::binary(Vec::new()),
+        Frame::text("héllo, wörld ✓"),
+        Frame::text(""),
+        Frame::binary(big.clone()),
+        Frame::binary(&b"text-looking bytes"[..]),
+    ];
+    for frame in &frames {
+        session.send(frame.clone()).await.unwrap();
+    }
+    for sent in &frames {
+        let got = next_frame(&mut session).await;
+        assert_eq!(got.frame_type(), sent.frame_type());
+        assert_eq!(got.read_bytes(), sent.read_bytes());
+        assert!(got.is_fin());
+    }
+    session.close(CloseReason::normal()).await.unwrap();
+    assert!(drain(&mut session).await.is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn client_close_code_and_reason_reach_the_server() {
+    let id = unique_id("close4001");
+    let mut session = tandem::connect(&url(&format!("/echo-any?id={id}")))
+        .await
+        .expect("connect");
+    session
+        .close(CloseReason::new(CloseCode::Other(4001), "x"))
+        .await
+        .unwrap();
+    assert!(drain(&mut session).await.is_empty());
+    // The server answers with our code (RFC 6455 §5.5.1), without a reason.
+    let reason = within(10, "close reason", session.close_reason()).await;
+    assert_eq!(reason.code, CloseCode::Other(4001));
+    assert_eq!(server_saw(&id).await, "4001 x");
+    // Sending after close fails.
+    assert!(matches!(
+        session.send("late").await,
+        Err(Error::ConnectionClosed(_))
+    ));
+}
+
+#[wasm_bindgen_test]
+async fn codes_a_script_cannot_send_go_out_as_1000_with_the_code_in_the_reason() {
+    let id = unique_id("close1001");
+    let mut session = tandem::connect(&url(&format!("/echo-any?id={id}")))
+        .await
+        .expect("connect");
+    session
+        .close(CloseReason::new(CloseCode::GoingAway, "leaving"))
+        .await
+        .unwrap();
+    drain(&mut session).await;
+    assert_eq!(server_saw(&id).await, "1000 1001 leaving");
+
+    // A reason over 123 bytes is cut on a character boundary.
+    let id = unique_id("long");
+    let mut session = tandem::connect(&url(&format!("/echo-any?id={id}")))
+        .await
+        .expect("connect");
+    session
+        .close(CloseReason::new(CloseCode::Other(4999), "é".repeat(100)))
+        .await
+        .unwrap();
+    drain(&mut session).await;
+    assert_eq!(server_saw(&id).await, format!("4999 {}", "é".repeat(61)));
+}
+
+#[wasm_bindgen_test]
+async fn close_frames_sent_with_send_close_the_session() {
+    let id = unique_id("frame");
+    let mut session = tandem::connect(&url(&format!("/echo-any?id={id}")))
+        .await
+        .expect("connect");
+    session
+        .send(Frame::close(CloseReason::new(
+            CloseCode::Other(3000),
+            "by frame",
+        )))
+        .await
+        .unwrap();
+    drain(&mut session).await;
+    assert_eq!(server_saw(&id).await, "3000 by frame");
+}
+
+#[wasm_bindgen_test]
+async fn a_message_over_max_message_size_fails_with_1009() {
+    let id = unique_id("toobig");
+    let options = WebSocketOptions {
+        max_message_size: Some(1024),
+        ..WebSocketOptions::default()
+    };
+    let mut session = ClientBuilder::new(url(&format!("/echo-any?id={id}")))
+        .options(options)
+        .connect()
+        .await
+        .expect("connect");
+    // At the limit: fine.
+    session.send("a".repeat(1024)).await.unwrap();
+    assert_eq!(next_text(&mut session).await.len(), 1024);
+    // Over it: the echo fails the session.
+    session.send("b".repeat(2048)).await.unwrap();
+    assert!(drain(&mut session).await.is_empty());
+    let reason = within(10, "close reason", session.close_reason()).await;
+    assert_eq!(reason.code, CloseCode::TooBig, "{reason}");
+    assert!(reason.message.contains("1024"), "{reason}");
+    // Scripts cannot send 1009: the server sees 1000 with the code in the reason.
+    let seen = server_saw(&id).await;
+    assert!(seen.starts_with("1000 1009 "), "{seen}");
+}
+
+#[wasm_bindgen_test]
+async fn a_binary_message_over_max_frame_size_fails_with_1009() {
+    let options = WebSocketOptions {
+        max_frame_size: Some(100),
+        max_message_size: None,
+        ..WebSocketOptions::default()
+    };
+    let mut session = ClientBuilder::new(url("/echo-any"))
+        .options(options)
+        .connect()
+        .await
+        .expect("connect");
+    session.send(vec![1u8; 100]).await.unwrap();
+    assert_eq!(next_frame(&mut session).await.read_bytes().len(), 100);
+    session.send(vec![2u8; 101]).await.unwrap();
+    // A multi-byte text whose UTF-16 length is under the limit but UTF-8 length over it
+    // would be caught too; here the binary one is enough.
+    assert!(drain(&mut session).await.is_empty());
+    let reason = within(10, "close reason", session.close_reason()).await;
+    assert_eq!(reason.code, CloseCode::TooBig, "{reason}");
+}
+
+#[wasm_bindgen_test]
+async fn text_is_measured_in_utf8_bytes() {
+    let options = WebSocketOptions {
+        max_message_size: Some(10),
+        ..WebSocketOptions::default()
+    };
+    let mut session = ClientBuilder::new(url("/echo-any"))
+        .options(options)
+        .connect()
+        .await
+        .expect("connect");
+    // 5 UTF-16 units, 10 UTF-8 bytes: at the limit.
+    session.send("ééééé").await.unwrap();
+    assert_eq!(next_text(&mut session).await, "ééééé");
+    // 6 units, 12 bytes: over it.
+    session.send("éééééé").await.unwrap();
+    assert!(drain(&mut session).await.is_empty());
+    let reason = within(10, "close reason", session.close_reason()).await;
+    assert_eq!(reason.code, CloseCode::TooBig, "{reason}");
+}
+
+#[wasm_bindgen_test]
+async fn a_burst_of_sends_completes_without_loss() {
+    const COUNT: u32 = 2000;
+    const SIZE: usize = 10 * 1024;
+    let session = tandem::connect(&url("/echo-any")).await.expect("connect");
+    let (mut incoming, outgoing) = session.split();
+    let send_all = async {
+        for i in 0..COUNT {
+            let mut payload = vec![(i % 251) as u8; SIZE];
+            payload[..4].copy_from_slice(&i.to_be_bytes());
+            outgoing.send(payload).await.unwrap();
+        }
+    };
+    let receive_all = async {
+        let mut next = 0u32;
+        while next < COUNT {
+            let frame = incoming.next().await.expect("session ended early");
+            let bytes = frame.read_bytes();
+            assert_eq!(bytes.len(), SIZE);
+            let i = u32::from_be_bytes(bytes[..4].try_into().unwrap());
+            assert_eq!(i, next, "frames out of order or lost");
+            assert!(bytes[4..].iter().all(|&b| b == (i % 251) as u8));
+            next += 1;
+        }
+        next
+    };
+    let ((), received) = within(60, "2000 echoes of 10 KiB", async {
+        futures::join!(send_all, receive_all)
+    })
+    .await;
+    assert_eq!(received, COUNT);
+    outgoing.close(CloseReason::normal()).await.unwrap();
+    let reason = within(10, "close reason", outgoing.close_reason()).await;
+    assert_eq!(reason.code, CloseCode::Normal);
+}
+
+#[wasm_bindgen_test]
+async fn sends_complete_while_nobody_reads() {
+    // The browser cannot be told to stop reading: echoes pile up in the
+    // (unbounded) incoming queue instead of stalling the sender.
+    const COUNT: usize = 500;
+    let mut session = tandem::connect(&url("/echo-any")).await.expect("connect");
+    within(30, "500 sends with no reader", async {
+        for i in 0..COUNT {
+            session
+                .send(vec![(i % 256) as u8; 10 * 1024])
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    for i in 0..COUNT {
+        let frame = next_frame(&mut session).await;
+        assert_eq!(frame.read_bytes()[0], (i % 256) as u8);
+    }
+    session.close(CloseReason::normal()).await.unwrap();
+    assert!(drain(&mut session).await.is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn ping_pong_and_fragments_are_unsupported() {
+    let session = tandem::connect(&url("/echo-any")).await.expect("connect");
+    assert!(matches!(
+        session.send(Frame::ping("x")).await,
+        Err(Error::Unsupported(_))
+    ));
+    assert!(matches!(
+        session.send(Frame::pong("x")).await,
+        Err(Error::Unsupported(_))
+    ));
+    assert!(matches!(
+        session.outgoing().try_send(Frame::ping("")),
+        Err(Error::Unsupported(_))
+    ));
+    assert!(matches!(
+        session.send(Frame::text("Hel").with_fin(false)).await,
+        Err(Error::Unsupported(_))
+    ));
+    assert!(matches!(
+        session
+            .send(Frame::new(FrameType::Continuation, "lo"))
+            .await,
+        Err(Error::Unsupported(_))
+    ));
+    assert!(matches!(
+        session
+            .send(Frame::new(FrameType::Text, vec![0xFFu8]))
+            .await,
+        Err(Error::InvalidFrame(_))
+    ));
+    // Still usable afterwards.
+    session.send("still open").await.unwrap();
+    let mut session = session;
+    assert_eq!(next_text(&mut session).await, "still open");
+}
+
+#[wasm_bindgen_test]
+async fn headers_cannot_be_set_from_a_browser() {
+    let result = ClientBuilder::new(url("/echo"))
+        .header("Authorization", "Bearer secret")
+        .connect()
+        .await;
+    assert!(matches!(result, Err(Error::Unsupported(_))), "{result:?}");
+}
+
+#[wasm_bindgen_test]
+async fn subprotocols_are_negotiated() {
+    let session = ClientBuilder::new(url("/echo-proto"))
+        .protocol("other")
+        .protocol("tandem")
+        .connect()
+        .await
+        .expect("connect");
+    assert_eq!(session.protocol(), Some("tandem"));
+    // The demo server negotiates no extension (browsers offer permessage-deflate).
+    assert!(session.extensions().is_empty());
+
+    let session = ClientBuilder::new(url("/echo-proto"))
+        .protocol("tandem")
+        .protocol("tandem.v2")
+        .connect()
+        .await
+        .expect("connect");
+    assert_eq!(session.protocol(), Some("tandem.v2"));
+
+    let invalid = ClientBuilder::new(url("/echo-proto"))
+        .protocol("has space")
+        .connect()
+        .await;
+    assert!(matches!(invalid, Err(Error::Handshake(_))), "{invalid:?}");
+}
+
+#[wasm_bindgen_test]
+async fn refused_connections_fail_with_io_errors() {
+    // An unknown path (404) and a route whose subprotocols were not offered
+    // (400): the browser reports neither status, only that it failed.
+    for path in ["/no-such-route", "/echo-proto"] {
+        match within(10, path, tandem::connect(&url(path))).await {
+            Err(Error::Io(error)) => {
+                assert_eq!(
+                    error.kind(),
+                    std::io::ErrorKind::ConnectionRefused,
+                    "{error}"
+                )
+            }
+            other => panic!("{path}: expected Error::Io, got {other:?}"),
+        }
+    }
+    match tandem::connect("ftp://127.0.0.1/").await {
+        Err(Error::InvalidUrl { .. }) => {}
+        other => panic!("expected InvalidUrl, got {other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_opening_handshake_is_bounded_by_timeout() {
+    // Zero is shorter than any real handshake.
+    let options = WebSocketOptions {
+        timeout: Duration::ZERO,
+        ..WebSocketOptions::default()
+    };
+    let result = ClientBuilder::new(url("/echo"))
+        .options(options)
+        .connect()
+        .await;
+    match result {
+        Err(Error::Io(error)) => assert_eq!(error.kind(), std::io::ErrorKind::TimedOut),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn dropping_every_handle_closes_with_1000() {
+    let id = unique_id("drop");
+    let session = tandem::connect(&url(&format!("/echo-any?id={id}")))
+        .await
+        .expect("connect");
+    session.send("queued before the drop").await.unwrap();
+    drop(session);
+    assert_eq!(server_saw(&id).await, "1000");
+
+    // A split session closes once both halves are gone.
+    let id = unique_id("split");
+    let session = tandem::connect(&url(&format!("/echo-any?id={id}")))
+        .await
+        .expect("connect");
+    let (incoming, outgoing) = session.split();
+    let closed = outgoing.close_reason();
+    drop(incoming);
+    sleep(50).await;
+    assert!(
+        !outgoing.is_closed(),
+        "the outgoing half alone keeps it open"
+    );
+    drop(outgoing);
+    let reason = within(10, "close reason", closed).await;
+    assert_eq!(reason.code, CloseCode::Normal);
+    assert_eq!(server_saw(&id).await, "1000");
+}
