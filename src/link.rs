@@ -241,6 +241,8 @@ impl Link {
     /// Whether the reader has handled every frame pushed so far: it waits on
     /// an empty queue, or nobody reads. When it has not, the driver is woken
     /// as soon as it has.
+    // Only the native driver defers a Close: the browser answers one itself.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn reader_idle(&self) -> bool {
         let mut s = self.lock();
         let idle = !s.incoming_alive || (s.reader_idle && s.inbound.is_empty());
