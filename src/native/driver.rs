@@ -55,13 +55,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
 
     /// Moves queued commands into the engine while output is below the mark.
     fn take_commands(&mut self, now: std::time::Instant) -> bool {
-        if self.link.is_abandoned() {
-            let _ = self.protocol.close(CloseReason::normal(), now);
-        }
-        if self.protocol.output_len() >= OUTPUT_HIGH_WATER {
+        // Once every handle is gone no command can follow: take the (bounded)
+        // rest of the queue whatever the output holds, then close with 1000.
+        let abandoned = self.link.is_abandoned();
+        if !abandoned && self.protocol.output_len() >= OUTPUT_HIGH_WATER {
             return false;
         }
-        self.link.take_commands(COMMAND_BATCH, &mut self.commands);
+        let max = if abandoned { usize::MAX } else { COMMAND_BATCH };
+        self.link.take_commands(max, &mut self.commands);
         let progress = !self.commands.is_empty();
         for command in self.commands.drain(..) {
             let result = match command {
@@ -71,6 +72,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             if let Err(error) = result {
                 debug!(%error, "dropped a queued command");
             }
+        }
+        if abandoned {
+            let _ = self.protocol.close(CloseReason::normal(), now);
         }
         progress
     }

@@ -76,8 +76,8 @@ impl FrameHeader {
         )))
     }
 
-    /// The encoded length of this header.
-    pub fn len(&self) -> usize {
+    /// The encoded length of this header in bytes.
+    pub fn encoded_len(&self) -> usize {
         let len_bytes = match self.payload_len {
             0..=125 => 0,
             126..=0xFFFF => 2,
@@ -129,7 +129,7 @@ mod tests {
                 let h = header(len, mask);
                 let mut buf = Vec::new();
                 h.encode(&mut buf);
-                assert_eq!(buf.len(), h.len());
+                assert_eq!(buf.len(), h.encoded_len());
                 assert_eq!(FrameHeader::parse(&buf), Ok(Some((h, buf.len()))));
                 for cut in 0..buf.len() {
                     assert_eq!(FrameHeader::parse(&buf[..cut]), Ok(None), "cut at {cut}");

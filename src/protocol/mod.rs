@@ -18,7 +18,8 @@
 //!
 //! client.close(CloseReason::new(CloseCode::Normal, "bye"), now).unwrap();
 //! server.receive_data(&client.output_bytes());
-//! assert_eq!(server.poll_event(now), None); // the Close is answered, not returned
+//! assert_eq!(server.poll_event(now), None); // a Close is answered, not returned,
+//! server.apply_deferred_close(now); // once the caller handled what came before
 //! client.receive_data(&server.output_bytes());
 //! client.poll_event(now);
 //! assert_eq!(client.close_reason().map(|r| r.code), Some(CloseCode::Normal));

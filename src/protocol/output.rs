@@ -49,7 +49,7 @@ impl Output {
             }
             None => self.tail.extend_from_slice(payload),
         }
-        self.len += header.len() + payload.len();
+        self.len += header.encoded_len() + payload.len();
     }
 
     /// Fills `dst` with the pending bytes in order; returns how many slices it used.
