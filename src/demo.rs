@@ -25,11 +25,15 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::future::{select, Either};
 use futures::{Stream, StreamExt};
 
+use tracing::warn;
+
 use crate::close::{CloseCode, CloseReason};
+use crate::frame::Frame;
 use crate::session::{Outgoing, Session};
 
 /// The echo demo's server handler, as in Ktor's guide.
@@ -67,25 +71,60 @@ pub async fn echo(mut session: Session) {
 ///
 /// Clone it into each connection's handler; all clones are the same room.
 ///
+/// A member that stops reading cannot stall the room: each message goes to
+/// every member at once, and a member whose outgoing queue stays full for
+/// [`ChatRoom::slow_member_timeout`] (5 s by default) is closed with 1008
+/// and misses the messages from then on. Every other member gets every
+/// message, in order per sender.
+///
 /// ```
 /// let room = tandem::demo::ChatRoom::new();
 /// assert_eq!(room.len(), 0);
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ChatRoom {
     inner: Arc<RoomInner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct RoomInner {
     next_id: AtomicU64,
     members: Mutex<BTreeMap<u64, Outgoing>>,
+    slow_member_timeout: Duration,
+}
+
+impl Default for ChatRoom {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl ChatRoom {
     /// An empty room.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_slow_member_timeout(Duration::from_secs(5))
+    }
+
+    /// An empty room that closes members whose queue stays full for `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let room = tandem::demo::ChatRoom::with_slow_member_timeout(Duration::from_secs(1));
+    /// assert_eq!(room.slow_member_timeout(), Duration::from_secs(1));
+    /// ```
+    pub fn with_slow_member_timeout(timeout: Duration) -> Self {
+        Self {
+            inner: Arc::new(RoomInner {
+                next_id: AtomicU64::new(0),
+                members: Mutex::new(BTreeMap::new()),
+                slow_member_timeout: timeout,
+            }),
+        }
+    }
+
+    /// How long a member's queue may stay full before it is closed.
+    pub fn slow_member_timeout(&self) -> Duration {
+        self.inner.slow_member_timeout
     }
 
     /// How many members are connected.
@@ -112,13 +151,13 @@ impl ChatRoom {
     /// # }
     /// ```
     pub async fn join(self, mut session: Session) {
-        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let name = format!("user{id}");
-        let count = {
+        let (id, count) = {
             let mut members = self.lock();
+            let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
             members.insert(id, session.outgoing());
-            members.len()
+            (id, members.len())
         };
+        let name = format!("user{id}");
         let welcome = format!("You are connected! There are {count} users here.");
         if session.send(welcome).await.is_ok() {
             while let Some(frame) = session.receive().await {
@@ -130,14 +169,25 @@ impl ChatRoom {
         self.lock().remove(&id);
     }
 
-    /// Sends `text` to every member. A member whose connection is gone is
-    /// skipped; it leaves the room when its own handler ends.
+    /// Sends `text` to every member, all at once; returns when every member
+    /// has it queued, or was closed for being too slow.
     pub async fn broadcast(&self, text: String) {
         let members: Vec<Outgoing> = self.lock().values().cloned().collect();
-        let frame = crate::Frame::text(text);
-        for member in members {
-            let _ = member.send(frame.clone()).await;
-        }
+        let frame = Frame::text(text);
+        let timeout = self.inner.slow_member_timeout;
+        let deliveries = members.into_iter().map(|member| {
+            let frame = frame.clone();
+            async move {
+                let sent = Box::pin(member.send(frame));
+                let deadline = Box::pin(crate::backend::sleep(timeout));
+                if let Either::Right(_) = select(sent, deadline).await {
+                    warn!("closing a chat member that stopped reading");
+                    let reason = CloseReason::new(CloseCode::ViolatedPolicy, "too slow to read");
+                    let _ = member.close(reason).await;
+                }
+            }
+        });
+        futures::future::join_all(deliveries).await;
     }
 }
 

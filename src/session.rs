@@ -383,6 +383,10 @@ impl Outgoing {
 
     /// Starts the close handshake with `reason` (see [`Session::close`]).
     ///
+    /// Never waits: the Close is queued behind the frames already queued even
+    /// when the queue is full, so a stuck peer cannot block it. Closing a
+    /// session that is already closing does nothing.
+    ///
     /// ```no_run
     /// # async fn f(outgoing: tandem::Outgoing) {
     /// use tandem::{CloseCode, CloseReason};
@@ -391,11 +395,8 @@ impl Outgoing {
     /// ```
     pub async fn close(&self, reason: CloseReason) -> Result<(), Error> {
         check_close_code(reason.code)?;
-        let mut command = Some(Command::Close(reason));
-        match futures::future::poll_fn(|cx| self.link.poll_send(cx, &mut command)).await {
-            Err(Error::ConnectionClosed(_)) => Ok(()),
-            other => other,
-        }
+        self.link.request_close(reason);
+        Ok(())
     }
 
     /// Resolves once the connection is over (see [`Session::close_reason`]).

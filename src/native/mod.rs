@@ -11,6 +11,11 @@ pub use client::{connect, ClientBuilder};
 use crate::error::Error;
 use crate::frame::Frame;
 
+/// Waits for `duration` on tokio's timer.
+pub(crate) async fn sleep(duration: std::time::Duration) {
+    tokio::time::sleep(duration).await;
+}
+
 /// Natively every well-formed frame can be sent.
 pub(crate) fn check_outgoing(_frame: &Frame) -> Result<(), Error> {
     Ok(())

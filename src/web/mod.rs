@@ -40,6 +40,7 @@ pub mod exports;
 pub(crate) mod timer;
 
 pub use client::{connect, ClientBuilder};
+pub(crate) use timer::sleep;
 
 use crate::error::Error;
 use crate::frame::{Frame, FrameType};
