@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs every test of tandem, doing its own set-up on a fresh machine:
+#
+#   scripts/test.sh
+#
+# 1. toolchain pieces: rustfmt, clippy, the wasm32 target (rustup; skipped
+#    when present);
+# 2. formatting and lints on both targets (`cargo fmt --check`,
+#    `cargo clippy --all-targets -D warnings`, native and wasm32);
+# 3. unit, integration and doc tests (`cargo test`);
+# 4. the Autobahn TestSuite against the server and the native client
+#    (scripts/autobahn.sh; kosoku from PyPI in .venv);
+# 5. the browser suite in headless Chromium (scripts/test-browser.sh), when
+#    present.
+#
+# Everything runs on 127.0.0.1. Exit status 0 only if every step passes; the
+# last line sums up the test counts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+mkdir -p test-output
+passed=0
+failed=0
+
+count_cargo_results() {
+    # Adds up "test result: ... N passed; M failed" lines of a cargo test log.
+    local p f
+    p=$(grep -Eo '[0-9]+ passed' "$1" | awk '{s+=$1} END {print s+0}')
+    f=$(grep -Eo '[0-9]+ failed' "$1" | awk '{s+=$1} END {print s+0}')
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+log "toolchain"
+command -v rustup >/dev/null || { echo "rustup is required" >&2; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy (native)"
+cargo clippy --all-targets --locked -- -D warnings
+
+log "cargo clippy (wasm32)"
+cargo clippy --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
+
+log "cargo test"
+cargo build --examples --locked
+cargo test --locked 2>&1 | tee test-output/cargo-test.log
+count_cargo_results test-output/cargo-test.log
+
+log "Autobahn TestSuite (sections 1-11, server and client)"
+bash scripts/autobahn.sh 2>&1 | tee test-output/autobahn.log
+ab=$(grep -E '^autobahn: [0-9]+ passed, [0-9]+ failed' test-output/autobahn.log | tail -1)
+passed=$((passed + $(echo "$ab" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')))
+failed=$((failed + $(echo "$ab" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+')))
+
+if [ -f scripts/test-browser.sh ]; then
+    log "browser suite (headless Chromium)"
+    bash scripts/test-browser.sh 2>&1 | tee test-output/browser.log
+    count_cargo_results test-output/browser.log
+fi
+
+echo
+echo "tandem: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
