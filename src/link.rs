@@ -238,14 +238,16 @@ impl Link {
         }
     }
 
-    /// Whether the reader has handled every frame pushed so far: it waits on
-    /// an empty queue, or nobody reads. When it has not, the driver is woken
-    /// as soon as it has.
+    /// Whether the reader has handled every frame pushed so far (it waits on
+    /// an empty queue, or nobody reads) and the driver has taken every reply
+    /// it queued. When the reader has not, the driver is woken as soon as it
+    /// has.
     // Only the native driver defers a Close: the browser answers one itself.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn reader_idle(&self) -> bool {
         let mut s = self.lock();
-        let idle = !s.incoming_alive || (s.reader_idle && s.inbound.is_empty());
+        let reader_done = !s.incoming_alive || (s.reader_idle && s.inbound.is_empty());
+        let idle = reader_done && s.outbound.is_empty();
         s.driver_awaits_idle_reader = !idle;
         idle
     }
