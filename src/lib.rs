@@ -51,6 +51,7 @@
 mod close;
 pub mod demo;
 mod error;
+pub mod extensions;
 mod frame;
 mod link;
 mod options;
@@ -74,4 +75,4 @@ pub use close::{CloseCode, CloseReason};
 pub use error::Error;
 pub use frame::{Frame, FrameType, Rsv};
 pub use options::WebSocketOptions;
-pub use session::{ClosedFuture, Incoming, NegotiatedExtension, Outgoing, Request, Session};
+pub use session::{ClosedFuture, Incoming, Outgoing, Request, Session};

@@ -10,6 +10,7 @@ use futures::Stream;
 
 use crate::close::{CloseCode, CloseReason};
 use crate::error::Error;
+use crate::extensions::ExtensionHeader;
 use crate::frame::{Frame, FrameType};
 use crate::link::{Command, Link};
 
@@ -69,49 +70,11 @@ impl Request {
     }
 }
 
-/// An extension both ends agreed on, with its parameters as negotiated.
-///
-/// ```
-/// use tandem::NegotiatedExtension;
-/// let ext = NegotiatedExtension::new("permessage-deflate", vec![("client_max_window_bits".into(), Some("10".into()))]);
-/// assert_eq!(ext.to_string(), "permessage-deflate; client_max_window_bits=10");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NegotiatedExtension {
-    /// The extension token, e.g. `permessage-deflate`.
-    pub name: String,
-    /// Its parameters, in order; a parameter without a value has `None`.
-    pub params: Vec<(String, Option<String>)>,
-}
-
-impl NegotiatedExtension {
-    /// An extension record.
-    pub fn new(name: impl Into<String>, params: Vec<(String, Option<String>)>) -> Self {
-        Self {
-            name: name.into(),
-            params,
-        }
-    }
-}
-
-impl fmt::Display for NegotiatedExtension {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)?;
-        for (key, value) in &self.params {
-            match value {
-                Some(v) => write!(f, "; {key}={v}")?,
-                None => write!(f, "; {key}")?,
-            }
-        }
-        Ok(())
-    }
-}
-
 /// What the opening handshake settled.
 #[derive(Debug, Default)]
 pub(crate) struct Handshake {
     pub(crate) protocol: Option<String>,
-    pub(crate) extensions: Vec<NegotiatedExtension>,
+    pub(crate) extensions: Vec<ExtensionHeader>,
     pub(crate) request: Option<Request>,
 }
 
@@ -258,7 +221,7 @@ impl Session {
     /// }
     /// # }
     /// ```
-    pub fn extensions(&self) -> &[NegotiatedExtension] {
+    pub fn extensions(&self) -> &[ExtensionHeader] {
         &self.handshake.extensions
     }
 

@@ -11,7 +11,9 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use super::driver::Driver;
+use crate::close::{CloseCode, CloseReason};
 use crate::error::Error;
+use crate::extensions::{ExtensionFactory, ExtensionHeader, Extensions, Negotiated};
 use crate::link::Link;
 use crate::options::WebSocketOptions;
 use crate::protocol::{handshake, Config, Protocol, Role};
@@ -60,6 +62,7 @@ pub struct ClientBuilder {
     protocols: Vec<String>,
     headers: HeaderMap,
     invalid_header: Option<String>,
+    extensions: Extensions,
 }
 
 impl ClientBuilder {
@@ -71,6 +74,7 @@ impl ClientBuilder {
             protocols: Vec::new(),
             headers: HeaderMap::new(),
             invalid_header: None,
+            extensions: Extensions::default(),
         }
     }
 
@@ -98,6 +102,37 @@ impl ClientBuilder {
             }
             _ => self.invalid_header = Some(name.to_owned()),
         }
+        self
+    }
+
+    /// Offers an extension to the server, e.g.
+    /// a custom [`ExtensionFactory`]; if the
+    /// server's answer cannot be accepted the connection fails with 1010.
+    /// Natively only: in the browser, the browser negotiates its own.
+    ///
+    /// # Panics
+    ///
+    /// When the extension claims an RSV bit that one added before claims.
+    ///
+    /// ```no_run
+    /// # #[derive(Debug)] struct MyExtension;
+    /// # impl tandem::extensions::ExtensionFactory for MyExtension {
+    /// #     fn name(&self) -> &str { "x-my" }
+    /// #     fn rsv(&self) -> tandem::Rsv { tandem::Rsv::NONE }
+    /// #     fn offers(&self) -> Vec<tandem::extensions::ExtensionHeader> { vec![] }
+    /// #     fn accept(&self, _: &tandem::extensions::ExtensionHeader) -> Option<(tandem::extensions::ExtensionHeader, Box<dyn tandem::extensions::Extension>)> { None }
+    /// #     fn confirm(&self, _: &tandem::extensions::ExtensionHeader) -> Result<Box<dyn tandem::extensions::Extension>, String> { Err("no".into()) }
+    /// # }
+    /// # async fn run() -> Result<(), tandem::Error> {
+    /// let session = tandem::ClientBuilder::new("ws://127.0.0.1:8080/echo")
+    ///     .extension(MyExtension)
+    ///     .connect()
+    ///     .await?;
+    /// println!("{:?}", session.extensions());
+    /// # Ok(()) }
+    /// ```
+    pub fn extension(mut self, factory: impl ExtensionFactory) -> Self {
+        self.extensions.add(Arc::new(factory));
         self
     }
 
@@ -129,12 +164,18 @@ impl ClientBuilder {
         let mut random = [0u8; 16];
         rand::rng().fill_bytes(&mut random);
         let key = handshake::generate_key(random);
+        let mut request_headers = self.headers.clone();
+        if let Some(offer) = self.extensions.offer() {
+            let offer = HeaderValue::from_str(&offer)
+                .map_err(|_| Error::Handshake(format!("invalid extension offer {offer:?}")))?;
+            request_headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, offer);
+        }
         let request = handshake::client_request(
             &target.host_header,
             &target.path_and_query,
             &key,
             &self.protocols,
-            &self.headers,
+            &request_headers,
         );
         stream.write_all(&request).await?;
 
@@ -148,7 +189,21 @@ impl ClientBuilder {
 
         let mut config = Config::new(Role::Client, &self.options);
         rand::rng().fill_bytes(&mut config.mask_seed);
-        let mut engine = Protocol::new(Role::Client, config, std::time::Instant::now());
+        let now = std::time::Instant::now();
+        let (answers, extensions) = match self.confirm_extensions(&headers) {
+            Ok(negotiated) => negotiated,
+            Err(why) => {
+                // RFC 6455 §9.1: fail the connection, with 1010 (RFC 6455 §7.4.1).
+                let mut engine = Protocol::new(Role::Client, config, now);
+                let reason =
+                    CloseReason::new(CloseCode::NoExtension, "unacceptable extension answer");
+                if engine.close(reason, now).is_ok() {
+                    let _ = stream.write_all(&engine.output_bytes()).await;
+                }
+                return Err(Error::Handshake(format!("{why} (closed with 1010)")));
+            }
+        };
+        let mut engine = Protocol::new(Role::Client, config, now).with_extensions(extensions);
         engine.receive_data(&rest);
         rest.clear();
         let link = Arc::new(Link::new(
@@ -160,9 +215,27 @@ impl ClientBuilder {
             link,
             Handshake {
                 protocol,
-                ..Handshake::default()
+                extensions: answers,
+                request: None,
             },
         ))
+    }
+}
+
+impl ClientBuilder {
+    /// Checks the server's `Sec-WebSocket-Extensions` answer against our offers.
+    fn confirm_extensions(&self, headers: &HeaderMap) -> Result<Negotiated, String> {
+        let answered: Vec<&str> = headers
+            .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| "a non-ASCII extension answer".to_string())
+            })
+            .collect::<Result<_, _>>()?;
+        let answers =
+            ExtensionHeader::parse_list(&answered.join(",")).map_err(|e| e.to_string())?;
+        self.extensions.confirm(answers)
     }
 }
 

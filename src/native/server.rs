@@ -52,6 +52,7 @@ use tracing::{debug, error, info, warn};
 use super::driver::Driver;
 use super::static_files::StaticFiles;
 use crate::close::{CloseCode, CloseReason};
+use crate::extensions::{Extension, ExtensionFactory, ExtensionHeader, Extensions, Negotiated};
 use crate::link::Link;
 use crate::options::WebSocketOptions;
 use crate::protocol::{handshake, Config, Protocol, Role};
@@ -176,6 +177,7 @@ pub struct Server {
     options: WebSocketOptions,
     routes: Vec<WsRoute>,
     static_files: StaticFiles,
+    extensions: Extensions,
 }
 
 impl Default for Server {
@@ -207,6 +209,7 @@ impl Server {
             options: WebSocketOptions::default(),
             routes: Vec::new(),
             static_files: StaticFiles::default(),
+            extensions: Extensions::default(),
         }
     }
 
@@ -259,6 +262,36 @@ impl Server {
             raw,
             handler,
         });
+        self
+    }
+
+    /// Negotiates an extension with clients that offer it (Ktor's
+    /// `extensions { install(…) }`), e.g. a custom [`ExtensionFactory`].
+    /// Extensions are agreed in the order the client lists its offers.
+    ///
+    /// # Panics
+    ///
+    /// When the extension claims an RSV bit that one added before claims, or
+    /// is added twice.
+    ///
+    /// ```no_run
+    /// # #[derive(Debug)] struct MyExtension;
+    /// # impl tandem::extensions::ExtensionFactory for MyExtension {
+    /// #     fn name(&self) -> &str { "x-my" }
+    /// #     fn rsv(&self) -> tandem::Rsv { tandem::Rsv::NONE }
+    /// #     fn offers(&self) -> Vec<tandem::extensions::ExtensionHeader> { vec![] }
+    /// #     fn accept(&self, _: &tandem::extensions::ExtensionHeader) -> Option<(tandem::extensions::ExtensionHeader, Box<dyn tandem::extensions::Extension>)> { None }
+    /// #     fn confirm(&self, _: &tandem::extensions::ExtensionHeader) -> Result<Box<dyn tandem::extensions::Extension>, String> { Err("no".into()) }
+    /// # }
+    /// # async fn run() -> std::io::Result<()> {
+    /// let server = tandem::server::Server::new()
+    ///     .extension(MyExtension)
+    ///     .bind("127.0.0.1:0")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn extension(mut self, factory: impl ExtensionFactory) -> Self {
+        self.extensions.add(Arc::new(factory));
         self
     }
 
@@ -433,15 +466,23 @@ impl Server {
         let raw = route.raw;
         let upgrade = hyper::upgrade::on(&mut request);
         let session_protocol = protocol.clone();
+        let (answers, extensions) = self.negotiate_extensions(request.headers(), raw);
+        let answer_header = ExtensionHeader::format_list(&answers);
         tokio::spawn(async move {
             match upgrade.await {
                 Ok(upgraded) => {
                     let handshake = Handshake {
                         protocol: session_protocol,
-                        extensions: Vec::new(),
+                        extensions: answers,
                         request: Some(info),
                     };
-                    run_session(upgraded, handshake, options, raw, handler, peer).await;
+                    let session = SessionParts {
+                        handshake,
+                        options,
+                        raw,
+                        extensions,
+                    };
+                    run_session(upgraded, session, handler, peer).await;
                 }
                 Err(error) => debug!(%peer, %error, "upgrade failed"),
             }
@@ -458,22 +499,60 @@ impl Server {
         if let Some(value) = protocol.and_then(|p| HeaderValue::from_str(&p).ok()) {
             headers.insert(header::SEC_WEBSOCKET_PROTOCOL, value);
         }
+        if !answer_header.is_empty() {
+            if let Ok(value) = HeaderValue::from_str(&answer_header) {
+                headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
+            }
+        }
         response
     }
+
+    /// Accepts what the client offers of the configured extensions. A
+    /// malformed offer list is declined whole; raw routes negotiate nothing.
+    fn negotiate_extensions(&self, headers: &http::HeaderMap, raw: bool) -> Negotiated {
+        if self.extensions.is_empty() || raw {
+            return (Vec::new(), Vec::new());
+        }
+        let offered: Vec<&str> = headers
+            .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        match ExtensionHeader::parse_list(&offered.join(",")) {
+            Ok(offers) => self.extensions.accept(&offers),
+            Err(error) => {
+                debug!(%error, "declining a malformed extension offer");
+                (Vec::new(), Vec::new())
+            }
+        }
+    }
+}
+
+/// What a session starts with after the upgrade.
+struct SessionParts {
+    handshake: Handshake,
+    options: WebSocketOptions,
+    raw: bool,
+    extensions: Vec<Box<dyn Extension>>,
 }
 
 /// Runs one upgraded connection: the driver and the handler in one task.
 async fn run_session(
     upgraded: hyper::upgrade::Upgraded,
-    handshake: Handshake,
-    options: WebSocketOptions,
-    raw: bool,
+    parts: SessionParts,
     handler: Handler,
     peer: SocketAddr,
 ) {
+    let SessionParts {
+        handshake,
+        options,
+        raw,
+        extensions,
+    } = parts;
     let mut config = Config::new(Role::Server, &options);
     config.raw = raw;
-    let mut protocol = Protocol::new(Role::Server, config, std::time::Instant::now());
+    let mut protocol =
+        Protocol::new(Role::Server, config, std::time::Instant::now()).with_extensions(extensions);
     let link = Arc::new(Link::new(options.incoming_queue, options.outgoing_queue));
     let session = Session::new(link.clone(), handshake);
     debug!(%peer, "session open");

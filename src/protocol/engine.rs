@@ -15,6 +15,7 @@ use super::role::Role;
 use super::utf8::Utf8Validator;
 use crate::close::{CloseCode, CloseReason};
 use crate::error::Error;
+use crate::extensions::Extension;
 use crate::frame::{Frame, FrameType, Rsv};
 use crate::options::WebSocketOptions;
 
@@ -157,6 +158,8 @@ pub struct Protocol {
     deferred: Option<DeferredClose>,
     /// When output last made progress, while there is output.
     write_progress_at: Option<Instant>,
+    /// Negotiated extensions, in negotiation order.
+    extensions: Vec<Box<dyn Extension>>,
 }
 
 impl Protocol {
@@ -183,12 +186,32 @@ impl Protocol {
             shutdown_requested: false,
             deferred: None,
             write_progress_at: None,
+            extensions: Vec::new(),
         }
     }
 
     /// This engine's role.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// Runs messages through `extensions`, as negotiated in the handshake:
+    /// outgoing messages through [`Extension::encode`] in this order,
+    /// incoming ones through [`Extension::decode`] in reverse order. Their
+    /// RSV bits become legal on the first frame of a message. Raw mode
+    /// leaves messages as they are on the wire.
+    pub fn with_extensions(mut self, extensions: Vec<Box<dyn Extension>>) -> Self {
+        for extension in &extensions {
+            self.config.allowed_rsv |= extension.rsv();
+        }
+        self.extensions = extensions;
+        self
+    }
+
+    /// Whether an extension with no RSV bits transforms every message, so
+    /// that the bytes on the wire are not the message's text.
+    fn transforms_every_message(&self) -> bool {
+        !self.config.raw && self.extensions.iter().any(|e| e.rsv().is_empty())
     }
 
     // ----- input -------------------------------------------------------------
@@ -333,6 +356,12 @@ impl Protocol {
     /// rules, fragmentation state and size limits.
     fn check_header(&mut self, h: &FrameHeader) -> Result<InFrame, (CloseCode, &'static str)> {
         use CloseCode::{ProtocolError, TooBig};
+        if !h.rsv.is_empty() && !self.config.raw && (h.opcode == 0x0 || h.opcode & 0x8 != 0) {
+            return Err((
+                ProtocolError,
+                "reserved bit set on a control or continuation frame",
+            ));
+        }
         if !self.config.allowed_rsv.contains(h.rsv) {
             return Err((
                 ProtocolError,
@@ -398,7 +427,10 @@ impl Protocol {
                 frame_type,
                 rsv: h.rsv,
                 data: BytesMut::new(),
-                utf8: (frame_type == FrameType::Text).then(Utf8Validator::new),
+                utf8: (frame_type == FrameType::Text
+                    && h.rsv.is_empty()
+                    && !self.transforms_every_message())
+                .then(Utf8Validator::new),
             });
         }
         Ok(InFrame {
@@ -454,12 +486,60 @@ impl Protocol {
             data.extend_from_slice(&payload);
             data.freeze()
         };
-        Some(Frame::from_parts(
-            message.frame_type,
-            true,
-            message.rsv,
-            data,
-        ))
+        let frame = Frame::from_parts(message.frame_type, true, message.rsv, data);
+        if self.extensions.is_empty() {
+            return Some(frame);
+        }
+        let checked_utf8 = message.utf8.is_some();
+        match self.decode(frame) {
+            Ok(frame) if !frame.rsv().is_empty() => {
+                self.violation(
+                    CloseCode::ProtocolError,
+                    "reserved bit that no extension handled",
+                    now,
+                );
+                None
+            }
+            Ok(frame)
+                if frame.frame_type() == FrameType::Text
+                    && !checked_utf8
+                    && std::str::from_utf8(frame.read_bytes()).is_err() =>
+            {
+                self.violation(
+                    CloseCode::NotConsistent,
+                    "invalid UTF-8 in a text message",
+                    now,
+                );
+                None
+            }
+            Ok(frame) => Some(frame),
+            Err(Error::Protocol { code, reason }) => {
+                self.violation(code, &reason, now);
+                None
+            }
+            Err(error) => {
+                warn!(%error, "an extension failed to decode a message");
+                self.violation(CloseCode::InternalError, "extension failure", now);
+                None
+            }
+        }
+    }
+
+    /// Runs an incoming message through the extensions, last negotiated first.
+    fn decode(&mut self, mut frame: Frame) -> Result<Frame, Error> {
+        let max = self.config.max_message_size;
+        for extension in self.extensions.iter_mut().rev() {
+            let bits = extension.rsv();
+            let applies = if bits.is_empty() {
+                true
+            } else {
+                frame.rsv().bits() & bits.bits() != 0
+            };
+            if applies {
+                frame = extension.decode(frame, max)?;
+            }
+        }
+        Ok(frame)
     }
 
     /// The peer's Close frame.
@@ -630,8 +710,31 @@ impl Protocol {
             }
             return Ok(());
         }
+        let is_message = matches!(frame.frame_type(), FrameType::Text | FrameType::Binary)
+            && frame.is_fin()
+            && frame.rsv().is_empty();
+        let frame = if is_message && !self.config.raw && !self.extensions.is_empty() {
+            match self.encode(frame) {
+                Ok(frame) => frame,
+                Err(error) => {
+                    warn!(%error, "an extension failed to encode a message");
+                    self.fail(CloseCode::InternalError, "extension failure", now);
+                    return Err(error);
+                }
+            }
+        } else {
+            frame
+        };
         self.queue(frame, now);
         Ok(())
+    }
+
+    /// Runs an outgoing message through the extensions, in negotiation order.
+    fn encode(&mut self, mut frame: Frame) -> Result<Frame, Error> {
+        for extension in &mut self.extensions {
+            frame = extension.encode(frame)?;
+        }
+        Ok(frame)
     }
 
     /// Starts the close handshake with `reason`.

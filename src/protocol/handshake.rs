@@ -222,7 +222,8 @@ pub fn client_request(
 }
 
 /// Checks the server's answer to our upgrade request (RFC 6455 §4.1);
-/// returns the subprotocol it chose.
+/// returns the subprotocol it chose. Its `Sec-WebSocket-Extensions` answer
+/// is for the caller to check against what it offered.
 ///
 /// ```
 /// use http::{HeaderMap, HeaderValue};
@@ -264,11 +265,6 @@ pub fn check_response(
     if accept != Some(accept_key(key).as_str()) {
         return Err(Error::Handshake(
             "Sec-WebSocket-Accept does not match our key".into(),
-        ));
-    }
-    if headers.contains_key(header::SEC_WEBSOCKET_EXTENSIONS) {
-        return Err(Error::Handshake(
-            "the server accepted an extension that was not offered".into(),
         ));
     }
     match headers

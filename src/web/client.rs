@@ -11,9 +11,10 @@ use web_sys::{BinaryType, WebSocket};
 use super::driver::Socket;
 use super::timer::sleep;
 use crate::error::Error;
+use crate::extensions::{ExtensionFactory, ExtensionHeader};
 use crate::link::Link;
 use crate::options::WebSocketOptions;
-use crate::session::{Handshake, NegotiatedExtension, Session};
+use crate::session::{Handshake, Session};
 
 /// Connects to `url` (`ws://` or `wss://`; in a browser also a URL relative
 /// to the page, as `new WebSocket()` takes it) with default options.
@@ -51,6 +52,7 @@ pub struct ClientBuilder {
     options: WebSocketOptions,
     protocols: Vec<String>,
     headers: Vec<(String, String)>,
+    extensions: Vec<String>,
 }
 
 impl ClientBuilder {
@@ -65,6 +67,7 @@ impl ClientBuilder {
             options: WebSocketOptions::default(),
             protocols: Vec::new(),
             headers: Vec::new(),
+            extensions: Vec::new(),
         }
     }
 
@@ -107,6 +110,27 @@ impl ClientBuilder {
         self
     }
 
+    /// Offers an extension (native only: the browser negotiates its own,
+    /// permessage-deflate included, and in the browser
+    /// [`connect`](ClientBuilder::connect) fails with
+    /// [`Error::Unsupported`] if any is set).
+    ///
+    /// ```no_run
+    /// # #[derive(Debug)] struct MyExtension;
+    /// # impl tandem::extensions::ExtensionFactory for MyExtension {
+    /// #     fn name(&self) -> &str { "x-my" }
+    /// #     fn rsv(&self) -> tandem::Rsv { tandem::Rsv::NONE }
+    /// #     fn offers(&self) -> Vec<tandem::extensions::ExtensionHeader> { vec![] }
+    /// #     fn accept(&self, _: &tandem::extensions::ExtensionHeader) -> Option<(tandem::extensions::ExtensionHeader, Box<dyn tandem::extensions::Extension>)> { None }
+    /// #     fn confirm(&self, _: &tandem::extensions::ExtensionHeader) -> Result<Box<dyn tandem::extensions::Extension>, String> { Err("no".into()) }
+    /// # }
+    /// let builder = tandem::ClientBuilder::new("ws://127.0.0.1:8080/echo").extension(MyExtension);
+    /// ```
+    pub fn extension(mut self, factory: impl ExtensionFactory) -> Self {
+        self.extensions.push(factory.name().to_owned());
+        self
+    }
+
     /// Opens the connection and waits for the browser's `open` event.
     ///
     /// Fails with [`Error::Unsupported`] if a header was set, with
@@ -131,6 +155,11 @@ impl ClientBuilder {
         if !self.headers.is_empty() {
             return Err(Error::Unsupported(
                 "setting WebSocket request headers from a browser",
+            ));
+        }
+        if !self.extensions.is_empty() {
+            return Err(Error::Unsupported(
+                "configuring WebSocket extensions from a browser (it negotiates its own)",
             ));
         }
         check_protocols(&self.protocols)?;
@@ -238,7 +267,7 @@ fn check_protocols(protocols: &[String]) -> Result<(), Error> {
 
 /// The extensions of a `Sec-WebSocket-Extensions` value, as
 /// `WebSocket.extensions` gives it: `name; key=value; flag, other`.
-pub(crate) fn parse_extensions(header: &str) -> Vec<NegotiatedExtension> {
+pub(crate) fn parse_extensions(header: &str) -> Vec<ExtensionHeader> {
     header
         .split(',')
         .filter_map(|extension| {
@@ -254,7 +283,7 @@ pub(crate) fn parse_extensions(header: &str) -> Vec<NegotiatedExtension> {
                     None => (param.to_owned(), None),
                 })
                 .collect();
-            Some(NegotiatedExtension::new(name, params))
+            Some(ExtensionHeader::new_with(name, params))
         })
         .collect()
 }

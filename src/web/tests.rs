@@ -8,8 +8,8 @@ use super::client::parse_extensions;
 use super::driver::browser_close;
 use crate::close::{CloseCode, CloseReason};
 use crate::error::Error;
+use crate::extensions::ExtensionHeader;
 use crate::frame::{Frame, FrameType, Rsv};
-use crate::session::NegotiatedExtension;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -44,14 +44,14 @@ fn extensions_parse_with_parameters() {
     assert_eq!(
         parse_extensions("permessage-deflate; client_max_window_bits=15; server_no_context_takeover, x-other; a=\"b\""),
         vec![
-            NegotiatedExtension::new(
+            ExtensionHeader::new_with(
                 "permessage-deflate",
                 vec![
                     ("client_max_window_bits".into(), Some("15".into())),
                     ("server_no_context_takeover".into(), None),
                 ]
             ),
-            NegotiatedExtension::new("x-other", vec![("a".into(), Some("b".into()))]),
+            ExtensionHeader::new_with("x-other", vec![("a".into(), Some("b".into()))]),
         ]
     );
 }
