@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 use tracing::debug;
@@ -186,7 +187,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 self.protocol.transport_failed(&error);
                 true
             }
-            Poll::Pending => false,
+            Poll::Pending => {
+                if buf.is_empty() {
+                    // Nothing buffered: give the buffer back while the
+                    // connection waits (most connections are idle most of
+                    // the time); the next read reserves a fresh one.
+                    *buf = BytesMut::new();
+                }
+                false
+            }
         }
     }
 

@@ -253,9 +253,10 @@ impl Server {
         F: Future + Send + 'static,
         F::Output: HandlerOutput,
     {
+        // `map`, not an `async` block: the block would hold the handler's
+        // future twice (captured, then awaited), in every session's memory.
         let handler: Handler = Arc::new(move |session| {
-            let future = handler(session);
-            Box::pin(async move { future.await.into_close_reason() })
+            Box::pin(handler(session).map(HandlerOutput::into_close_reason))
         });
         self.routes.push(WsRoute {
             route,
@@ -452,10 +453,13 @@ impl Server {
             }
         };
 
-        let info = Request::new(
+        // Packed: this copies the headers out of hyper's read buffer (its
+        // values are slices of it, which a clone would keep alive for the life
+        // of the session) and takes far less memory than a `HeaderMap`.
+        let info = Request::packed(
             request.uri().path(),
             request.uri().query(),
-            request.headers().clone(),
+            request.headers(),
         );
         let options = route
             .route
@@ -482,7 +486,7 @@ impl Server {
                         raw,
                         extensions,
                     };
-                    run_session(upgraded, session, handler, peer).await;
+                    spawn_session(upgraded, session, handler, peer);
                 }
                 Err(error) => debug!(%peer, %error, "upgrade failed"),
             }
@@ -536,8 +540,15 @@ struct SessionParts {
     extensions: Vec<Box<dyn Extension>>,
 }
 
-/// Runs one upgraded connection: the driver and the handler in one task.
-async fn run_session(
+/// Starts one upgraded connection: the driver and the handler in one task of
+/// their own.
+///
+/// The task that waited for the upgrade ends here, and the session's task
+/// holds only what the session needs: a [`SessionTask`] is a plain struct, a
+/// few hundred bytes smaller than an `async` block joining the same two
+/// futures, which also kept the moved-from engine and both arms of the
+/// downcast alive. This is most of an idle connection's memory.
+fn spawn_session(
     upgraded: hyper::upgrade::Upgraded,
     parts: SessionParts,
     handler: Handler,
@@ -556,37 +567,82 @@ async fn run_session(
     let link = Arc::new(Link::new(options.incoming_queue, options.outgoing_queue));
     let session = Session::new(link.clone(), handshake);
     debug!(%peer, "session open");
-
-    let handler_done = {
-        let link = link.clone();
-        async move {
-            let reason = match AssertUnwindSafe(handler(session)).catch_unwind().await {
-                Ok(reason) => reason,
-                Err(panic) => {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default();
-                    error!(%peer, panic = %what, "WebSocket handler panicked");
-                    CloseReason::new(CloseCode::InternalError, "handler panicked")
-                }
-            };
-            link.request_close(reason);
-        }
-    };
+    let handler = AssertUnwindSafe(handler(session)).catch_unwind();
 
     // Use the TCP stream directly when hyper hands it back: no boxed I/O.
     match upgraded.downcast::<TokioIo<TcpStream>>() {
         Ok(parts) => {
             protocol.receive_data(&parts.read_buf);
-            let driver = Driver::new(parts.io.into_inner(), protocol, link);
-            futures::join!(driver, handler_done);
+            // It may be a slice of hyper's read buffer: do not keep that
+            // buffer alive for the life of the session.
+            drop(parts.read_buf);
+            let driver = Driver::new(parts.io.into_inner(), protocol, link.clone());
+            tokio::spawn(SessionTask::new(driver, handler, link, peer));
         }
         Err(upgraded) => {
-            let driver = Driver::new(TokioIo::new(upgraded), protocol, link);
-            futures::join!(driver, handler_done);
+            let driver = Driver::new(TokioIo::new(upgraded), protocol, link.clone());
+            tokio::spawn(SessionTask::new(driver, handler, link, peer));
         }
     }
-    debug!(%peer, "session done");
+}
+
+type HandlerTask = futures::future::CatchUnwind<AssertUnwindSafe<BoxFuture<'static, CloseReason>>>;
+
+/// The driver and the handler of one session, polled together (as `join!`
+/// would): done when both are.
+struct SessionTask<IO> {
+    driver: Option<Driver<IO>>,
+    handler: Option<HandlerTask>,
+    link: Arc<Link>,
+    peer: SocketAddr,
+}
+
+impl<IO> SessionTask<IO> {
+    fn new(driver: Driver<IO>, handler: HandlerTask, link: Arc<Link>, peer: SocketAddr) -> Self {
+        Self {
+            driver: Some(driver),
+            handler: Some(handler),
+            link,
+            peer,
+        }
+    }
+}
+
+impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for SessionTask<IO> {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if let Some(handler) = this.handler.as_mut() {
+            if let Poll::Ready(result) = handler.poll_unpin(cx) {
+                this.handler = None;
+                let reason = result.unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    error!(peer = %this.peer, panic = %what, "WebSocket handler panicked");
+                    CloseReason::new(CloseCode::InternalError, "handler panicked")
+                });
+                this.link.request_close(reason);
+            }
+        }
+        if let Some(driver) = this.driver.as_mut() {
+            if driver.poll_unpin(cx).is_ready() {
+                // Drop the socket and the engine's buffers at once.
+                this.driver = None;
+            }
+        }
+        if this.handler.is_none() && this.driver.is_none() {
+            debug!(peer = %this.peer, "session done");
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
 }

@@ -373,7 +373,10 @@ impl Net {
         if let Some(end) = c.hbuf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&c.hbuf[..end]).to_ascii_lowercase();
             if !head.starts_with("http/1.1 101") || !head.contains(&ACCEPT.to_ascii_lowercase()) {
-                stats.error(format!("handshake refused: {}", head.lines().next().unwrap_or("")));
+                stats.error(format!(
+                    "handshake refused: {}",
+                    head.lines().next().unwrap_or("")
+                ));
                 return;
             }
             if c.hbuf.len() > end + 4 {
@@ -717,7 +720,9 @@ fn idle_poll(net: &mut Net, stats: &mut Stats) {
         }
         match c.stream.read(&mut net.scratch) {
             Ok(0) => {
-                stats.error(format!("connection {t}: the server closed an idle connection"));
+                stats.error(format!(
+                    "connection {t}: the server closed an idle connection"
+                ));
                 c.phase = Phase::Closed;
                 net.open -= 1;
             }
