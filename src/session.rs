@@ -596,7 +596,10 @@ mod tests {
         headers.insert("host", "127.0.0.1:8080".parse().unwrap());
         headers.append("x-many", "one".parse().unwrap());
         headers.append("x-many", "two".parse().unwrap());
-        headers.insert("x-bytes", http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        headers.insert(
+            "x-bytes",
+            http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        );
         for query in [None, Some(""), Some("room=1&b")] {
             let request = Request::packed("/chat", query, &headers);
             assert_eq!(request.path(), "/chat");
@@ -607,6 +610,11 @@ mod tests {
         let request = Request::packed("/", Some("room=1&b"), &headers);
         assert_eq!(request.query_param("room"), Some("1"));
         assert_eq!(request.query_param("b"), Some(""));
-        assert_eq!(Request::packed("/", None, &http::HeaderMap::new()).headers().len(), 0);
+        assert_eq!(
+            Request::packed("/", None, &http::HeaderMap::new())
+                .headers()
+                .len(),
+            0
+        );
     }
 }

@@ -238,6 +238,23 @@ impl Protocol {
         &mut self.read
     }
 
+    /// How many received bytes wait in the input buffer (a frame that has
+    /// not arrived whole yet). A driver reads straight into
+    /// [`Protocol::read_buffer`] while this is not zero, and may read
+    /// elsewhere and call [`Protocol::receive_data`] when it is.
+    pub fn buffered_input(&self) -> usize {
+        self.read.len()
+    }
+
+    /// Gives back the input buffer's memory if it holds no bytes, for a
+    /// driver about to wait on an idle transport. (Parsed payloads share
+    /// that buffer; an empty one can still keep the last read's allocation.)
+    pub fn release_input_buffer(&mut self) {
+        if self.read.is_empty() {
+            self.read = BytesMut::new();
+        }
+    }
+
     /// Appends transport bytes (a copy; drivers read into [`Protocol::read_buffer`]).
     pub fn receive_data(&mut self, data: &[u8]) {
         if self.state != State::Finished {
