@@ -29,6 +29,11 @@ const COMMAND_BATCH: usize = 64;
 const WRITE_SLICES: usize = 32;
 /// The per-thread buffer that reads between frames land in.
 const SCRATCH_LEN: usize = 64 * 1024;
+/// How long the engine keeps its last input buffer once input stops, for
+/// the next message to reuse; after that an idle connection gives it back.
+/// (Giving it back at every pause instead costs an allocation per message,
+/// and with glibc's heap trimming, page faults on large messages.)
+const KEEP_INPUT_BUFFER: std::time::Duration = std::time::Duration::from_secs(1);
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -41,6 +46,12 @@ pub(crate) struct Driver<IO> {
     link: Arc<Link>,
     commands: Vec<Command>,
     timer: Option<Pin<Box<Sleep>>>,
+    /// Every handle of the session is gone (as the link last said).
+    abandoned: bool,
+    /// The engine's input buffer holds memory from a read.
+    input_held: bool,
+    /// When to give that memory back if no frame is arriving then.
+    release_input_at: Option<std::time::Instant>,
     published: bool,
     shutting_down: bool,
     flush_needed: bool,
@@ -54,6 +65,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             link,
             commands: Vec::new(),
             timer: None,
+            abandoned: false,
+            input_held: false,
+            release_input_at: None,
             published: false,
             shutting_down: false,
             flush_needed: false,
@@ -64,12 +78,19 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     fn take_commands(&mut self, now: std::time::Instant) -> bool {
         // Once every handle is gone no command can follow: take the (bounded)
         // rest of the queue whatever the output holds, then close with 1000.
-        let abandoned = self.link.is_abandoned();
-        if !abandoned && self.protocol.output_len() >= OUTPUT_HIGH_WATER {
-            return false;
+        let max = if self.protocol.output_len() >= OUTPUT_HIGH_WATER {
+            0
+        } else {
+            COMMAND_BATCH
+        };
+        // Takes everything, whatever the output holds, once abandoned.
+        match self.link.take_commands_checked(max, &mut self.commands) {
+            Some(abandoned) => self.abandoned = abandoned,
+            // Nothing new: the common case, when the driver loops.
+            None if !self.abandoned => return false,
+            None => {}
         }
-        let max = if abandoned { usize::MAX } else { COMMAND_BATCH };
-        self.link.take_commands(max, &mut self.commands);
+        let abandoned = self.abandoned;
         let progress = !self.commands.is_empty();
         for command in self.commands.drain(..) {
             let result = match command {
@@ -92,7 +113,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     /// goes out only once the handler has taken every frame before it and
     /// queued its replies, so that those replies are not lost (as they would
     /// not be with a library the handler pulls frames from).
-    fn deliver(&mut self, now: std::time::Instant) -> bool {
+    fn deliver(&mut self, cx: &Context<'_>, now: std::time::Instant) -> bool {
         let mut progress = false;
         loop {
             if self.protocol.has_deferred_close() {
@@ -108,7 +129,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             }
             match self.protocol.poll_event(now) {
                 Some(frame) => {
-                    self.link.push_inbound(frame);
+                    self.link.push_inbound_from(frame, cx.waker());
                     progress = true;
                 }
                 None if self.protocol.has_deferred_close() => {}
@@ -184,7 +205,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         progress
     }
 
-    fn read(&mut self, cx: &mut Context<'_>) -> bool {
+    fn read(&mut self, cx: &mut Context<'_>, now: std::time::Instant) -> bool {
         if !self.protocol.wants_read() || !self.link.has_inbound_space() {
             return false;
         }
@@ -216,36 +237,64 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 self.protocol.receive_eof();
                 true
             }
-            Poll::Ready(Ok(_)) => true,
+            Poll::Ready(Ok(_)) => {
+                self.input_held = true;
+                true
+            }
             Poll::Ready(Err(error)) => {
                 self.protocol.transport_failed(&error);
                 true
             }
             Poll::Pending => {
-                // Waiting: do not hold the last read's memory meanwhile.
-                self.protocol.release_input_buffer();
+                if self.input_held && self.release_input_at.is_none() {
+                    self.release_input_at = Some(now + KEEP_INPUT_BUFFER);
+                }
                 false
             }
         }
     }
 
-    fn run_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(deadline) = self.protocol.poll_timeout() else {
-            self.timer = None;
-            return false;
+    fn run_timer(&mut self, cx: &mut Context<'_>, now: std::time::Instant) -> bool {
+        let engine = self.protocol.poll_timeout();
+        let deadline = match (engine, self.release_input_at) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => {
+                self.timer = None;
+                return false;
+            }
         };
         let deadline = Instant::from_std(deadline);
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        // The timer keeps the task's waker from its first poll (the waker of
+        // a task does not change), so it is polled again only when it was
+        // just set or may be due: most wake-ups are for I/O.
+        let mut fresh = false;
+        let timer = self.timer.get_or_insert_with(|| {
+            fresh = true;
+            Box::pin(tokio::time::sleep_until(deadline))
+        });
         if timer.deadline() != deadline {
             timer.as_mut().reset(deadline);
+            fresh = true;
         }
-        if timer.as_mut().poll(cx).is_ready() {
-            self.protocol.handle_timeout(Instant::now().into_std());
-            return true;
+        if !fresh && Instant::from_std(now) < deadline {
+            return false;
         }
-        false
+        if timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        let now = Instant::now().into_std();
+        if self.release_input_at.is_some_and(|at| at <= now) {
+            self.release_input_at = None;
+            if self.protocol.buffered_input() == 0 {
+                self.protocol.release_input_buffer();
+                self.input_held = false;
+            }
+        }
+        if engine.is_some_and(|at| at <= now) {
+            self.protocol.handle_timeout(now);
+        }
+        true
     }
 }
 
@@ -258,12 +307,21 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
         // One clock reading per wake-up: the engine's timers count in
         // seconds, and the loop below takes microseconds.
         let now = Instant::now().into_std();
+        let mut read_idle = false;
         loop {
+            // Queued replies out first, then input in and straight on to
+            // the session: a message in and a reply out take one turn each.
             let mut progress = this.take_commands(now);
-            progress |= this.deliver(now);
             progress |= this.write(cx, now);
-            progress |= this.read(cx);
-            progress |= this.run_timer(cx);
+            // The socket's readiness only changes between polls: once a read
+            // found nothing, do not ask again in this one.
+            if !read_idle {
+                let read = this.read(cx, now);
+                read_idle = !read;
+                progress |= read;
+            }
+            progress |= this.deliver(cx, now);
+            progress |= this.run_timer(cx, now);
             if this.protocol.is_finished() {
                 this.publish();
                 if !this.published {

@@ -586,6 +586,9 @@ fn spawn_session(
     }
 }
 
+/// How many handler-then-driver rounds one poll of a session may run.
+const SESSION_ROUNDS: usize = 8;
+
 type HandlerTask = futures::future::CatchUnwind<AssertUnwindSafe<BoxFuture<'static, CloseReason>>>;
 
 /// The driver and the handler of one session, polled together (as `join!`
@@ -617,26 +620,39 @@ impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for Sessio
     ) -> std::task::Poll<()> {
         use std::task::Poll;
         let this = &mut *self;
-        if let Some(handler) = this.handler.as_mut() {
-            if let Poll::Ready(result) = handler.poll_unpin(cx) {
-                this.handler = None;
-                let reason = result.unwrap_or_else(|panic| {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default();
-                    error!(peer = %this.peer, panic = %what, "WebSocket handler panicked");
-                    CloseReason::new(CloseCode::InternalError, "handler panicked")
-                });
-                this.link.request_close(reason);
+        // The handler first, then the driver, which sends what the handler
+        // queued and reads what comes next; while that leaves frames for the
+        // handler, once more. The link does not wake this task from inside
+        // itself (see `link::wake_other`), so this loop is what serves them.
+        for _ in 0..SESSION_ROUNDS {
+            if let Some(handler) = this.handler.as_mut() {
+                if let Poll::Ready(result) = handler.poll_unpin(cx) {
+                    this.handler = None;
+                    let reason = result.unwrap_or_else(|panic| {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        error!(peer = %this.peer, panic = %what, "WebSocket handler panicked");
+                        CloseReason::new(CloseCode::InternalError, "handler panicked")
+                    });
+                    this.link.request_close(reason);
+                }
+            }
+            if let Some(driver) = this.driver.as_mut() {
+                if driver.poll_unpin(cx).is_ready() {
+                    // Drop the socket and the engine's buffers at once.
+                    this.driver = None;
+                }
+            }
+            if this.handler.is_none() || !this.link.has_inbound() {
+                break;
             }
         }
-        if let Some(driver) = this.driver.as_mut() {
-            if driver.poll_unpin(cx).is_ready() {
-                // Drop the socket and the engine's buffers at once.
-                this.driver = None;
-            }
+        if this.handler.is_some() && this.link.has_inbound() {
+            // Still busy after a fair share: come back after other tasks.
+            cx.waker().wake_by_ref();
         }
         if this.handler.is_none() && this.driver.is_none() {
             debug!(peer = %this.peer, "session done");
