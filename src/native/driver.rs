@@ -309,18 +309,23 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
         let now = Instant::now().into_std();
         let mut read_idle = false;
         loop {
-            // Queued replies out first, then input in and straight on to
-            // the session: a message in and a reply out take one turn each.
+            // Queued replies out first; buffered input to the session before
+            // reading more (an end of file must not overtake frames already
+            // read); what a read brings goes on to the session at once, so
+            // that a message in and its reply out take one turn each.
             let mut progress = this.take_commands(now);
             progress |= this.write(cx, now);
+            progress |= this.deliver(cx, now);
             // The socket's readiness only changes between polls: once a read
             // found nothing, do not ask again in this one.
             if !read_idle {
                 let read = this.read(cx, now);
                 read_idle = !read;
-                progress |= read;
+                if read {
+                    progress = true;
+                    this.deliver(cx, now);
+                }
             }
-            progress |= this.deliver(cx, now);
             progress |= this.run_timer(cx, now);
             if this.protocol.is_finished() {
                 this.publish();
