@@ -27,7 +27,6 @@ case "${1:-}" in
 esac
 
 log() { printf '==> %s\n' "$*" >&2; }
-
 cores=$(nproc)
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-$((cores > 1 ? 1 : 0))}
@@ -43,6 +42,13 @@ target_dir=$(cargo metadata --manifest-path bench/Cargo.toml --format-version 1 
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 bin="$target_dir/release"
 
+# Each process pinned to its core when taskset is there.
+pin_server=()
+pin_loadgen=()
+if command -v taskset >/dev/null; then
+    pin_server=(taskset -c "$SERVER_CPU")
+    pin_loadgen=(taskset -c "$LOADGEN_CPU")
+fi
 # Both processes get a higher priority than other work on the machine when
 # allowed (root), the same for every server.
 prio=()
@@ -57,7 +63,7 @@ trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -f "$server_log
 start_server() { # impl mode
     port=$((port + 1))
     : >"$server_log"
-    "${prio[@]}" taskset -c "$SERVER_CPU" "$bin/bench-server" --impl "$1" --mode "$2" \
+    "${pin_server[@]}" "${prio[@]}" "$bin/bench-server" --impl "$1" --mode "$2" \
         --addr "127.0.0.1:$port" 2>"$server_log" &
     server_pid=$!
     for _ in $(seq 200); do
@@ -79,7 +85,7 @@ stop_server() {
 loadgen() { # mode impl args...
     local mode=$1 impl=$2
     shift 2
-    "${prio[@]}" taskset -c "$LOADGEN_CPU" "$bin/loadgen" "$mode" --addr "127.0.0.1:$port" \
+    "${pin_loadgen[@]}" "${prio[@]}" "$bin/loadgen" "$mode" --addr "127.0.0.1:$port" \
         --server-pid "$server_pid" --label "$impl" "$@"
 }
 

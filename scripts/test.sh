@@ -7,7 +7,10 @@
 #    when present);
 # 2. formatting and lints on both targets (`cargo fmt --check`,
 #    `cargo clippy --all-targets -D warnings`, native and wasm32);
-# 3. unit, integration and doc tests (`cargo test`);
+# 3. unit, integration and doc tests (`cargo test`); the benchmarks built
+#    (`cargo bench --no-run`) and a few seconds of the load generator
+#    against the tandem echo server (`scripts/bench.sh --smoke`): a smoke
+#    test, not a timed one;
 # 4. the Autobahn TestSuite against the server and the native client
 #    (scripts/autobahn.sh; kosoku from PyPI in .venv);
 # 5. the browser suite in headless Chromium (scripts/test-browser.sh), when
@@ -51,6 +54,11 @@ log "cargo test"
 cargo build --examples --locked
 cargo test --locked 2>&1 | tee test-output/cargo-test.log
 count_cargo_results test-output/cargo-test.log
+
+log "benchmarks: cargo bench --no-run, and the load generator's smoke test"
+cargo bench --no-run --locked
+bash scripts/bench.sh --smoke 2>&1 | tee test-output/bench-smoke.log
+count_cargo_results test-output/bench-smoke.log
 
 log "Autobahn TestSuite (sections 1-11, server and client)"
 bash scripts/autobahn.sh 2>&1 | tee test-output/autobahn.log
