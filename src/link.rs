@@ -36,7 +36,7 @@ impl Command {
 #[derive(Debug)]
 struct State {
     inbound: VecDeque<Frame>,
-    inbound_capacity: usize,
+    inbound_capacity: u32,
     /// No more frames will be pushed.
     inbound_ended: bool,
     incoming_alive: bool,
@@ -48,9 +48,9 @@ struct State {
     driver_awaits_idle_reader: bool,
 
     outbound: VecDeque<Command>,
-    outbound_capacity: usize,
+    outbound_capacity: u32,
     senders: Vec<Waker>,
-    outgoing_handles: usize,
+    outgoing_handles: u32,
     /// A Close was queued or the connection ended: sending fails.
     send_closed: bool,
 
@@ -75,14 +75,14 @@ impl Link {
             commands_changed: AtomicBool::new(false),
             state: Mutex::new(State {
                 inbound: VecDeque::new(),
-                inbound_capacity: inbound_capacity.max(1),
+                inbound_capacity: capacity(inbound_capacity),
                 inbound_ended: false,
                 incoming_alive: true,
                 reader: None,
                 reader_idle: false,
                 driver_awaits_idle_reader: false,
                 outbound: VecDeque::new(),
-                outbound_capacity: outbound_capacity.max(1),
+                outbound_capacity: capacity(outbound_capacity),
                 senders: Vec::new(),
                 outgoing_handles: 1,
                 send_closed: false,
@@ -104,7 +104,7 @@ impl Link {
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
         let mut s = self.lock();
         if let Some(frame) = s.inbound.pop_front() {
-            if s.inbound.len() + 1 == s.inbound_capacity {
+            if s.inbound.len() + 1 == s.inbound_capacity as usize {
                 wake_other(&s.driver, cx.waker());
             }
             return Poll::Ready(Some(frame));
@@ -130,7 +130,7 @@ impl Link {
         if s.send_closed {
             return Poll::Ready(Err(Error::ConnectionClosed(s.close_reason.clone())));
         }
-        if s.outbound.len() >= s.outbound_capacity {
+        if s.outbound.len() >= s.outbound_capacity as usize {
             if !s.senders.iter().any(|w| w.will_wake(cx.waker())) {
                 s.senders.push(cx.waker().clone());
             }
@@ -152,7 +152,7 @@ impl Link {
             let reason = s.close_reason.clone();
             return Err((command, Error::ConnectionClosed(reason)));
         }
-        if s.outbound.len() >= s.outbound_capacity {
+        if s.outbound.len() >= s.outbound_capacity as usize {
             return Err((command, Error::QueueFull));
         }
         s.send_closed |= command.is_close();
@@ -236,7 +236,7 @@ impl Link {
     /// Whether a received frame can be pushed now.
     pub(crate) fn has_inbound_space(&self) -> bool {
         let s = self.lock();
-        !s.incoming_alive || s.inbound.len() < s.inbound_capacity
+        !s.incoming_alive || s.inbound.len() < s.inbound_capacity as usize
     }
 
     /// Hands a received frame to the session (dropped if nobody reads).
@@ -318,6 +318,19 @@ impl Link {
         Some(abandoned)
     }
 
+    /// Gives back the queues' memory when they are empty (an idle session
+    /// keeps no burst's capacity).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn release_idle_queues(&self) {
+        let mut s = self.lock();
+        if s.inbound.is_empty() {
+            s.inbound = VecDeque::new();
+        }
+        if s.outbound.is_empty() {
+            s.outbound = VecDeque::new();
+        }
+    }
+
     /// Whether every handle of the session is gone.
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn is_abandoned(&self) -> bool {
@@ -348,6 +361,11 @@ fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
         Some(w) if w.will_wake(cx.waker()) => {}
         _ => *slot = Some(cx.waker().clone()),
     }
+}
+
+/// A queue bound from the options: at least 1, at most `u32::MAX`.
+fn capacity(n: usize) -> u32 {
+    u32::try_from(n.max(1)).unwrap_or(u32::MAX)
 }
 
 /// Wakes `slot` unless it is `current`, the waker of the task running now.

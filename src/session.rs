@@ -24,16 +24,16 @@ use crate::link::{Command, Link};
 /// ```
 #[derive(Clone)]
 pub struct Request {
-    /// The path, then `?` and the query if there is one.
-    target: Box<str>,
-    path_len: usize,
+    /// The path, then `?` and the query if there is one, then the headers
+    /// as `name:value` pairs, each part prefixed by its length (u16,
+    /// big-endian): one allocation. A `HeaderMap` takes about 100 bytes per
+    /// header plus an allocation per value; most handlers never look, and
+    /// every open session keeps its request, so it is kept small.
+    packed: Box<[u8]>,
+    path_len: u32,
+    target_len: u32,
     /// The headers, built from `packed` on first use.
     headers: OnceLock<Box<http::HeaderMap>>,
-    /// The headers as `name:value` pairs, each part prefixed by its length
-    /// (u16, big-endian). A `HeaderMap` takes about 100 bytes per header
-    /// plus an allocation per value; most handlers never look, and every
-    /// open session keeps its request, so it is kept small.
-    packed: Box<[u8]>,
 }
 
 impl Request {
@@ -46,7 +46,17 @@ impl Request {
 
     /// A request record that keeps `headers` packed until they are asked for.
     pub(crate) fn packed(path: &str, query: Option<&str>, headers: &http::HeaderMap) -> Self {
-        let mut packed = Vec::new();
+        let mut packed = Vec::from(path);
+        if let Some(query) = query {
+            packed.push(b'?');
+            packed.extend_from_slice(query.as_bytes());
+        }
+        let (Ok(path_len), Ok(target_len)) =
+            (u32::try_from(path.len()), u32::try_from(packed.len()))
+        else {
+            // Longer than any HTTP server accepts.
+            return Self::packed("/", None, headers);
+        };
         for (name, value) in headers {
             let (name, value) = (name.as_str().as_bytes(), value.as_bytes());
             match (u16::try_from(name.len()), u16::try_from(value.len())) {
@@ -60,26 +70,29 @@ impl Request {
                 _ => return Self::new(path, query, headers.clone()),
             }
         }
-        let target = match query {
-            Some(query) => format!("{path}?{query}"),
-            None => path.to_owned(),
-        };
         Self {
-            target: target.into_boxed_str(),
-            path_len: path.len(),
-            headers: OnceLock::new(),
             packed: packed.into_boxed_slice(),
+            path_len,
+            target_len,
+            headers: OnceLock::new(),
         }
+    }
+
+    /// The path and the query, as given (both came from `&str`s).
+    fn target(&self) -> &str {
+        std::str::from_utf8(&self.packed[..self.target_len as usize]).unwrap_or_default()
     }
 
     /// The request path, without the query.
     pub fn path(&self) -> &str {
-        &self.target[..self.path_len]
+        self.target()
+            .get(..self.path_len as usize)
+            .unwrap_or_default()
     }
 
     /// The raw query string, without the `?`.
     pub fn query(&self) -> Option<&str> {
-        self.target.get(self.path_len + 1..)
+        self.target().get(self.path_len as usize + 1..)
     }
 
     /// The first value of query parameter `name`, as written (not percent-decoded).
@@ -99,7 +112,8 @@ impl Request {
 
     /// The request headers.
     pub fn headers(&self) -> &http::HeaderMap {
-        self.headers.get_or_init(|| Box::new(unpack(&self.packed)))
+        self.headers
+            .get_or_init(|| Box::new(unpack(&self.packed[self.target_len as usize..])))
     }
 }
 

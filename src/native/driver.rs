@@ -37,6 +37,10 @@ const KEEP_INPUT_BUFFER: std::time::Duration = std::time::Duration::from_secs(1)
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Commands on their way from a link to its engine: one vector per
+    /// thread rather than one per connection, which would keep a burst's
+    /// capacity (up to 64 commands) for the connection's life.
+    static COMMANDS: RefCell<Vec<Command>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs one connection until it is finished.
@@ -44,7 +48,6 @@ pub(crate) struct Driver<IO> {
     io: IO,
     protocol: Protocol,
     link: Arc<Link>,
-    commands: Vec<Command>,
     timer: Option<Pin<Box<Sleep>>>,
     /// Every handle of the session is gone (as the link last said).
     abandoned: bool,
@@ -63,7 +66,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             io,
             protocol,
             link,
-            commands: Vec::new(),
             timer: None,
             abandoned: false,
             input_held: false,
@@ -84,27 +86,32 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             COMMAND_BATCH
         };
         // Takes everything, whatever the output holds, once abandoned.
-        match self.link.take_commands_checked(max, &mut self.commands) {
-            Some(abandoned) => self.abandoned = abandoned,
-            // Nothing new: the common case, when the driver loops.
-            None if !self.abandoned => return false,
-            None => {}
-        }
-        let abandoned = self.abandoned;
-        let progress = !self.commands.is_empty();
-        for command in self.commands.drain(..) {
-            let result = match command {
-                Command::Frame(frame) => self.protocol.send(frame, now),
-                Command::Close(reason) => self.protocol.close(reason, now),
-            };
-            if let Err(error) = result {
-                debug!(%error, "dropped a queued command");
+        COMMANDS.with(|commands| {
+            let mut commands = commands.borrow_mut();
+            // Empty unless a command panicked half-way for another session:
+            // never hand its leftovers to this one.
+            commands.clear();
+            match self.link.take_commands_checked(max, &mut commands) {
+                Some(abandoned) => self.abandoned = abandoned,
+                // Nothing new: the common case, when the driver loops.
+                None if !self.abandoned => return false,
+                None => {}
             }
-        }
-        if abandoned {
-            let _ = self.protocol.close(CloseReason::normal(), now);
-        }
-        progress
+            let progress = !commands.is_empty();
+            for command in commands.drain(..) {
+                let result = match command {
+                    Command::Frame(frame) => self.protocol.send(frame, now),
+                    Command::Close(reason) => self.protocol.close(reason, now),
+                };
+                if let Err(error) = result {
+                    debug!(%error, "dropped a queued command");
+                }
+            }
+            if self.abandoned {
+                let _ = self.protocol.close(CloseReason::normal(), now);
+            }
+            progress
+        })
     }
 
     /// Hands parsed frames to the session while it has room.
@@ -287,7 +294,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         if self.release_input_at.is_some_and(|at| at <= now) {
             self.release_input_at = None;
             if self.protocol.buffered_input() == 0 {
-                self.protocol.release_input_buffer();
+                self.protocol.release_idle_buffers();
+                self.link.release_idle_queues();
                 self.input_held = false;
             }
         }

@@ -246,13 +246,15 @@ impl Protocol {
         self.read.len()
     }
 
-    /// Gives back the input buffer's memory if it holds no bytes, for a
-    /// driver about to wait on an idle transport. (Parsed payloads share
-    /// that buffer; an empty one can still keep the last read's allocation.)
-    pub fn release_input_buffer(&mut self) {
+    /// Gives back the memory of the input and output buffers that hold no
+    /// bytes, for a driver whose connection has gone idle. (Parsed payloads
+    /// share the input buffer, so an empty one can still keep the last
+    /// read's allocation; the output buffer keeps the largest batch's.)
+    pub fn release_idle_buffers(&mut self) {
         if self.read.is_empty() {
             self.read = BytesMut::new();
         }
+        self.out.release_if_empty();
     }
 
     /// Appends transport bytes (a copy; drivers read into [`Protocol::read_buffer`]).

@@ -33,6 +33,14 @@ impl Output {
         self.len == 0
     }
 
+    /// Gives back the batch buffer's memory when nothing waits in it.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.len == 0 {
+            self.chunks = VecDeque::new();
+            self.tail = BytesMut::new();
+        }
+    }
+
     /// Appends a frame: its header, then its payload, masked with the
     /// header's key if it has one.
     pub(crate) fn push_frame(&mut self, header: &FrameHeader, payload: &Bytes) {

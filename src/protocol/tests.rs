@@ -710,3 +710,27 @@ fn raw_mode_keeps_the_rsv_bits_an_extension_owns() {
     let frame = s.poll_event(now).unwrap();
     assert_eq!(frame.rsv(), Rsv::RSV1);
 }
+
+#[test]
+fn idle_buffers_are_released_only_when_empty_and_the_engine_carries_on() {
+    let now = Instant::now();
+    let mut s = server(now);
+    // Half a frame buffered: buffered_input says so, and release keeps it.
+    let frame = from_client(true, 0x1, b"hello");
+    s.receive_data(&frame[..4]);
+    assert_eq!(s.poll_event(now), None);
+    assert!(s.buffered_input() > 0);
+    s.release_idle_buffers();
+    s.receive_data(&frame[4..]);
+    assert_eq!(s.poll_event(now), Some(Frame::text("hello")));
+    assert_eq!(s.buffered_input(), 0);
+    // Output waiting is kept too; once written, both buffers can go.
+    s.send(Frame::text("back"), now).unwrap();
+    s.release_idle_buffers();
+    assert_eq!(s.output_bytes(), vec![0x81, 4, b'b', b'a', b'c', b'k']);
+    s.release_idle_buffers();
+    s.receive_data(&from_client(true, 0x1, b"again"));
+    assert_eq!(s.poll_event(now), Some(Frame::text("again")));
+    s.send(Frame::text("ok"), now).unwrap();
+    assert_eq!(s.output_bytes(), vec![0x81, 2, b'o', b'k']);
+}
