@@ -9,7 +9,6 @@ Writes PREFIX.md and PREFIX.svg. Standard library only.
 
 import argparse
 import json
-import statistics
 
 NAMES = {"tandem": "tandem", "tungstenite": "tokio-tungstenite", "fastwebsockets": "fastwebsockets"}
 PEERS = ["tungstenite", "fastwebsockets"]
@@ -70,7 +69,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("jsonl")
     ap.add_argument("prefix")
-    for opt in ["machine", "rustc", "commit", "started", "load", "pinning"]:
+    for opt in ["machine", "rustc", "commit", "started", "load", "pinning", "readme"]:
         ap.add_argument("--" + opt, default="")
     a = ap.parse_args()
     runs = load(a.jsonl)
@@ -207,6 +206,16 @@ def main():
 
     with open(a.prefix + ".md", "w") as f:
         f.write("\n".join(md))
+    if a.readme:
+        # The README shows the latest table between two markers.
+        with open(a.readme) as f:
+            text = f.read()
+        start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+        i, j = text.find(start), text.find(end)
+        if 0 <= i < j:
+            text = text[:i + len(start)] + "\n" + "\n".join(md).rstrip() + "\n" + text[j:]
+            with open(a.readme, "w") as f:
+                f.write(text)
     with open(a.prefix + ".svg", "w") as f:
         f.write(svg(echo_rows, idle, bcast, a))
 

@@ -145,6 +145,7 @@ python3 bench/report.py "$jsonl" "$results/latest" \
     --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     --started "$started" \
     --load "load average $load_before before, $load_after after" \
-    --pinning "server on CPU $SERVER_CPU, loadgen on CPU $LOADGEN_CPU; echo ${ECHO_SECS} s after ${WARMUP_SECS} s warm-up"
+    --pinning "server on CPU $SERVER_CPU, loadgen on CPU $LOADGEN_CPU; echo ${ECHO_SECS} s after ${WARMUP_SECS} s warm-up" \
+    --readme README.md
 log "wrote $results/latest.md and $results/latest.svg"
 cat "$results/latest.md"
