@@ -11,7 +11,10 @@
 # 4. the Autobahn TestSuite against the server and the native client
 #    (scripts/autobahn.sh; kosoku from PyPI in .venv);
 # 5. the browser suite in headless Chromium (scripts/test-browser.sh), when
-#    present.
+#    present;
+# 6. the demo page end to end in headless Chromium (scripts/test-page.sh:
+#    two pages and the native client chat, the echo panel);
+# 7. the size budget of the browser package (scripts/check-wasm-size.sh).
 #
 # Everything runs on 127.0.0.1. Exit status 0 only if every step passes; the
 # last line sums up the test counts.
@@ -30,6 +33,19 @@ count_cargo_results() {
     f=$(grep -Eo '[0-9]+ failed' "$1" | awk '{s+=$1} END {print s+0}')
     passed=$((passed + p))
     failed=$((failed + f))
+}
+
+count_plain_results() {
+    # Adds up the "NAME: N passed, M failed" line of a script's log; a log
+    # without one counts as one failure.
+    local line
+    line=$(grep -E "^$1: [0-9]+ passed, [0-9]+ failed" "$2" | tail -n 1 || true)
+    if [ -z "$line" ]; then
+        failed=$((failed + 1))
+        return
+    fi
+    passed=$((passed + $(echo "$line" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')))
+    failed=$((failed + $(echo "$line" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+')))
 }
 
 log "toolchain"
@@ -63,6 +79,14 @@ if [ -f scripts/test-browser.sh ]; then
     bash scripts/test-browser.sh 2>&1 | tee test-output/browser.log
     count_cargo_results test-output/browser.log
 fi
+
+log "demo page end to end (headless Chromium, playwright-core)"
+bash scripts/test-page.sh 2>&1 | tee test-output/page.log || true
+count_plain_results page test-output/page.log
+
+log "browser package size budget"
+bash scripts/check-wasm-size.sh 2>&1 | tee test-output/wasm-size.log || true
+count_plain_results wasm-size test-output/wasm-size.log
 
 echo
 echo "tandem: $passed passed, $failed failed"
