@@ -106,35 +106,48 @@ fn invalid_parameters_are_refused() {
 #[test]
 fn server_accepts_with_its_defaults() {
     let server = PerMessageDeflate::new();
-    // What browsers offer: our compressor at 12 bits, the client's unlimited.
+    // What browsers offer: our compressor at 12 bits, reset after each
+    // message; the client's unlimited.
     assert_eq!(
         answer(&server, "permessage-deflate; client_max_window_bits").as_deref(),
-        Some("permessage-deflate; server_max_window_bits=12")
+        Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=12")
     );
     assert_eq!(
         answer(&server, "permessage-deflate").as_deref(),
-        Some("permessage-deflate; server_max_window_bits=12")
+        Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=12")
     );
     // A client's hint that it resets anyway is echoed.
     assert_eq!(
         answer(&server, "permessage-deflate; client_no_context_takeover").as_deref(),
-        Some("permessage-deflate; client_no_context_takeover; server_max_window_bits=12")
-    );
-    // Asked for no context takeover: honoured.
-    assert_eq!(
-        answer(&server, "permessage-deflate; server_no_context_takeover").as_deref(),
-        Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=12")
+        Some(
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+             server_max_window_bits=12"
+        )
     );
     // A client's own window hint is confirmed.
     assert_eq!(
         answer(&server, "permessage-deflate; client_max_window_bits=10").as_deref(),
-        Some("permessage-deflate; server_max_window_bits=12; client_max_window_bits=10")
+        Some(
+            "permessage-deflate; server_no_context_takeover; server_max_window_bits=12; \
+             client_max_window_bits=10"
+        )
+    );
+    // A server that keeps its context says nothing about it...
+    let takeover = PerMessageDeflate::new().server_no_context_takeover(false);
+    assert_eq!(
+        answer(&takeover, "permessage-deflate; client_max_window_bits").as_deref(),
+        Some("permessage-deflate; server_max_window_bits=12")
+    );
+    // ...unless asked not to keep it: honoured.
+    assert_eq!(
+        answer(&takeover, "permessage-deflate; server_no_context_takeover").as_deref(),
+        Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=12")
     );
 }
 
 #[test]
 fn server_adjusts_windows_to_its_limits() {
-    let server = PerMessageDeflate::new();
+    let server = PerMessageDeflate::new().server_no_context_takeover(false);
     // Lowered to our 12...
     assert_eq!(
         answer(&server, "permessage-deflate; server_max_window_bits=15").as_deref(),
@@ -152,7 +165,7 @@ fn server_adjusts_windows_to_its_limits() {
     }
     // A server allowed 15 answers an offer of 15 with 15, and says nothing
     // otherwise.
-    let wide = PerMessageDeflate::new().server_max_window_bits(15);
+    let wide = server.clone().server_max_window_bits(15);
     assert_eq!(
         answer(&wide, "permessage-deflate; server_max_window_bits=15").as_deref(),
         Some("permessage-deflate; server_max_window_bits=15")
@@ -162,9 +175,7 @@ fn server_adjusts_windows_to_its_limits() {
         Some("permessage-deflate")
     );
     // A limit on the client's window only when the client allows one.
-    let strict = PerMessageDeflate::new()
-        .server_max_window_bits(15)
-        .client_max_window_bits(10);
+    let strict = wide.client_max_window_bits(10);
     assert_eq!(
         answer(&strict, "permessage-deflate; client_max_window_bits").as_deref(),
         Some("permessage-deflate; client_max_window_bits=10")
@@ -247,7 +258,7 @@ fn several_offers_pick_the_first_acceptable() {
     let (answers, _) = extensions.accept(&offers);
     assert_eq!(
         answers[0].to_string(),
-        "permessage-deflate; server_max_window_bits=12"
+        "permessage-deflate; server_no_context_takeover; server_max_window_bits=12"
     );
 }
 
