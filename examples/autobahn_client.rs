@@ -3,9 +3,15 @@
 //! then asks it to write its reports.
 //!
 //! ```text
-//! kosoku -m fuzzingserver 127.0.0.1:9001 -x '12.*' -x '13.*' &
+//! kosoku -m fuzzingserver 127.0.0.1:9001 &
 //! cargo run --release --example autobahn_client -- --url ws://127.0.0.1:9001
 //! ```
+//!
+//! It offers permessage-deflate as Autobahn's own client does,
+//! `permessage-deflate; client_no_context_takeover; client_max_window_bits`:
+//! the fuzzing server's 13.x cases accept an offer only if it lets them set
+//! `client_no_context_takeover` (13.2, 13.5, 13.6) or `client_max_window_bits`
+//! (13.3 to 13.6), and run the case as UNIMPLEMENTED otherwise.
 //!
 //! `--cases 1-10,42` runs only those case numbers (1-based, in the server's
 //! order). `scripts/autobahn.sh` runs the whole suite against this client
@@ -19,6 +25,7 @@ use std::ops::RangeInclusive;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use tandem::extensions::PerMessageDeflate;
 use tandem::{ClientBuilder, Error, Session, WebSocketOptions};
 
 const AGENT: &str = "tandem";
@@ -73,7 +80,14 @@ fn options() -> WebSocketOptions {
 }
 
 async fn connect(url: &str) -> Result<Session, Error> {
-    ClientBuilder::new(url).options(options()).connect().await
+    let deflate = PerMessageDeflate::new()
+        .client_no_context_takeover(true)
+        .client_max_window_bits(15);
+    ClientBuilder::new(url)
+        .options(options())
+        .extension(deflate)
+        .connect()
+        .await
 }
 
 async fn case_count(base: &str) -> Result<usize, String> {

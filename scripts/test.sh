@@ -68,7 +68,7 @@ cargo build --examples --locked
 cargo test --locked 2>&1 | tee test-output/cargo-test.log
 count_cargo_results test-output/cargo-test.log
 
-log "Autobahn TestSuite (sections 1-11, server and client)"
+log "Autobahn TestSuite (sections 1-13, server and client)"
 bash scripts/autobahn.sh 2>&1 | tee test-output/autobahn.log
 ab=$(grep -E '^autobahn: [0-9]+ passed, [0-9]+ failed' test-output/autobahn.log | tail -1)
 passed=$((passed + $(echo "$ab" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')))

@@ -169,6 +169,8 @@ pub struct RawClient {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireFrame {
     pub fin: bool,
+    /// The RSV bits, as in the first byte (RSV1 is 0x40).
+    pub rsv: u8,
     pub opcode: u8,
     pub masked: bool,
     pub payload: Vec<u8>,
@@ -322,6 +324,7 @@ fn parse_frame(buf: &[u8]) -> Option<(WireFrame, usize)> {
     Some((
         WireFrame {
             fin,
+            rsv: buf[0] & 0x70,
             opcode,
             masked,
             payload,
