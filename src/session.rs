@@ -362,6 +362,13 @@ impl Outgoing {
         Ok(())
     }
 
+    /// Queues a Close at once, from synchronous code (see [`Outgoing::close`]).
+    pub(crate) fn close_now(&self, reason: CloseReason) {
+        if check_close_code(reason.code).is_ok() {
+            self.link.request_close(reason);
+        }
+    }
+
     /// Resolves once the connection is over (see [`Session::close_reason`]).
     ///
     /// ```no_run
