@@ -288,3 +288,46 @@ fn wake(waker: Option<Waker>) {
         waker.wake();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Handshake, Session};
+    use futures::FutureExt;
+    use std::sync::Arc;
+
+    #[test]
+    fn send_waits_while_the_outgoing_queue_is_full() {
+        let link = Arc::new(Link::new(1, 3));
+        let session = Session::new(link.clone(), Handshake::default());
+        for i in 0..3 {
+            assert!(matches!(
+                session.send(format!("m{i}")).now_or_never(),
+                Some(Ok(()))
+            ));
+        }
+        // The queue is full and the driver took nothing: the fourth waits.
+        let mut fourth = Box::pin(session.send("m3"));
+        assert!((&mut fourth).now_or_never().is_none());
+        assert!(matches!(
+            session.outgoing().try_send("x"),
+            Err(Error::QueueFull)
+        ));
+        // The driver takes one: the waiting send goes in.
+        let mut taken = Vec::new();
+        link.take_commands(1, &mut taken);
+        assert!(matches!(fourth.now_or_never(), Some(Ok(()))));
+        link.take_commands(usize::MAX, &mut taken);
+        assert_eq!(taken.len(), 4, "nothing beyond the bound was ever queued");
+    }
+
+    #[test]
+    fn the_inbound_queue_reports_full_at_its_bound() {
+        let link = Link::new(2, 1);
+        assert!(link.has_inbound_space());
+        link.push_inbound(Frame::text("a"));
+        link.push_inbound(Frame::text("b"));
+        // The driver stops reading the socket here (see `Driver::read`).
+        assert!(!link.has_inbound_space());
+    }
+}
