@@ -69,9 +69,9 @@ pub async fn echo(mut session: Session) {
 ///
 /// A member that stops reading cannot stall the room: the room's hub uses
 /// [`SlowMemberPolicy::CloseAfter`] with [`ChatRoom::slow_member_timeout`]
-/// (5 s by default), so a member whose outgoing queue stays full that long
-/// is closed with 1008 and misses the messages from then on. Every other
-/// member gets every message, in order per sender.
+/// (5 s by default), so a member from whose full outgoing queue no frame
+/// leaves for that long is closed with 1008 and misses the messages from
+/// then on. Every other member gets every message, in order per sender.
 ///
 /// ```
 /// let room = tandem::demo::ChatRoom::new();

@@ -10,7 +10,7 @@
 //!
 //! | policy | a member whose queue stays full | the broadcaster |
 //! |---|---|---|
-//! | [`CloseAfter(d)`](SlowMemberPolicy::CloseAfter) (default, 5 s) | is closed with 1008 after `d` and leaves the hub | waits up to `d` |
+//! | [`CloseAfter(d)`](SlowMemberPolicy::CloseAfter) (default, 5 s) | is closed with 1008 once nothing left its queue for `d`, and leaves the hub | waits while the member reads, up to `d` without progress |
 //! | [`DropMember`](SlowMemberPolicy::DropMember) | is closed with 1008 at once and leaves the hub | never waits |
 //! | [`DropMessage`](SlowMemberPolicy::DropMessage) | misses this message, stays | never waits |
 //! | [`Wait`](SlowMemberPolicy::Wait) | gets every message | waits as long as it takes |
@@ -52,9 +52,11 @@ use crate::session::Outgoing;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlowMemberPolicy {
-    /// Wait up to this long for room in the member's queue, then close it
-    /// with 1008 (policy violation) and remove it from the hub. Members that
-    /// stay get every message, in order per broadcaster. The default, 5 s.
+    /// Wait for room in the member's queue; once no frame has left it for
+    /// this long, close the member with 1008 (policy violation) and remove
+    /// it from the hub. A member that reads, however slowly, is not closed.
+    /// Members that stay get every message, in order per broadcaster. The
+    /// default, 5 s.
     CloseAfter(Duration),
     /// Close the member with 1008 and remove it at once.
     DropMember,
@@ -264,17 +266,22 @@ impl Hub {
         let outcomes = waiting.into_iter().map(|(id, member)| {
             let frame = frame.clone();
             async move {
-                let sent = Box::pin(member.send(frame));
+                let mut sent = Box::pin(member.send(frame));
                 let result = match policy {
-                    SlowMemberPolicy::CloseAfter(bound) => {
+                    // "Stays full": no frame left the queue for `bound`. A
+                    // member that reads, however busy, keeps its place.
+                    SlowMemberPolicy::CloseAfter(bound) => loop {
+                        let progress = member.progress();
                         let deadline = Box::pin(crate::backend::sleep(bound));
-                        match select(sent, deadline).await {
-                            Either::Left((result, _)) => Some(result),
-                            Either::Right(_) => None,
+                        match select(&mut sent, deadline).await {
+                            Either::Left((result, _)) => break Some(result),
+                            Either::Right(_) if member.progress() == progress => break None,
+                            Either::Right(_) => {}
                         }
-                    }
-                    _ => Some(sent.await),
+                    },
+                    _ => Some((&mut sent).await),
                 };
+                drop(sent);
                 (id, member, result)
             }
         });
@@ -444,6 +451,41 @@ mod tests {
             queued(&stuck_link),
             (texts(0..QUEUE), Some(CloseCode::ViolatedPolicy))
         );
+        assert_eq!(hub.len(), 1);
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[tokio::test]
+    async fn close_after_spares_a_member_that_reads_however_slowly() {
+        // Five broadcasts at once into a queue of one that drains one frame
+        // every 30 ms: the last waits several times the 50 ms bound, but the
+        // member never stops reading, so it is not closed.
+        let hub = Hub::new(SlowMemberPolicy::CloseAfter(Duration::from_millis(50)));
+        let link = Arc::new(Link::new(1, 1));
+        let session = Session::new(link.clone(), Handshake::default());
+        let _member = hub.join(session.outgoing());
+        let drainer = {
+            let link = link.clone();
+            tokio::spawn(async move {
+                let mut texts = Vec::new();
+                while texts.len() < 5 {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    let mut commands = Vec::new();
+                    link.take_commands(1, &mut commands);
+                    texts.extend(commands.into_iter().map(|c| match c {
+                        Command::Frame(frame) => frame.read_text().unwrap().to_owned(),
+                        Command::Close(reason) => panic!("closed: {reason}"),
+                    }));
+                }
+                texts
+            })
+        };
+        let reports =
+            futures::future::join_all((0..5).map(|i| hub.broadcast(format!("m{i}")))).await;
+        assert!(reports.iter().all(|r| r.delivered == 1), "{reports:?}");
+        let mut texts = drainer.await.unwrap();
+        texts.sort();
+        assert_eq!(texts, super::tests::texts(0..5));
         assert_eq!(hub.len(), 1);
     }
 }

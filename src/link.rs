@@ -50,6 +50,9 @@ struct State {
     outbound_capacity: usize,
     senders: Vec<Waker>,
     outgoing_handles: usize,
+    /// How many commands the driver has taken so far: progress on the
+    /// outgoing side, however full the queue looks.
+    taken: u64,
     /// A Close was queued or the connection ended: sending fails.
     send_closed: bool,
 
@@ -80,6 +83,7 @@ impl Link {
                 outbound_capacity: outbound_capacity.max(1),
                 senders: Vec::new(),
                 outgoing_handles: 1,
+                taken: 0,
                 send_closed: false,
                 driver: None,
                 close_reason: None,
@@ -182,6 +186,11 @@ impl Link {
         self.lock().close_reason.clone()
     }
 
+    /// How many commands the driver has taken from the queue so far.
+    pub(crate) fn taken(&self) -> u64 {
+        self.lock().taken
+    }
+
     pub(crate) fn outgoing_cloned(&self) {
         self.lock().outgoing_handles += 1;
     }
@@ -217,6 +226,7 @@ impl Link {
             return;
         }
         into.extend(s.outbound.drain(..n));
+        s.taken += n as u64;
         for waker in s.senders.drain(..) {
             waker.wake();
         }
