@@ -445,7 +445,7 @@ async fn chat_loses_no_message_under_load_and_hostile_peers() {
         drop(silent);
         drop(good_clients);
         drop(slow_sessions);
-        while room.len() > 0 {
+        while !room.is_empty() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         (deliveries, slow_complete, churn_seen.len(), rss_loaded)
