@@ -133,6 +133,13 @@ pub struct Membership {
 
 impl Membership {
     /// The member's number: 0 for the first to join, then 1, 2, …
+    ///
+    /// ```no_run
+    /// # fn f(hub: tandem::hub::Hub, session: tandem::Session) {
+    /// let member = hub.join(session.outgoing());
+    /// let name = format!("user{}", member.id());
+    /// # }
+    /// ```
     pub fn id(&self) -> u64 {
         self.id
     }

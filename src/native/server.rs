@@ -632,6 +632,13 @@ impl RunningServer {
 
     /// Stops accepting connections; sessions already open run on (see
     /// [`RunningServer::shutdown_gracefully`] to end them too).
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let server = tandem::server::Server::new().bind("127.0.0.1:0").await?;
+    /// server.shutdown().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;

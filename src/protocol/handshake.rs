@@ -283,12 +283,23 @@ pub fn check_response(
 
 /// The most bytes of HTTP head [`parse_request_head`] and
 /// [`parse_response_head`] accept.
+///
+/// ```
+/// use tandem::protocol::handshake::{parse_response_head, MAX_HEAD_LEN};
+/// let endless = vec![b'a'; MAX_HEAD_LEN];
+/// assert!(parse_response_head(&endless).is_err());
+/// ```
 pub const MAX_HEAD_LEN: usize = 16 * 1024;
 
 /// The most header lines a head may have.
 const MAX_HEADERS: usize = 64;
 
 /// A parsed HTTP request head.
+///
+/// ```
+/// let head = tandem::protocol::handshake::parse_request_head(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+/// assert_eq!(head.version, http::Version::HTTP_10);
+/// ```
 #[derive(Debug, Clone)]
 pub struct RequestHead {
     /// The request method.
@@ -304,6 +315,11 @@ pub struct RequestHead {
 }
 
 /// A parsed HTTP response head.
+///
+/// ```
+/// let head = tandem::protocol::handshake::parse_response_head(b"HTTP/1.1 503 Busy\r\n\r\n").unwrap().unwrap();
+/// assert_eq!((head.status, head.len), (503, 21));
+/// ```
 #[derive(Debug, Clone)]
 pub struct ResponseHead {
     /// The status code.
@@ -347,7 +363,7 @@ fn incomplete<T>(buf: &[u8], what: &str) -> Result<Option<T>, Error> {
 /// ```
 /// use tandem::protocol::handshake::parse_request_head;
 /// let head = parse_request_head(b"GET /chat?room=1 HTTP/1.1\r\nHost: x\r\n\r\nrest").unwrap().unwrap();
-/// assert_eq!((head.method.as_str(), head.target.as_str(), head.len), ("GET", "/chat?room=1", 39));
+/// assert_eq!((head.method.as_str(), head.target.as_str(), head.len), ("GET", "/chat?room=1", 38));
 /// assert!(parse_request_head(b"GET / HTTP/1.1\r\n").unwrap().is_none());
 /// assert!(parse_request_head(b"\x00\x01 nonsense\r\n\r\n").is_err());
 /// ```
