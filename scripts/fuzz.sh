@@ -5,10 +5,11 @@
 #   FUZZ_SECONDS=600 scripts/fuzz.sh engine
 #
 # Installs cargo-fuzz (once, a few minutes) and uses the nightly toolchain,
-# which it installs with rustup if it is missing. Fails when a target
-# crashes: libFuzzer leaves the input in fuzz/artifacts/TARGET/; turn it into
-# a regression test in the normal suite (src/protocol/tests.rs for the
-# engine, src/protocol/handshake.rs for the handshake) and fix the bug.
+# which it installs with rustup if it is missing. The inputs under
+# fuzz/regressions/TARGET/ seed each run. Fails when a target crashes:
+# libFuzzer leaves the input in fuzz/artifacts/TARGET/; copy it into
+# fuzz/regressions/TARGET/, where `cargo test` (tests/fuzz_regressions.rs)
+# replays it through the same harness (fuzz/harness.rs), and fix the bug.
 #
 # The last line is "fuzz: N passed, M failed" over the targets run, and
 # each target's line before it reports its executions.
@@ -37,7 +38,7 @@ for target in "${targets[@]}"; do
     log "fuzzing $target for ${seconds}s"
     mkdir -p "fuzz/corpus/$target"
     out="test-output/fuzz-$target.log"
-    if (cd fuzz && cargo +nightly fuzz run "$target" -- \
+    if (cd fuzz && cargo +nightly fuzz run "$target" "corpus/$target" "regressions/$target" -- \
             -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
             -print_final_stats=1) >"$out" 2>&1; then
         runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$out" | grep -Eo '[0-9]+$' | tail -1)
