@@ -422,6 +422,32 @@ mod tests {
     }
 
     #[test]
+    fn a_broadcast_shares_one_payload_among_all_members() {
+        let hub = Hub::new(SlowMemberPolicy::Wait);
+        let sessions: Vec<_> = (0..3).map(|_| stuck_session()).collect();
+        let _members: Vec<_> = sessions
+            .iter()
+            .map(|(s, _)| hub.join(s.outgoing()))
+            .collect();
+        hub.broadcast(vec![7u8; 64 * 1024]).now_or_never().unwrap();
+        let pointers: Vec<*const u8> = sessions
+            .iter()
+            .map(|(_, link)| {
+                let mut commands = Vec::new();
+                link.take_commands(usize::MAX, &mut commands);
+                match commands.pop() {
+                    Some(Command::Frame(frame)) => frame.read_bytes().as_ptr(),
+                    other => panic!("expected a frame, got {other:?}"),
+                }
+            })
+            .collect();
+        assert!(
+            pointers.windows(2).all(|w| w[0] == w[1]),
+            "one copy, shared"
+        );
+    }
+
+    #[test]
     fn members_leave_when_their_membership_is_dropped() {
         let hub = Hub::default();
         let (session, link) = stuck_session();
