@@ -155,6 +155,7 @@ log "client side: autobahn_client against ws://$HOST:$fuzzingserver_port"
 started=$SECONDS
 status=0
 run_bounded "$SUITE_TIMEOUT" "$CLIENT_BIN" --url "ws://$HOST:$fuzzingserver_port" \
+    --parallel "$PARALLELISM" \
     >"$LOGS/client.out" 2>"$LOGS/client.err" || status=$?
 if [[ $status -ne 0 ]]; then
     log "autobahn_client exited with $status; see $LOGS/client.err"
