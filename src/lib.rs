@@ -76,4 +76,4 @@ pub use close::{CloseCode, CloseReason};
 pub use error::Error;
 pub use frame::{Frame, FrameType, Rsv};
 pub use options::WebSocketOptions;
-pub use session::{ClosedFuture, Incoming, Outgoing, Request, Session};
+pub use session::{ClosedFuture, Incoming, Outgoing, Request, SendFuture, Session};

@@ -7,6 +7,7 @@
 //! `.await`.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -66,11 +67,15 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct Link {
     state: Mutex<State>,
+    /// Set (under the lock) when a command is queued or a handle dropped:
+    /// lets the driver skip the lock when nothing changed for it.
+    commands_changed: AtomicBool,
 }
 
 impl Link {
     pub(crate) fn new(inbound_capacity: usize, outbound_capacity: usize) -> Self {
         Self {
+            commands_changed: AtomicBool::new(false),
             state: Mutex::new(State {
                 inbound: VecDeque::new(),
                 inbound_capacity: inbound_capacity.max(1),
@@ -104,7 +109,7 @@ impl Link {
         let mut s = self.lock();
         if let Some(frame) = s.inbound.pop_front() {
             if s.inbound.len() + 1 == s.inbound_capacity {
-                wake(s.driver.take());
+                wake_other(&s.driver, cx.waker());
             }
             return Poll::Ready(Some(frame));
         }
@@ -115,7 +120,7 @@ impl Link {
         s.reader_idle = true;
         if s.driver_awaits_idle_reader {
             s.driver_awaits_idle_reader = false;
-            wake(s.driver.take());
+            wake_other(&s.driver, cx.waker());
         }
         Poll::Pending
     }
@@ -138,7 +143,8 @@ impl Link {
         if let Some(command) = command.take() {
             s.send_closed |= command.is_close();
             s.outbound.push_back(command);
-            wake(s.driver.take());
+            self.commands_changed.store(true, Ordering::Release);
+            wake_other(&s.driver, cx.waker());
         }
         Poll::Ready(Ok(()))
     }
@@ -155,7 +161,8 @@ impl Link {
         }
         s.send_closed |= command.is_close();
         s.outbound.push_back(command);
-        wake(s.driver.take());
+        self.commands_changed.store(true, Ordering::Release);
+        wake_ref(&s.driver);
         Ok(())
     }
 
@@ -165,7 +172,8 @@ impl Link {
         if !s.send_closed {
             s.send_closed = true;
             s.outbound.push_back(Command::Close(reason));
-            wake(s.driver.take());
+            self.commands_changed.store(true, Ordering::Release);
+            wake_ref(&s.driver);
         }
     }
 
@@ -198,16 +206,18 @@ impl Link {
     pub(crate) fn outgoing_dropped(&self) {
         let mut s = self.lock();
         s.outgoing_handles -= 1;
+        self.commands_changed.store(true, Ordering::Release);
         if s.outgoing_handles == 0 {
-            wake(s.driver.take());
+            wake_ref(&s.driver);
         }
     }
 
     pub(crate) fn incoming_dropped(&self) {
         let mut s = self.lock();
         s.incoming_alive = false;
+        self.commands_changed.store(true, Ordering::Release);
         s.inbound.clear();
-        wake(s.driver.take());
+        wake_ref(&s.driver);
     }
 
     // ----- driver side -------------------------------------------------------
@@ -219,6 +229,7 @@ impl Link {
     }
 
     /// Takes up to `max` queued commands.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn take_commands(&self, max: usize, into: &mut Vec<Command>) {
         let mut s = self.lock();
         let n = max.min(s.outbound.len());
@@ -239,13 +250,33 @@ impl Link {
     }
 
     /// Hands a received frame to the session (dropped if nobody reads).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn push_inbound(&self, frame: Frame) {
         let mut s = self.lock();
         if s.incoming_alive {
             s.inbound.push_back(frame);
             s.reader_idle = false;
-            wake(s.reader.take());
+            wake_ref(&s.reader);
         }
+    }
+
+    /// [`Link::push_inbound`] from a driver polled with `driver`: a reader
+    /// in the same task is not woken (see [`wake_other`]); the task checks
+    /// [`Link::has_inbound`] after polling its driver instead.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn push_inbound_from(&self, frame: Frame, driver: &Waker) {
+        let mut s = self.lock();
+        if s.incoming_alive {
+            s.inbound.push_back(frame);
+            s.reader_idle = false;
+            wake_other(&s.reader, driver);
+        }
+    }
+
+    /// Whether received frames wait for the reader.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn has_inbound(&self) -> bool {
+        !self.lock().inbound.is_empty()
     }
 
     /// Whether the reader has handled every frame pushed so far (it waits on
@@ -262,7 +293,43 @@ impl Link {
         idle
     }
 
+    /// Takes up to `max` queued commands, like [`Link::take_commands`], and
+    /// tells whether every handle of the session is gone: one lock for both.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    ///
+    /// Returns `None`, without taking the lock, when nothing was queued and no
+    /// handle dropped since the last call that took everything.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn take_commands_checked(
+        &self,
+        max: usize,
+        into: &mut Vec<Command>,
+    ) -> Option<bool> {
+        if !self.commands_changed.swap(false, Ordering::Acquire) {
+            return None;
+        }
+        let mut s = self.lock();
+        let abandoned = !s.incoming_alive && s.outgoing_handles == 0;
+        let n = if abandoned {
+            s.outbound.len()
+        } else {
+            max.min(s.outbound.len())
+        };
+        if n > 0 {
+            into.extend(s.outbound.drain(..n));
+            for waker in s.senders.drain(..) {
+                waker.wake();
+            }
+        }
+        if !s.outbound.is_empty() {
+            // Left for the next call (a batch's worth, or output was full).
+            self.commands_changed.store(true, Ordering::Release);
+        }
+        Some(abandoned)
+    }
+
     /// Whether every handle of the session is gone.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn is_abandoned(&self) -> bool {
         let s = self.lock();
         !s.incoming_alive && s.outgoing_handles == 0
@@ -290,6 +357,31 @@ fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
     match slot {
         Some(w) if w.will_wake(cx.waker()) => {}
         _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+/// Wakes `slot` unless it is `current`, the waker of the task running now.
+///
+/// The server polls a session's handler and driver in one task
+/// (`SessionTask`), which polls the driver after the handler and the
+/// handler again when the driver left frames for it: waking that task from
+/// inside itself would only schedule one more, empty, poll per message.
+/// Wakers of other tasks (a client's driver, a reader on another task) are
+/// woken as usual.
+fn wake_other(slot: &Option<Waker>, current: &Waker) {
+    if let Some(waker) = slot {
+        if !waker.will_wake(current) {
+            waker.wake_by_ref();
+        }
+    }
+}
+
+/// Wakes without giving up the waker: the driver and the reader register the
+/// same waker at every poll, so keeping it saves a clone and a drop per
+/// message; a wake that finds nothing new is harmless.
+fn wake_ref(waker: &Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake_by_ref();
     }
 }
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use futures::Stream;
@@ -22,31 +22,64 @@ use crate::link::{Command, Link};
 /// assert_eq!(request.path(), "/chat");
 /// assert_eq!(request.query_param("room"), Some("1"));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Request {
-    path: String,
-    query: Option<String>,
-    headers: http::HeaderMap,
+    /// The path, then `?` and the query if there is one.
+    target: Box<str>,
+    path_len: usize,
+    /// The headers, built from `packed` on first use.
+    headers: OnceLock<Box<http::HeaderMap>>,
+    /// The headers as `name:value` pairs, each part prefixed by its length
+    /// (u16, big-endian). A `HeaderMap` takes about 100 bytes per header
+    /// plus an allocation per value; most handlers never look, and every
+    /// open session keeps its request, so it is kept small.
+    packed: Box<[u8]>,
 }
 
 impl Request {
     /// A request record (the server builds these; tests may too).
     pub fn new(path: impl Into<String>, query: Option<&str>, headers: http::HeaderMap) -> Self {
+        let mut request = Self::packed(&path.into(), query, &http::HeaderMap::new());
+        request.headers = OnceLock::from(Box::new(headers));
+        request
+    }
+
+    /// A request record that keeps `headers` packed until they are asked for.
+    pub(crate) fn packed(path: &str, query: Option<&str>, headers: &http::HeaderMap) -> Self {
+        let mut packed = Vec::new();
+        for (name, value) in headers {
+            let (name, value) = (name.as_str().as_bytes(), value.as_bytes());
+            match (u16::try_from(name.len()), u16::try_from(value.len())) {
+                (Ok(n), Ok(v)) => {
+                    packed.extend_from_slice(&n.to_be_bytes());
+                    packed.extend_from_slice(name);
+                    packed.extend_from_slice(&v.to_be_bytes());
+                    packed.extend_from_slice(value);
+                }
+                // Longer than any HTTP server accepts: keep the map as it is.
+                _ => return Self::new(path, query, headers.clone()),
+            }
+        }
+        let target = match query {
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_owned(),
+        };
         Self {
-            path: path.into(),
-            query: query.map(str::to_owned),
-            headers,
+            target: target.into_boxed_str(),
+            path_len: path.len(),
+            headers: OnceLock::new(),
+            packed: packed.into_boxed_slice(),
         }
     }
 
     /// The request path, without the query.
     pub fn path(&self) -> &str {
-        &self.path
+        &self.target[..self.path_len]
     }
 
     /// The raw query string, without the `?`.
     pub fn query(&self) -> Option<&str> {
-        self.query.as_deref()
+        self.target.get(self.path_len + 1..)
     }
 
     /// The first value of query parameter `name`, as written (not percent-decoded).
@@ -58,7 +91,7 @@ impl Request {
     /// assert_eq!(request.query_param("c"), None);
     /// ```
     pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query.as_deref()?.split('&').find_map(|pair| {
+        self.query()?.split('&').find_map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             (key == name).then_some(value)
         })
@@ -66,8 +99,40 @@ impl Request {
 
     /// The request headers.
     pub fn headers(&self) -> &http::HeaderMap {
-        &self.headers
+        self.headers.get_or_init(|| Box::new(unpack(&self.packed)))
     }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("path", &self.path())
+            .field("query", &self.query())
+            .field("headers", self.headers())
+            .finish()
+    }
+}
+
+/// The headers of [`Request::packed`], as a map.
+fn unpack(mut packed: &[u8]) -> http::HeaderMap {
+    fn take<'a>(packed: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let (len, rest) = packed.split_first_chunk::<2>()?;
+        let len = usize::from(u16::from_be_bytes(*len));
+        let (part, rest) = (rest.get(..len)?, &rest[len..]);
+        *packed = rest;
+        Some(part)
+    }
+    let mut headers = http::HeaderMap::new();
+    while let (Some(name), Some(value)) = (take(&mut packed), take(&mut packed)) {
+        // Both came out of a valid map, so both parse again.
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name),
+            http::HeaderValue::from_bytes(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    headers
 }
 
 /// What the opening handshake settled.
@@ -130,8 +195,8 @@ impl Session {
     /// session.send(tandem::Frame::binary(&b"bytes"[..])).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn send(&self, frame: impl Into<Frame>) -> Result<(), Error> {
-        self.outgoing.send(frame).await
+    pub fn send(&self, frame: impl Into<Frame>) -> SendFuture<'_> {
+        self.outgoing.send(frame)
     }
 
     /// The stream of received frames; it ends when the connection closes.
@@ -319,11 +384,16 @@ impl Outgoing {
     /// outgoing.send("hello").await?;
     /// # Ok(()) }
     /// ```
-    pub async fn send(&self, frame: impl Into<Frame>) -> Result<(), Error> {
+    pub fn send(&self, frame: impl Into<Frame>) -> SendFuture<'_> {
         let frame = frame.into();
-        check_outgoing(&frame)?;
-        let mut command = Some(Command::Frame(frame));
-        futures::future::poll_fn(|cx| self.link.poll_send(cx, &mut command)).await
+        let state = match check_outgoing(&frame) {
+            Ok(()) => SendState::Queue(Command::Frame(frame)),
+            Err(error) => SendState::Failed(error),
+        };
+        SendFuture {
+            link: &self.link,
+            state,
+        }
     }
 
     /// Sends a frame if the queue has room, without waiting; fails with
@@ -421,6 +491,58 @@ impl fmt::Debug for Outgoing {
     }
 }
 
+/// The future of [`Session::send`] and [`Outgoing::send`]: resolves once the
+/// frame is queued.
+///
+/// A named future rather than an `async fn`'s, so that a handler waiting on
+/// a send holds the frame once (about 60 bytes) and not the several copies an
+/// `async fn` keeps across its `.await`: every session's task is that much
+/// smaller.
+///
+/// ```no_run
+/// # async fn f(session: tandem::Session) -> Result<(), tandem::Error> {
+/// let sending: tandem::SendFuture<'_> = session.send("hello");
+/// sending.await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a send does nothing unless awaited"]
+pub struct SendFuture<'a> {
+    link: &'a Link,
+    state: SendState,
+}
+
+enum SendState {
+    Queue(Command),
+    Failed(Error),
+    Done,
+}
+
+impl Future for SendFuture<'_> {
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = &mut *self;
+        match std::mem::replace(&mut this.state, SendState::Done) {
+            SendState::Queue(command) => {
+                let mut slot = Some(command);
+                let result = this.link.poll_send(cx, &mut slot);
+                if let Some(command) = slot.filter(|_| result.is_pending()) {
+                    this.state = SendState::Queue(command);
+                }
+                result
+            }
+            SendState::Failed(error) => Poll::Ready(Err(error)),
+            SendState::Done => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl fmt::Debug for SendFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendFuture").finish_non_exhaustive()
+    }
+}
+
 /// A future that resolves to a session's [`CloseReason`] once it is over.
 ///
 /// ```no_run
@@ -474,5 +596,38 @@ fn check_close_code(code: CloseCode) -> Result<(), Error> {
         Err(Error::InvalidFrame(format!(
             "close code {code} cannot be sent on the wire"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Request;
+
+    #[test]
+    fn a_packed_request_gives_back_its_path_query_and_headers() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", "127.0.0.1:8080".parse().unwrap());
+        headers.append("x-many", "one".parse().unwrap());
+        headers.append("x-many", "two".parse().unwrap());
+        headers.insert(
+            "x-bytes",
+            http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        );
+        for query in [None, Some(""), Some("room=1&b")] {
+            let request = Request::packed("/chat", query, &headers);
+            assert_eq!(request.path(), "/chat");
+            assert_eq!(request.query(), query);
+            assert_eq!(request.headers(), &headers);
+            assert_eq!(request.clone().headers(), &headers);
+        }
+        let request = Request::packed("/", Some("room=1&b"), &headers);
+        assert_eq!(request.query_param("room"), Some("1"));
+        assert_eq!(request.query_param("b"), Some(""));
+        assert_eq!(
+            Request::packed("/", None, &http::HeaderMap::new())
+                .headers()
+                .len(),
+            0
+        );
     }
 }

@@ -191,6 +191,26 @@ async fn frames_sent_right_behind_the_101_are_not_lost() {
 }
 
 #[tokio::test]
+async fn a_message_and_the_end_of_the_connection_behind_the_101_are_not_lost() {
+    // Autobahn's getCaseCount: the answer, one text and a Close, then the
+    // server hangs up at once. The end of file must not overtake the text
+    // that the client already has in its buffer.
+    let (url, server) = hand_written_server(|mut stream, key| async move {
+        let mut bytes = switching(&accept(&key), "").into_bytes();
+        bytes.extend_from_slice(&[0x81, 3]);
+        bytes.extend_from_slice(b"517");
+        bytes.extend_from_slice(&[0x88, 2]);
+        bytes.extend_from_slice(&1000u16.to_be_bytes());
+        stream.write_all(&bytes).await.unwrap();
+        stream.shutdown().await.unwrap();
+    })
+    .await;
+    let mut session = within("connect", tandem::connect(&url)).await.unwrap();
+    assert_eq!(next_text(&mut session).await, "517");
+    within("the hand-written server", server).await.unwrap();
+}
+
+#[tokio::test]
 async fn a_silent_peer_is_given_up_by_the_keepalive() {
     let (url, server) = hand_written_server(|mut stream, key| async move {
         let response = switching(&accept(&key), "");

@@ -6,13 +6,14 @@
 //! extra allocation. Replies produced while a batch of input is processed
 //! leave in one vectored write (write batching).
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tracing::debug;
 
@@ -26,6 +27,17 @@ const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 const COMMAND_BATCH: usize = 64;
 /// Slices handed to one vectored write.
 const WRITE_SLICES: usize = 32;
+/// The per-thread buffer that reads between frames land in.
+const SCRATCH_LEN: usize = 64 * 1024;
+/// How long the engine keeps its last input buffer once input stops, for
+/// the next message to reuse; after that an idle connection gives it back.
+/// (Giving it back at every pause instead costs an allocation per message,
+/// and with glibc's heap trimming, page faults on large messages.)
+const KEEP_INPUT_BUFFER: std::time::Duration = std::time::Duration::from_secs(1);
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Runs one connection until it is finished.
 pub(crate) struct Driver<IO> {
@@ -34,6 +46,12 @@ pub(crate) struct Driver<IO> {
     link: Arc<Link>,
     commands: Vec<Command>,
     timer: Option<Pin<Box<Sleep>>>,
+    /// Every handle of the session is gone (as the link last said).
+    abandoned: bool,
+    /// The engine's input buffer holds memory from a read.
+    input_held: bool,
+    /// When to give that memory back if no frame is arriving then.
+    release_input_at: Option<std::time::Instant>,
     published: bool,
     shutting_down: bool,
     flush_needed: bool,
@@ -47,6 +65,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             link,
             commands: Vec::new(),
             timer: None,
+            abandoned: false,
+            input_held: false,
+            release_input_at: None,
             published: false,
             shutting_down: false,
             flush_needed: false,
@@ -57,12 +78,19 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     fn take_commands(&mut self, now: std::time::Instant) -> bool {
         // Once every handle is gone no command can follow: take the (bounded)
         // rest of the queue whatever the output holds, then close with 1000.
-        let abandoned = self.link.is_abandoned();
-        if !abandoned && self.protocol.output_len() >= OUTPUT_HIGH_WATER {
-            return false;
+        let max = if self.protocol.output_len() >= OUTPUT_HIGH_WATER {
+            0
+        } else {
+            COMMAND_BATCH
+        };
+        // Takes everything, whatever the output holds, once abandoned.
+        match self.link.take_commands_checked(max, &mut self.commands) {
+            Some(abandoned) => self.abandoned = abandoned,
+            // Nothing new: the common case, when the driver loops.
+            None if !self.abandoned => return false,
+            None => {}
         }
-        let max = if abandoned { usize::MAX } else { COMMAND_BATCH };
-        self.link.take_commands(max, &mut self.commands);
+        let abandoned = self.abandoned;
         let progress = !self.commands.is_empty();
         for command in self.commands.drain(..) {
             let result = match command {
@@ -85,7 +113,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     /// goes out only once the handler has taken every frame before it and
     /// queued its replies, so that those replies are not lost (as they would
     /// not be with a library the handler pulls frames from).
-    fn deliver(&mut self, now: std::time::Instant) -> bool {
+    fn deliver(&mut self, cx: &Context<'_>, now: std::time::Instant) -> bool {
         let mut progress = false;
         loop {
             if self.protocol.has_deferred_close() {
@@ -101,7 +129,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             }
             match self.protocol.poll_event(now) {
                 Some(frame) => {
-                    self.link.push_inbound(frame);
+                    self.link.push_inbound_from(frame, cx.waker());
                     progress = true;
                 }
                 None if self.protocol.has_deferred_close() => {}
@@ -122,20 +150,26 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         }
     }
 
-    fn write(&mut self, cx: &mut Context<'_>) -> bool {
+    fn write(&mut self, cx: &mut Context<'_>, now: std::time::Instant) -> bool {
         let mut progress = false;
         while self.protocol.output_len() > 0 {
             let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
             let n = self.protocol.output(&mut slices);
-            match Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..n]) {
+            let io = Pin::new(&mut self.io);
+            // One slice (small frames batched in one buffer) goes out with a
+            // plain write: on Linux send(2) costs less than writev(2).
+            let written = match n {
+                1 => io.poll_write(cx, &slices[0]),
+                _ => io.poll_write_vectored(cx, &slices[..n]),
+            };
+            match written {
                 Poll::Ready(Ok(0)) => {
                     self.protocol
                         .transport_failed(&io::Error::from(io::ErrorKind::WriteZero));
                     return true;
                 }
                 Poll::Ready(Ok(written)) => {
-                    self.protocol
-                        .consume_output(written, Instant::now().into_std());
+                    self.protocol.consume_output(written, now);
                     self.flush_needed = true;
                     progress = true;
                 }
@@ -171,42 +205,96 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         progress
     }
 
-    fn read(&mut self, cx: &mut Context<'_>) -> bool {
+    fn read(&mut self, cx: &mut Context<'_>, now: std::time::Instant) -> bool {
         if !self.protocol.wants_read() || !self.link.has_inbound_space() {
             return false;
         }
-        let buf = self.protocol.read_buffer();
-        match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf) {
+        let poll = if self.protocol.buffered_input() > 0 {
+            // A frame arrives in pieces: read straight into the engine's
+            // buffer, which has room reserved for the rest of it.
+            let buf = self.protocol.read_buffer();
+            tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf)
+        } else {
+            // Between frames: read into this thread's scratch buffer and let
+            // the engine copy exactly what arrived. One read takes all the
+            // socket holds (up to 64 KiB), and a connection waiting for its
+            // next message keeps no read buffer of its own.
+            SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                if scratch.is_empty() {
+                    scratch.resize(SCRATCH_LEN, 0);
+                }
+                let mut buf = ReadBuf::new(&mut scratch[..]);
+                let poll = Pin::new(&mut self.io).poll_read(cx, &mut buf);
+                if let Poll::Ready(Ok(())) = poll {
+                    self.protocol.receive_data(buf.filled());
+                }
+                poll.map_ok(|()| buf.filled().len())
+            })
+        };
+        match poll {
             Poll::Ready(Ok(0)) => {
                 self.protocol.receive_eof();
                 true
             }
-            Poll::Ready(Ok(_)) => true,
+            Poll::Ready(Ok(_)) => {
+                self.input_held = true;
+                true
+            }
             Poll::Ready(Err(error)) => {
                 self.protocol.transport_failed(&error);
                 true
             }
-            Poll::Pending => false,
+            Poll::Pending => {
+                if self.input_held && self.release_input_at.is_none() {
+                    self.release_input_at = Some(now + KEEP_INPUT_BUFFER);
+                }
+                false
+            }
         }
     }
 
-    fn run_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(deadline) = self.protocol.poll_timeout() else {
-            self.timer = None;
-            return false;
+    fn run_timer(&mut self, cx: &mut Context<'_>, now: std::time::Instant) -> bool {
+        let engine = self.protocol.poll_timeout();
+        let deadline = match (engine, self.release_input_at) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => {
+                self.timer = None;
+                return false;
+            }
         };
         let deadline = Instant::from_std(deadline);
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        // The timer keeps the task's waker from its first poll (the waker of
+        // a task does not change), so it is polled again only when it was
+        // just set or may be due: most wake-ups are for I/O.
+        let mut fresh = false;
+        let timer = self.timer.get_or_insert_with(|| {
+            fresh = true;
+            Box::pin(tokio::time::sleep_until(deadline))
+        });
         if timer.deadline() != deadline {
             timer.as_mut().reset(deadline);
+            fresh = true;
         }
-        if timer.as_mut().poll(cx).is_ready() {
-            self.protocol.handle_timeout(Instant::now().into_std());
-            return true;
+        if !fresh && Instant::from_std(now) < deadline {
+            return false;
         }
-        false
+        if timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        let now = Instant::now().into_std();
+        if self.release_input_at.is_some_and(|at| at <= now) {
+            self.release_input_at = None;
+            if self.protocol.buffered_input() == 0 {
+                self.protocol.release_input_buffer();
+                self.input_held = false;
+            }
+        }
+        if engine.is_some_and(|at| at <= now) {
+            self.protocol.handle_timeout(now);
+        }
+        true
     }
 }
 
@@ -216,13 +304,29 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         this.link.register_driver(cx);
+        // One clock reading per wake-up: the engine's timers count in
+        // seconds, and the loop below takes microseconds.
+        let now = Instant::now().into_std();
+        let mut read_idle = false;
         loop {
-            let now = Instant::now().into_std();
+            // Queued replies out first; buffered input to the session before
+            // reading more (an end of file must not overtake frames already
+            // read); what a read brings goes on to the session at once, so
+            // that a message in and its reply out take one turn each.
             let mut progress = this.take_commands(now);
-            progress |= this.deliver(now);
-            progress |= this.write(cx);
-            progress |= this.read(cx);
-            progress |= this.run_timer(cx);
+            progress |= this.write(cx, now);
+            progress |= this.deliver(cx, now);
+            // The socket's readiness only changes between polls: once a read
+            // found nothing, do not ask again in this one.
+            if !read_idle {
+                let read = this.read(cx, now);
+                read_idle = !read;
+                if read {
+                    progress = true;
+                    this.deliver(cx, now);
+                }
+            }
+            progress |= this.run_timer(cx, now);
             if this.protocol.is_finished() {
                 this.publish();
                 if !this.published {

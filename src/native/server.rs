@@ -36,6 +36,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -540,9 +541,10 @@ impl Server {
         F: Future + Send + 'static,
         F::Output: HandlerOutput,
     {
+        // `map`, not an `async` block: the block would hold the handler's
+        // future twice (captured, then awaited), in every session's memory.
         let handler: Handler = Arc::new(move |session| {
-            let future = handler(session);
-            Box::pin(async move { future.await.into_close_reason() })
+            Box::pin(handler(session).map(HandlerOutput::into_close_reason))
         });
         self.routes.push(WsRoute {
             route,
@@ -891,10 +893,13 @@ impl Server {
         let handshake_timeout = self.server_options.handshake_timeout;
         let phases = self.sessions.phase.subscribe();
 
-        let info = Request::new(
+        // Packed: this copies the headers out of hyper's read buffer (its
+        // values are slices of it, which a clone would keep alive for the life
+        // of the session) and takes far less memory than a `HeaderMap`.
+        let info = Request::packed(
             request.uri().path(),
             request.uri().query(),
-            request.headers().clone(),
+            request.headers(),
         );
         let options = route
             .route
@@ -930,7 +935,7 @@ impl Server {
                         slot,
                         phases,
                     };
-                    run_session(upgraded, session, handler, peer).await;
+                    spawn_session(upgraded, session, handler, peer);
                 }
                 Err(error) => debug!(%peer, %error, "upgrade failed"),
             }
@@ -987,8 +992,15 @@ struct SessionParts {
     phases: watch::Receiver<Phase>,
 }
 
-/// Runs one upgraded connection: the driver and the handler in one task.
-async fn run_session(
+/// Starts one upgraded connection: the driver and the handler in one task of
+/// their own.
+///
+/// The task that waited for the upgrade ends here, and the session's task
+/// holds only what the session needs: a [`SessionTask`] is a plain struct, a
+/// few hundred bytes smaller than an `async` block joining the same two
+/// futures, which also kept the moved-from engine and both arms of the
+/// downcast alive. This is most of an idle connection's memory.
+fn spawn_session(
     upgraded: hyper::upgrade::Upgraded,
     parts: SessionParts,
     handler: Handler,
@@ -1010,63 +1022,132 @@ async fn run_session(
     let session = Session::new(link.clone(), handshake);
     slot.attach(&link);
     debug!(%peer, "session open");
+    let handler = AssertUnwindSafe(handler(session)).catch_unwind();
 
-    let handler_done = {
-        let link = link.clone();
-        async move {
-            let reason = match AssertUnwindSafe(handler(session)).catch_unwind().await {
-                Ok(reason) => reason,
-                Err(panic) => {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default();
-                    error!(%peer, panic = %what, "WebSocket handler panicked");
-                    CloseReason::new(CloseCode::InternalError, "handler panicked")
-                }
-            };
-            link.request_close(reason);
+    // Use the TCP stream directly when hyper hands it back: no boxed I/O.
+    match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => {
+            protocol.receive_data(&parts.read_buf);
+            // It may be a slice of hyper's read buffer: do not keep that
+            // buffer alive for the life of the session.
+            drop(parts.read_buf);
+            let driver = Driver::new(parts.io.into_inner(), protocol, link.clone());
+            tokio::spawn(SessionTask::new(driver, handler, link, peer, slot, phases));
         }
-    };
-
-    // The connection: the driver until it ends, or until a graceful
-    // shutdown's deadline drops it. The slot is freed when it is over, while
-    // the handler may run on.
-    let connection = {
-        let link = link.clone();
-        async move {
-            let _slot = slot;
-            let dropped = reached(phases, Phase::Dropping);
-            // Use the TCP stream directly when hyper hands it back: no boxed I/O.
-            let finished = match upgraded.downcast::<TokioIo<TcpStream>>() {
-                Ok(parts) => {
-                    protocol.receive_data(&parts.read_buf);
-                    let driver = Driver::new(parts.io.into_inner(), protocol, link.clone());
-                    either(driver, dropped).await
-                }
-                Err(upgraded) => {
-                    let driver = Driver::new(TokioIo::new(upgraded), protocol, link.clone());
-                    either(driver, dropped).await
-                }
-            };
-            if !finished {
-                debug!(%peer, "dropping the connection at the shutdown deadline");
-                link.finish(CloseReason::new(
-                    CloseCode::GoingAway,
-                    "the server shut down before the close handshake ended",
-                ));
-            }
+        Err(upgraded) => {
+            let driver = Driver::new(TokioIo::new(upgraded), protocol, link.clone());
+            tokio::spawn(SessionTask::new(driver, handler, link, peer, slot, phases));
         }
-    };
-    futures::join!(connection, handler_done);
-    debug!(%peer, "session done");
+    }
 }
 
-/// Runs `driver` until it ends (`true`) or `dropped` resolves first (`false`).
-async fn either(driver: impl Future<Output = ()>, dropped: impl Future<Output = ()>) -> bool {
-    tokio::select! {
-        _ = driver => true,
-        _ = dropped => false,
+/// How many handler-then-driver rounds one poll of a session may run.
+const SESSION_ROUNDS: usize = 8;
+
+type HandlerTask = futures::future::CatchUnwind<AssertUnwindSafe<BoxFuture<'static, CloseReason>>>;
+
+/// Resolves when a graceful shutdown's deadline passes.
+type DropDeadline = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The driver and the handler of one session, polled together (as `join!`
+/// would): done when both are. The connection (the driver) ends on its own,
+/// or when a graceful shutdown's deadline drops it; its slot among the
+/// server's sessions is freed then, while the handler may run on.
+struct SessionTask<IO> {
+    driver: Option<Driver<IO>>,
+    handler: Option<HandlerTask>,
+    link: Arc<Link>,
+    peer: SocketAddr,
+    slot: Option<SessionSlot>,
+    dropped: Option<DropDeadline>,
+}
+
+impl<IO> SessionTask<IO> {
+    fn new(
+        driver: Driver<IO>,
+        handler: HandlerTask,
+        link: Arc<Link>,
+        peer: SocketAddr,
+        slot: SessionSlot,
+        phases: watch::Receiver<Phase>,
+    ) -> Self {
+        Self {
+            driver: Some(driver),
+            handler: Some(handler),
+            link,
+            peer,
+            slot: Some(slot),
+            dropped: Some(Box::pin(reached(phases, Phase::Dropping))),
+        }
+    }
+
+    /// Ends the connection: drops the socket, the engine and the slot.
+    fn end_connection(&mut self) {
+        self.driver = None;
+        self.slot = None;
+        self.dropped = None;
+    }
+}
+
+impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for SessionTask<IO> {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        use std::task::Poll;
+        let this = &mut *self;
+        // The handler first, then the driver, which sends what the handler
+        // queued and reads what comes next; while that leaves frames for the
+        // handler, once more. The link does not wake this task from inside
+        // itself (see `link::wake_other`), so this loop is what serves them.
+        for _ in 0..SESSION_ROUNDS {
+            if let Some(handler) = this.handler.as_mut() {
+                if let Poll::Ready(result) = handler.poll_unpin(cx) {
+                    this.handler = None;
+                    let reason = result.unwrap_or_else(|panic| {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        error!(peer = %this.peer, panic = %what, "WebSocket handler panicked");
+                        CloseReason::new(CloseCode::InternalError, "handler panicked")
+                    });
+                    this.link.request_close(reason);
+                }
+            }
+            if let Some(driver) = this.driver.as_mut() {
+                if driver.poll_unpin(cx).is_ready() {
+                    // Drop the socket and the engine's buffers at once.
+                    this.end_connection();
+                } else if this
+                    .dropped
+                    .as_mut()
+                    .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready())
+                {
+                    debug!(peer = %this.peer, "dropping the connection at the shutdown deadline");
+                    this.end_connection();
+                    this.link.finish(CloseReason::new(
+                        CloseCode::GoingAway,
+                        "the server shut down before the close handshake ended",
+                    ));
+                }
+            }
+            if this.handler.is_none() || !this.link.has_inbound() {
+                break;
+            }
+        }
+        if this.handler.is_some() && this.link.has_inbound() {
+            // Still busy after a fair share: come back after other tasks.
+            cx.waker().wake_by_ref();
+        }
+        if this.handler.is_none() && this.driver.is_none() {
+            debug!(peer = %this.peer, "session done");
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }

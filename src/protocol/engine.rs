@@ -147,7 +147,9 @@ pub struct Protocol {
     /// Raw mode: a fragmented message is open.
     raw_fragmenting: bool,
     out: Output,
-    rng: StdRng,
+    /// Masking keys; made on the first masked frame, so that an engine that
+    /// never masks (a server's) does not carry a generator's 320 bytes.
+    rng: Option<Box<StdRng>>,
     close_sent: bool,
     outcome: Option<CloseReason>,
     deadline_close: Option<Instant>,
@@ -165,7 +167,6 @@ pub struct Protocol {
 impl Protocol {
     /// A new engine for an open connection, as of `now`.
     pub fn new(role: Role, config: Config, now: Instant) -> Self {
-        let rng = StdRng::from_seed(config.mask_seed);
         let next_ping = config.ping_period.map(|p| now + p);
         Self {
             role,
@@ -176,7 +177,7 @@ impl Protocol {
             message: None,
             raw_fragmenting: false,
             out: Output::default(),
-            rng,
+            rng: None,
             close_sent: false,
             outcome: None,
             deadline_close: None,
@@ -235,6 +236,23 @@ impl Protocol {
             self.read.reserve(want);
         }
         &mut self.read
+    }
+
+    /// How many received bytes wait in the input buffer (a frame that has
+    /// not arrived whole yet). A driver reads straight into
+    /// [`Protocol::read_buffer`] while this is not zero, and may read
+    /// elsewhere and call [`Protocol::receive_data`] when it is.
+    pub fn buffered_input(&self) -> usize {
+        self.read.len()
+    }
+
+    /// Gives back the input buffer's memory if it holds no bytes, for a
+    /// driver about to wait on an idle transport. (Parsed payloads share
+    /// that buffer; an empty one can still keep the last read's allocation.)
+    pub fn release_input_buffer(&mut self) {
+        if self.read.is_empty() {
+            self.read = BytesMut::new();
+        }
     }
 
     /// Appends transport bytes (a copy; drivers read into [`Protocol::read_buffer`]).
@@ -755,8 +773,12 @@ impl Protocol {
             self.write_progress_at = Some(now);
         }
         let mask = self.config.mask_outgoing.then(|| {
+            let seed = self.config.mask_seed;
+            let rng = self
+                .rng
+                .get_or_insert_with(|| Box::new(StdRng::from_seed(seed)));
             let mut key = [0u8; 4];
-            self.rng.fill_bytes(&mut key);
+            rng.fill_bytes(&mut key);
             key
         });
         let header = FrameHeader {

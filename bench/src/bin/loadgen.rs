@@ -1,0 +1,901 @@
+//! A neutral WebSocket load generator: raw non-blocking TCP (mio), no
+//! WebSocket library, nothing of tandem.
+//!
+//! ```text
+//! loadgen echo      --addr 127.0.0.1:9100 --connections 100 --size 20 --window 1 --duration 10 --warmup 2
+//! loadgen idle      --addr 127.0.0.1:9100 --connections 10000 --server-pid PID
+//! loadgen broadcast --addr 127.0.0.1:9100 --connections 1000 --size 64 --duration 5
+//! ```
+//!
+//! - **echo**: every connection keeps `window` messages in flight (a closed
+//!   loop). Each message is one masked text frame encoded before the run
+//!   (a ring of 64 different payloads, so that a server that mixed messages
+//!   up would be caught); every echo is compared byte for byte, header
+//!   included, with the unmasked frame expected next on that connection.
+//!   Round trips are timed from the moment a frame is queued to the moment
+//!   its whole echo has arrived.
+//! - **idle**: opens the connections, lets them sit, and reports the
+//!   server's resident memory per connection (RSS delta / count, from
+//!   `/proc/PID/status`).
+//! - **broadcast**: one connection sends a text; the server relays it to
+//!   every session. Each round waits until every connection has it (checked
+//!   byte for byte), then the next round starts. Reports deliveries/s and
+//!   the time until the last client had the message.
+//!
+//! Every run is bounded in time and stops by itself. The summary goes to
+//! stderr, one JSON object to stdout. Exit status 1 on any mismatch,
+//! handshake failure or lost connection.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+const RING: usize = 64;
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+#[derive(Clone)]
+struct Args {
+    mode: String,
+    addr: SocketAddr,
+    path: String,
+    connections: usize,
+    size: usize,
+    window: usize,
+    duration: f64,
+    warmup: f64,
+    settle: f64,
+    hold: f64,
+    server_pid: Option<u32>,
+    max_handshakes: usize,
+    label: String,
+}
+
+fn parse_args() -> Args {
+    let mut argv = std::env::args().skip(1);
+    let mode = argv.next().unwrap_or_else(|| usage("a mode is needed"));
+    if !matches!(mode.as_str(), "echo" | "idle" | "broadcast") {
+        usage("the mode is echo, idle or broadcast");
+    }
+    let mut a = Args {
+        mode,
+        addr: "127.0.0.1:9100".parse().unwrap(),
+        path: "/".into(),
+        connections: 100,
+        size: 20,
+        window: 1,
+        duration: 10.0,
+        warmup: 2.0,
+        settle: 2.0,
+        hold: 0.0,
+        server_pid: None,
+        max_handshakes: 64,
+        label: String::new(),
+    };
+    while let Some(arg) = argv.next() {
+        let v = argv
+            .next()
+            .unwrap_or_else(|| usage(&format!("{arg} needs a value")));
+        match arg.as_str() {
+            "--addr" => a.addr = v.parse().unwrap_or_else(|_| usage("bad --addr")),
+            "--path" => a.path = v,
+            "--connections" | "-c" => a.connections = num(&arg, &v),
+            "--size" | "-s" => a.size = num(&arg, &v),
+            "--window" | "-w" => a.window = num(&arg, &v),
+            "--duration" | "-d" => a.duration = num(&arg, &v),
+            "--warmup" => a.warmup = num(&arg, &v),
+            "--settle" => a.settle = num(&arg, &v),
+            "--hold" => a.hold = num(&arg, &v),
+            "--server-pid" => a.server_pid = Some(num(&arg, &v)),
+            "--max-handshakes" => a.max_handshakes = num(&arg, &v),
+            "--label" => a.label = v,
+            other => usage(&format!("unknown option {other}")),
+        }
+    }
+    if a.connections == 0 || a.window == 0 || a.max_handshakes == 0 {
+        usage("--connections, --window and --max-handshakes must be at least 1");
+    }
+    if !(a.duration > 0.0 && a.duration <= 3600.0 && a.warmup >= 0.0 && a.hold <= 3600.0) {
+        usage("--duration must be in (0, 3600] s, --warmup >= 0, --hold <= 3600 s");
+    }
+    a
+}
+
+fn num<T: std::str::FromStr>(arg: &str, value: &str) -> T {
+    value
+        .parse()
+        .unwrap_or_else(|_| usage(&format!("bad value for {arg}: {value}")))
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!("loadgen: {problem}");
+    eprintln!(
+        "usage: loadgen echo|idle|broadcast [--addr 127.0.0.1:9100] [--path /] \
+         [--connections N] [--size BYTES] [--window N] [--duration S] [--warmup S] \
+         [--settle S] [--hold S] [--server-pid PID] [--max-handshakes N] [--label TEXT]"
+    );
+    std::process::exit(2)
+}
+
+// ----- frames -------------------------------------------------------------------
+
+/// A masked client text frame carrying `payload`.
+fn masked_frame(payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+    let mut f = header(payload.len(), true);
+    f.extend_from_slice(&key);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i & 3]));
+    f
+}
+
+/// The unmasked server text frame carrying `payload`.
+fn plain_frame(payload: &[u8]) -> Vec<u8> {
+    let mut f = header(payload.len(), false);
+    f.extend_from_slice(payload);
+    f
+}
+
+fn header(len: usize, masked: bool) -> Vec<u8> {
+    let m = if masked { 0x80 } else { 0 };
+    let mut h = vec![0x81];
+    match len {
+        0..=125 => h.push(m | len as u8),
+        126..=0xFFFF => {
+            h.push(m | 126);
+            h.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            h.push(m | 127);
+            h.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    h
+}
+
+/// ASCII text of `size` bytes that differs with `seed`.
+fn payload(size: usize, seed: usize) -> Vec<u8> {
+    let stamp = format!("#{seed:08}:");
+    (0..size)
+        .map(|i| match stamp.as_bytes().get(i) {
+            Some(&b) => b,
+            None => b'a' + ((i + seed * 7) % 26) as u8,
+        })
+        .collect()
+}
+
+fn key_for(seed: usize) -> [u8; 4] {
+    let x = (seed as u32).wrapping_mul(0x9E37_79B9) ^ 0xA5A5_5A5A;
+    x.to_le_bytes()
+}
+
+// ----- connections --------------------------------------------------------------
+
+#[derive(PartialEq, Eq, Clone, Copy, Debug)]
+enum Phase {
+    Connecting,
+    Handshaking,
+    Open,
+    Closed,
+}
+
+struct Conn {
+    stream: TcpStream,
+    phase: Phase,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    hbuf: Vec<u8>,
+    /// Ring index of the next message to send.
+    next_send: usize,
+    /// Ring index (echo) or round (broadcast) expected next, and how many of
+    /// its bytes have matched.
+    next_expect: usize,
+    expect_off: usize,
+    sent_at: VecDeque<Instant>,
+}
+
+impl Conn {
+    fn queue(&mut self, bytes: &[u8]) {
+        if self.wpos == self.wbuf.len() {
+            self.wbuf.clear();
+            self.wpos = 0;
+        }
+        self.wbuf.extend_from_slice(bytes);
+    }
+
+    /// Writes what is queued; `Ok(false)` when the socket is full.
+    fn flush(&mut self) -> io::Result<bool> {
+        while self.wpos < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// What a run counts.
+#[derive(Default)]
+struct Stats {
+    completed: u64,
+    latencies_ns: Vec<u32>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl Stats {
+    fn error(&mut self, what: String) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            eprintln!("loadgen: {what}");
+            self.first_error = Some(what);
+        }
+    }
+}
+
+struct Net {
+    poll: Poll,
+    events: Events,
+    conns: Vec<Conn>,
+    scratch: Vec<u8>,
+    request: Vec<u8>,
+    to_open: usize,
+    handshaking: usize,
+    open: usize,
+    closed: usize,
+    args: Args,
+}
+
+impl Net {
+    fn new(args: &Args) -> Net {
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            args.path, args.addr
+        )
+        .into_bytes();
+        Net {
+            poll: Poll::new().expect("epoll"),
+            events: Events::with_capacity(1024),
+            conns: Vec::with_capacity(args.connections),
+            scratch: vec![0; 256 * 1024],
+            request,
+            to_open: args.connections,
+            handshaking: 0,
+            open: 0,
+            closed: 0,
+            args: args.clone(),
+        }
+    }
+
+    fn start_connections(&mut self, stats: &mut Stats) {
+        while self.to_open > 0 && self.handshaking < self.args.max_handshakes {
+            self.to_open -= 1;
+            match TcpStream::connect(self.args.addr) {
+                Ok(mut stream) => {
+                    let token = Token(self.conns.len());
+                    self.poll
+                        .registry()
+                        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                        .expect("register");
+                    self.conns.push(Conn {
+                        stream,
+                        phase: Phase::Connecting,
+                        wbuf: Vec::new(),
+                        wpos: 0,
+                        hbuf: Vec::new(),
+                        next_send: 0,
+                        next_expect: 0,
+                        expect_off: 0,
+                        sent_at: VecDeque::new(),
+                    });
+                    self.handshaking += 1;
+                }
+                Err(e) => stats.error(format!("connect: {e}")),
+            }
+        }
+    }
+
+    /// Opens every connection and completes its handshake.
+    fn connect_all(&mut self, stats: &mut Stats, deadline: Instant) -> bool {
+        self.start_connections(stats);
+        while self.open + self.closed < self.conns.len() || self.to_open > 0 {
+            if Instant::now() > deadline {
+                stats.error(format!(
+                    "only {} of {} connections opened in time",
+                    self.open, self.args.connections
+                ));
+                return false;
+            }
+            self.poll
+                .poll(&mut self.events, Some(Duration::from_millis(100)))
+                .expect("poll");
+            let tokens: Vec<usize> = self.events.iter().map(|e| e.token().0).collect();
+            for t in tokens {
+                self.advance_handshake(t, stats);
+            }
+            self.start_connections(stats);
+            if stats.errors > 0 {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn advance_handshake(&mut self, t: usize, stats: &mut Stats) {
+        let request = &self.request;
+        let c = &mut self.conns[t];
+        if c.phase == Phase::Connecting {
+            match c.stream.peer_addr() {
+                Ok(_) => {
+                    let _ = c.stream.set_nodelay(true);
+                    c.phase = Phase::Handshaking;
+                    c.queue(request);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                Err(_) => {
+                    let e = c.stream.take_error().ok().flatten();
+                    stats.error(format!("connect failed: {e:?}"));
+                    c.phase = Phase::Closed;
+                    self.closed += 1;
+                    self.handshaking -= 1;
+                    return;
+                }
+            }
+        }
+        if c.phase != Phase::Handshaking {
+            return;
+        }
+        if let Err(e) = c.flush() {
+            stats.error(format!("handshake write: {e}"));
+            return;
+        }
+        loop {
+            match c.stream.read(&mut self.scratch) {
+                Ok(0) => {
+                    stats.error("server closed during the handshake".into());
+                    return;
+                }
+                Ok(n) => c.hbuf.extend_from_slice(&self.scratch[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    stats.error(format!("handshake read: {e}"));
+                    return;
+                }
+            }
+        }
+        if let Some(end) = c.hbuf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&c.hbuf[..end]).to_ascii_lowercase();
+            if !head.starts_with("http/1.1 101") || !head.contains(&ACCEPT.to_ascii_lowercase()) {
+                stats.error(format!(
+                    "handshake refused: {}",
+                    head.lines().next().unwrap_or("")
+                ));
+                return;
+            }
+            if c.hbuf.len() > end + 4 {
+                stats.error("data before the first message".into());
+                return;
+            }
+            c.hbuf = Vec::new();
+            c.phase = Phase::Open;
+            self.handshaking -= 1;
+            self.open += 1;
+        }
+    }
+
+    /// Best effort: a Close frame (1000), then the socket is dropped.
+    fn close_all(&mut self) {
+        let close = [0x88u8, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xE8 ^ 2];
+        for c in &mut self.conns {
+            let _ = c.stream.write(&close);
+            let _ = c.stream.shutdown(std::net::Shutdown::Write);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        self.conns.clear();
+    }
+}
+
+// ----- measurements ---------------------------------------------------------------
+
+fn cpu_self() -> Duration {
+    // SAFETY: rusage is plain data (all zeros is a valid value) and
+    // getrusage only writes into the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// CPU time of another process from /proc/PID/stat (utime + stime).
+fn cpu_of(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(Duration::from_nanos((utime + stime) * 1_000_000_000 / hz))
+}
+
+/// Resident memory of a process in bytes, from /proc/PID/status.
+fn rss_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+fn json_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+// ----- echo -----------------------------------------------------------------------
+
+fn run_echo(args: &Args) -> i32 {
+    let frames: Vec<Vec<u8>> = (0..RING)
+        .map(|i| masked_frame(&payload(args.size, i), key_for(i)))
+        .collect();
+    let expected: Vec<Vec<u8>> = (0..RING)
+        .map(|i| plain_frame(&payload(args.size, i)))
+        .collect();
+    let mut stats = Stats::default();
+    let mut net = Net::new(args);
+    if !net.connect_all(&mut stats, Instant::now() + Duration::from_secs(60)) {
+        return finish_error(args, &stats);
+    }
+
+    // Fill every window.
+    for c in &mut net.conns {
+        let now = Instant::now();
+        for _ in 0..args.window {
+            c.queue(&frames[c.next_send]);
+            c.next_send = (c.next_send + 1) % RING;
+            c.sent_at.push_back(now);
+        }
+        if let Err(e) = c.flush() {
+            stats.error(format!("write: {e}"));
+        }
+    }
+
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs_f64(args.warmup);
+    let measure_to = measure_from + Duration::from_secs_f64(args.duration);
+    let drain_to = measure_to + Duration::from_secs(2);
+    let mut recording = false;
+    let mut sending = true;
+    let mut cpu0 = Duration::ZERO;
+    let mut server_cpu0 = None;
+    let mut t0 = start;
+    let mut measured_completed = 0u64;
+    let mut measured_secs = args.duration;
+    let mut cpu_used = Duration::ZERO;
+    let mut server_cpu_used = None;
+    let mut in_flight: usize = net.conns.len() * args.window;
+    stats.latencies_ns.reserve(1 << 20);
+
+    loop {
+        let now = Instant::now();
+        if !recording && sending && now >= measure_from {
+            recording = true;
+            stats.completed = 0;
+            stats.latencies_ns.clear();
+            cpu0 = cpu_self();
+            server_cpu0 = args.server_pid.and_then(cpu_of);
+            t0 = now;
+        }
+        if recording && now >= measure_to {
+            recording = false;
+            sending = false;
+            measured_secs = now.duration_since(t0).as_secs_f64();
+            measured_completed = stats.completed;
+            cpu_used = cpu_self().saturating_sub(cpu0);
+            server_cpu_used = match (server_cpu0, args.server_pid.and_then(cpu_of)) {
+                (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+                _ => None,
+            };
+        }
+        if !sending && (in_flight == 0 || now >= drain_to) {
+            break;
+        }
+        if stats.errors > 0 {
+            break;
+        }
+        let timeout = Duration::from_millis(50);
+        net.poll.poll(&mut net.events, Some(timeout)).expect("poll");
+        let tokens: Vec<usize> = net.events.iter().map(|e| e.token().0).collect();
+        for t in tokens {
+            let c = &mut net.conns[t];
+            if c.phase != Phase::Open {
+                continue;
+            }
+            let mut done = 0usize;
+            let mut eof = false;
+            loop {
+                match c.stream.read(&mut net.scratch) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        let mut data = &net.scratch[..n];
+                        while !data.is_empty() {
+                            let exp = &expected[c.next_expect];
+                            let want = &exp[c.expect_off..];
+                            let take = want.len().min(data.len());
+                            if data[..take] != want[..take] {
+                                stats.error(format!(
+                                    "connection {t}: echo {} differs from the message sent",
+                                    c.next_expect
+                                ));
+                                break;
+                            }
+                            data = &data[take..];
+                            c.expect_off += take;
+                            if c.expect_off == exp.len() {
+                                c.expect_off = 0;
+                                c.next_expect = (c.next_expect + 1) % RING;
+                                done += 1;
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        stats.error(format!("connection {t}: read: {e}"));
+                        break;
+                    }
+                }
+            }
+            if done > 0 {
+                let now = Instant::now();
+                for _ in 0..done {
+                    let sent = c.sent_at.pop_front().unwrap_or(now);
+                    if recording {
+                        let ns = now.duration_since(sent).as_nanos().min(u32::MAX as u128);
+                        stats.latencies_ns.push(ns as u32);
+                    }
+                    stats.completed += 1;
+                    in_flight -= 1;
+                    if sending {
+                        c.queue(&frames[c.next_send]);
+                        c.next_send = (c.next_send + 1) % RING;
+                        c.sent_at.push_back(now);
+                        in_flight += 1;
+                    }
+                }
+            }
+            if eof {
+                stats.error(format!("connection {t}: the server closed it"));
+                c.phase = Phase::Closed;
+                continue;
+            }
+            if let Err(e) = c.flush() {
+                stats.error(format!("connection {t}: write: {e}"));
+            }
+        }
+    }
+    net.close_all();
+    if stats.errors > 0 {
+        return finish_error(args, &stats);
+    }
+
+    let mut lat = std::mem::take(&mut stats.latencies_ns);
+    lat.sort_unstable();
+    let rate = measured_completed as f64 / measured_secs;
+    let cpu_pct = 100.0 * cpu_used.as_secs_f64() / measured_secs;
+    let server_cpu_pct = server_cpu_used.map(|d| 100.0 * d.as_secs_f64() / measured_secs);
+    let (p50, p99, p999) = (
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        percentile(&lat, 0.999),
+    );
+    eprintln!(
+        "loadgen echo {}: {} conns x {} B, window {}: {:.0} msg/s, p50 {:.1} us, p99 {:.1} us, \
+         p99.9 {:.1} us, loadgen CPU {:.0}%{}",
+        args.label,
+        args.connections,
+        args.size,
+        args.window,
+        rate,
+        p50,
+        p99,
+        p999,
+        cpu_pct,
+        server_cpu_pct.map_or(String::new(), |p| format!(", server CPU {p:.0}%"))
+    );
+    println!(
+        "{{\"mode\":\"echo\",\"label\":\"{}\",\"connections\":{},\"size\":{},\"window\":{},\
+         \"seconds\":{:.3},\"messages\":{},\"msgs_per_sec\":{:.1},\"p50_us\":{:.2},\"p99_us\":{:.2},\
+         \"p999_us\":{:.2},\"loadgen_cpu_pct\":{:.1},\"server_cpu_pct\":{},\"errors\":0}}",
+        json_escape(&args.label),
+        args.connections,
+        args.size,
+        args.window,
+        measured_secs,
+        measured_completed,
+        rate,
+        p50,
+        p99,
+        p999,
+        cpu_pct,
+        server_cpu_pct.map_or("null".into(), |p| format!("{p:.1}"))
+    );
+    0
+}
+
+fn finish_error(args: &Args, stats: &Stats) -> i32 {
+    println!(
+        "{{\"mode\":\"{}\",\"label\":\"{}\",\"errors\":{},\"error\":\"{}\"}}",
+        args.mode,
+        json_escape(&args.label),
+        stats.errors.max(1),
+        json_escape(stats.first_error.as_deref().unwrap_or("failed"))
+    );
+    1
+}
+
+// ----- idle -----------------------------------------------------------------------
+
+fn run_idle(args: &Args) -> i32 {
+    let Some(pid) = args.server_pid else {
+        usage("idle needs --server-pid");
+    };
+    let mut stats = Stats::default();
+    let before = rss_of(pid);
+    let mut net = Net::new(args);
+    let t = Instant::now();
+    if !net.connect_all(&mut stats, Instant::now() + Duration::from_secs(120)) {
+        return finish_error(args, &stats);
+    }
+    let connect_secs = t.elapsed().as_secs_f64();
+    // Let the server settle, watching for connections it drops.
+    let until = Instant::now() + Duration::from_secs_f64(args.settle);
+    while Instant::now() < until {
+        idle_poll(&mut net, &mut stats);
+    }
+    let after = rss_of(pid);
+    let hold_until = Instant::now() + Duration::from_secs_f64(args.hold);
+    while Instant::now() < hold_until {
+        idle_poll(&mut net, &mut stats);
+    }
+    let still_open = net.open;
+    net.close_all();
+    if stats.errors > 0 {
+        return finish_error(args, &stats);
+    }
+    let (Some(before), Some(after)) = (before, after) else {
+        eprintln!("loadgen: cannot read /proc/{pid}/status");
+        return 1;
+    };
+    let per = (after.saturating_sub(before)) as f64 / args.connections as f64;
+    eprintln!(
+        "loadgen idle {}: {} connections open in {:.2} s; server RSS {:.1} MiB -> {:.1} MiB: \
+         {:.0} B per connection",
+        args.label,
+        still_open,
+        connect_secs,
+        before as f64 / 1048576.0,
+        after as f64 / 1048576.0,
+        per
+    );
+    println!(
+        "{{\"mode\":\"idle\",\"label\":\"{}\",\"connections\":{},\"rss_before\":{},\"rss_after\":{},\
+         \"bytes_per_conn\":{:.1},\"errors\":0}}",
+        json_escape(&args.label),
+        args.connections,
+        before,
+        after,
+        per
+    );
+    0
+}
+
+fn idle_poll(net: &mut Net, stats: &mut Stats) {
+    net.poll
+        .poll(&mut net.events, Some(Duration::from_millis(100)))
+        .expect("poll");
+    let tokens: Vec<usize> = net.events.iter().map(|e| e.token().0).collect();
+    for t in tokens {
+        let c = &mut net.conns[t];
+        if c.phase != Phase::Open {
+            continue;
+        }
+        match c.stream.read(&mut net.scratch) {
+            Ok(0) => {
+                stats.error(format!(
+                    "connection {t}: the server closed an idle connection"
+                ));
+                c.phase = Phase::Closed;
+                net.open -= 1;
+            }
+            Ok(_) => stats.error(format!("connection {t}: data on an idle connection")),
+            Err(_) => {}
+        }
+    }
+}
+
+// ----- broadcast ------------------------------------------------------------------
+
+fn run_broadcast(args: &Args) -> i32 {
+    let mut stats = Stats::default();
+    let mut net = Net::new(args);
+    if !net.connect_all(&mut stats, Instant::now() + Duration::from_secs(120)) {
+        return finish_error(args, &stats);
+    }
+    // Sessions join their room right after the upgrade; give them a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    let n = net.conns.len();
+    let warmup_rounds = 3usize;
+    let mut round = 0usize;
+    let mut times_us: Vec<f64> = Vec::new();
+    let mut measured = 0u64;
+    let mut measured_secs = 0.0;
+    let mut cpu0 = Duration::ZERO;
+    let mut server_cpu0 = None;
+    let mut cpu_used = Duration::ZERO;
+    let mut server_cpu_used = None;
+    let t_start = Instant::now();
+    let mut t_measure = t_start;
+    let hard_stop = t_start + Duration::from_secs_f64(args.duration * 3.0 + 30.0);
+    loop {
+        if round == warmup_rounds {
+            t_measure = Instant::now();
+            cpu0 = cpu_self();
+            server_cpu0 = args.server_pid.and_then(cpu_of);
+        }
+        if round > warmup_rounds
+            && t_measure.elapsed().as_secs_f64() >= args.duration
+            && round - warmup_rounds >= 3
+        {
+            measured_secs = t_measure.elapsed().as_secs_f64();
+            cpu_used = cpu_self().saturating_sub(cpu0);
+            server_cpu_used = match (server_cpu0, args.server_pid.and_then(cpu_of)) {
+                (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+                _ => None,
+            };
+            break;
+        }
+        let text = payload(args.size, round);
+        let expected = plain_frame(&text);
+        let sent = Instant::now();
+        {
+            let c = &mut net.conns[0];
+            c.queue(&masked_frame(&text, key_for(round)));
+            if let Err(e) = c.flush() {
+                stats.error(format!("write: {e}"));
+            }
+        }
+        let mut got = 0usize;
+        let mut last = sent;
+        while got < n && stats.errors == 0 {
+            if Instant::now() > hard_stop {
+                stats.error(format!("round {round}: only {got} of {n} got the message"));
+                break;
+            }
+            net.poll
+                .poll(&mut net.events, Some(Duration::from_millis(100)))
+                .expect("poll");
+            let tokens: Vec<usize> = net.events.iter().map(|e| e.token().0).collect();
+            for t in tokens {
+                let c = &mut net.conns[t];
+                if t == 0 {
+                    let _ = c.flush();
+                }
+                loop {
+                    match c.stream.read(&mut net.scratch) {
+                        Ok(0) => {
+                            stats.error(format!("connection {t}: the server closed it"));
+                            break;
+                        }
+                        Ok(k) => {
+                            let mut data = &net.scratch[..k];
+                            while !data.is_empty() {
+                                if c.next_expect != round {
+                                    stats.error(format!("connection {t}: an extra message"));
+                                    break;
+                                }
+                                let want = &expected[c.expect_off..];
+                                let take = want.len().min(data.len());
+                                if data[..take] != want[..take] {
+                                    stats.error(format!(
+                                        "connection {t}: round {round} differs from the message sent"
+                                    ));
+                                    break;
+                                }
+                                data = &data[take..];
+                                c.expect_off += take;
+                                if c.expect_off == expected.len() {
+                                    c.expect_off = 0;
+                                    c.next_expect += 1;
+                                    got += 1;
+                                    last = Instant::now();
+                                }
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            stats.error(format!("connection {t}: read: {e}"));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if stats.errors > 0 {
+            break;
+        }
+        if round >= warmup_rounds {
+            times_us.push(last.duration_since(sent).as_secs_f64() * 1e6);
+            measured += n as u64;
+        }
+        round += 1;
+    }
+    net.close_all();
+    if stats.errors > 0 {
+        return finish_error(args, &stats);
+    }
+    let rate = measured as f64 / measured_secs;
+    times_us.sort_by(f64::total_cmp);
+    let median = times_us[times_us.len() / 2];
+    let worst = *times_us.last().unwrap_or(&0.0);
+    let cpu_pct = 100.0 * cpu_used.as_secs_f64() / measured_secs;
+    let server_cpu_pct = server_cpu_used.map(|d| 100.0 * d.as_secs_f64() / measured_secs);
+    eprintln!(
+        "loadgen broadcast {}: {} sessions x {} B, {} rounds: {:.0} deliveries/s, last client \
+         after {:.0} us (median; worst {:.0} us), loadgen CPU {:.0}%{}",
+        args.label,
+        n,
+        args.size,
+        times_us.len(),
+        rate,
+        median,
+        worst,
+        cpu_pct,
+        server_cpu_pct.map_or(String::new(), |p| format!(", server CPU {p:.0}%"))
+    );
+    println!(
+        "{{\"mode\":\"broadcast\",\"label\":\"{}\",\"connections\":{},\"size\":{},\"rounds\":{},\
+         \"deliveries_per_sec\":{:.1},\"last_client_us\":{:.1},\"worst_last_client_us\":{:.1},\
+         \"loadgen_cpu_pct\":{:.1},\"server_cpu_pct\":{},\"errors\":0}}",
+        json_escape(&args.label),
+        n,
+        args.size,
+        times_us.len(),
+        rate,
+        median,
+        worst,
+        cpu_pct,
+        server_cpu_pct.map_or("null".into(), |p| format!("{p:.1}"))
+    );
+    0
+}
+
+fn main() {
+    let args = parse_args();
+    tandem_bench::raise_fd_limit(args.connections as u64 + 64);
+    let code = match args.mode.as_str() {
+        "echo" => run_echo(&args),
+        "idle" => run_idle(&args),
+        _ => run_broadcast(&args),
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The performance table, reproduced with one command:
+#
+#   scripts/bench.sh            every scenario for every server (about 6 minutes)
+#   scripts/bench.sh --smoke    CI's smoke test: a few seconds of load on tandem
+#
+# Builds bench/ (its own workspace) in release, then for each scenario starts
+# a server (`bench-server`) pinned to one core and the load generator
+# (`loadgen`, raw TCP, no WebSocket library) pinned to the other, with
+# `taskset`. Every run talks to 127.0.0.1 only and stops by itself.
+#
+# Writes bench/results/latest.jsonl (one JSON object per run), then
+# bench/results/latest.md (the table, with ratios and the targets) and
+# bench/results/latest.svg (the chart) through bench/report.py.
+#
+# Environment: SERVER_CPU (default 0), LOADGEN_CPU (default 1), ECHO_SECS
+# (default 5), WARMUP_SECS (default 1), BCAST_SECS (default 4),
+# IDLE_CONNS (default 10000), PORT_BASE (default 19100).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+smoke=0
+case "${1:-}" in
+    --smoke) smoke=1 ;;
+    "") ;;
+    *) echo "usage: scripts/bench.sh [--smoke]" >&2; exit 2 ;;
+esac
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+cores=$(nproc)
+SERVER_CPU=${SERVER_CPU:-0}
+LOADGEN_CPU=${LOADGEN_CPU:-$((cores > 1 ? 1 : 0))}
+ECHO_SECS=${ECHO_SECS:-5}
+WARMUP_SECS=${WARMUP_SECS:-1}
+BCAST_SECS=${BCAST_SECS:-4}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+port=${PORT_BASE:-19100}
+
+log "building bench/ (release)"
+cargo build --release --locked --manifest-path bench/Cargo.toml
+target_dir=$(cargo metadata --manifest-path bench/Cargo.toml --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+bin="$target_dir/release"
+
+# Both processes get a higher priority than other work on the machine when
+# allowed (root), the same for every server.
+prio=()
+if [ "$(id -u)" = 0 ]; then prio=(nice -n -10); fi
+
+results=bench/results
+mkdir -p "$results"
+server_pid=""
+server_log=$(mktemp)
+trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -f "$server_log"' EXIT
+
+start_server() { # impl mode
+    port=$((port + 1))
+    : >"$server_log"
+    "${prio[@]}" taskset -c "$SERVER_CPU" "$bin/bench-server" --impl "$1" --mode "$2" \
+        --addr "127.0.0.1:$port" 2>"$server_log" &
+    server_pid=$!
+    for _ in $(seq 200); do
+        grep -q '^bench-server:' "$server_log" && return 0
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "server $1 $2 did not start:" >&2
+    cat "$server_log" >&2
+    exit 1
+}
+
+stop_server() {
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
+loadgen() { # mode impl args...
+    local mode=$1 impl=$2
+    shift 2
+    "${prio[@]}" taskset -c "$LOADGEN_CPU" "$bin/loadgen" "$mode" --addr "127.0.0.1:$port" \
+        --server-pid "$server_pid" --label "$impl" "$@"
+}
+
+if [ "$smoke" = 1 ]; then
+    log "smoke: 3 s of echo load on tandem (20 connections, window 4)"
+    start_server tandem echo
+    out=$(loadgen echo tandem --connections 20 --size 100 --window 4 --duration 2 --warmup 1)
+    stop_server
+    echo "$out"
+    python3 -c 'import json, sys; r = json.loads(sys.argv[1]); sys.exit(0 if r["errors"] == 0 and r["messages"] > 0 else 1)' "$out"
+    echo "bench smoke: 1 passed, 0 failed"
+    exit 0
+fi
+
+jsonl="$results/latest.jsonl"
+: >"$jsonl"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+impls=(tandem tungstenite fastwebsockets)
+
+for scenario in "100 20" "10 1024" "500 16384"; do
+    set -- $scenario
+    for window in 1 16; do
+        for impl in "${impls[@]}"; do
+            log "echo: $impl, $1 connections x $2 B, window $window"
+            start_server "$impl" echo
+            loadgen echo "$impl" --connections "$1" --size "$2" --window "$window" \
+                --duration "$ECHO_SECS" --warmup "$WARMUP_SECS" >>"$jsonl"
+            stop_server
+        done
+    done
+done
+
+for impl in "${impls[@]}"; do
+    log "idle: $impl, $IDLE_CONNS connections"
+    start_server "$impl" echo
+    sleep 0.5
+    loadgen idle "$impl" --connections "$IDLE_CONNS" --settle 2 >>"$jsonl"
+    stop_server
+done
+
+for sessions in 1000 10000; do
+    for impl in tandem tungstenite; do
+        log "broadcast: $impl, $sessions sessions"
+        start_server "$impl" chat
+        loadgen broadcast "$impl" --connections "$sessions" --size 64 \
+            --duration "$BCAST_SECS" >>"$jsonl"
+        stop_server
+    done
+done
+
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+python3 bench/report.py "$jsonl" "$results/latest" \
+    --machine "$cpu; $cores cores; $(free -g | awk '/^Mem:/ {print $2}') GiB; Linux $(uname -r)" \
+    --rustc "$(rustc --version)" \
+    --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    --started "$started" \
+    --load "load average $load_before before, $load_after after" \
+    --pinning "server on CPU $SERVER_CPU, loadgen on CPU $LOADGEN_CPU; echo ${ECHO_SECS} s after ${WARMUP_SECS} s warm-up"
+log "wrote $results/latest.md and $results/latest.svg"
+cat "$results/latest.md"
