@@ -3,12 +3,18 @@
 //! then asks it to write its reports.
 //!
 //! ```text
-//! kosoku -m fuzzingserver 127.0.0.1:9001 -x '12.*' -x '13.*' &
+//! kosoku -m fuzzingserver 127.0.0.1:9001 &
 //! cargo run --release --example autobahn_client -- --url ws://127.0.0.1:9001
 //! ```
 //!
+//! It offers permessage-deflate as Autobahn's own client does,
+//! `permessage-deflate; client_no_context_takeover; client_max_window_bits`:
+//! the fuzzing server's 13.x cases accept an offer only if it lets them set
+//! `client_no_context_takeover` (13.2, 13.5, 13.6) or `client_max_window_bits`
+//! (13.3 to 13.6), and run the case as UNIMPLEMENTED otherwise.
+//!
 //! `--cases 1-10,42` runs only those case numbers (1-based, in the server's
-//! order). `scripts/autobahn.sh` runs the whole suite against this client
+//! order); `--parallel N` runs N cases at once. `scripts/autobahn.sh` runs the whole suite against this client
 //! and the server in `autobahn_server.rs`.
 // A native program: on wasm32 it builds as an empty stub, so that
 // `cargo clippy --target wasm32-unknown-unknown --all-targets` passes.
@@ -19,6 +25,9 @@ use std::ops::RangeInclusive;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use futures::StreamExt;
+
+use tandem::extensions::PerMessageDeflate;
 use tandem::{ClientBuilder, Error, Session, WebSocketOptions};
 
 const AGENT: &str = "tandem";
@@ -30,10 +39,12 @@ const CASE_TIMEOUT: Duration = Duration::from_secs(120);
 struct Args {
     url: String,
     cases: Option<Vec<RangeInclusive<usize>>>,
+    /// How many cases run at once.
+    parallel: usize,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: autobahn_client [--url ws://HOST:PORT] [--cases 1-10,42]");
+    eprintln!("usage: autobahn_client [--url ws://HOST:PORT] [--cases 1-10,42] [--parallel N]");
     std::process::exit(2);
 }
 
@@ -41,11 +52,19 @@ fn parse_args() -> Args {
     let mut parsed = Args {
         url: "ws://127.0.0.1:9001".to_string(),
         cases: None,
+        parallel: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--url", Some(value)) => parsed.url = value.trim_end_matches('/').to_string(),
+            ("--parallel", Some(value)) => {
+                parsed.parallel = value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .unwrap_or_else(|| usage())
+            }
             ("--cases", Some(value)) => {
                 parsed.cases = Some(parse_ranges(&value).unwrap_or_else(|| usage()))
             }
@@ -73,7 +92,14 @@ fn options() -> WebSocketOptions {
 }
 
 async fn connect(url: &str) -> Result<Session, Error> {
-    ClientBuilder::new(url).options(options()).connect().await
+    let deflate = PerMessageDeflate::new()
+        .client_no_context_takeover(true)
+        .client_max_window_bits(15);
+    ClientBuilder::new(url)
+        .options(options())
+        .extension(deflate)
+        .connect()
+        .await
 }
 
 async fn case_count(base: &str) -> Result<usize, String> {
@@ -140,9 +166,18 @@ async fn main() -> ExitCode {
             .as_ref()
             .is_none_or(|ranges| ranges.iter().any(|r| r.contains(n)))
     };
+    let cases: Vec<usize> = (1..=count).filter(selected).collect();
+    let results = futures::stream::iter(cases)
+        .map(|n| async move {
+            let outcome = tokio::time::timeout(CASE_TIMEOUT, run_case(base, n)).await;
+            (n, outcome)
+        })
+        .buffer_unordered(args.parallel)
+        .collect::<Vec<_>>()
+        .await;
     let mut errors = 0;
-    for n in (1..=count).filter(selected) {
-        match tokio::time::timeout(CASE_TIMEOUT, run_case(base, n)).await {
+    for (n, outcome) in results {
+        match outcome {
             Ok(Ok(reason)) => println!("case {n}/{count}: closed: {reason}"),
             Ok(Err(error)) => {
                 errors += 1;

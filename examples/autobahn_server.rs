@@ -1,9 +1,13 @@
 //! The Autobahn TestSuite echo server: every message goes back as it came
-//! (text as text, binary as binary), at `/`.
+//! (text as text, binary as binary), at `/`, with permessage-deflate
+//! (sections 12 and 13): it accepts every offer those cases make, lowering
+//! `server_max_window_bits` to 12, and keeps its compression context unless
+//! the client asks for `server_no_context_takeover`, so both kinds of
+//! compressor are exercised (a default server would always reset it).
 //!
 //! ```text
 //! cargo run --release --example autobahn_server -- --addr 127.0.0.1:9001
-//! kosoku -m fuzzingclient 127.0.0.1:9001 -x '12.*' -x '13.*'
+//! kosoku -m fuzzingclient 127.0.0.1:9001
 //! ```
 //!
 //! `scripts/autobahn.sh` runs the whole suite against this server and the
@@ -13,6 +17,7 @@
 #![cfg_attr(target_arch = "wasm32", no_main)]
 #![cfg(not(target_arch = "wasm32"))]
 
+use tandem::extensions::PerMessageDeflate;
 use tandem::server::Server;
 use tandem::{Session, WebSocketOptions};
 
@@ -55,6 +60,7 @@ async fn main() {
     };
     let server = match Server::new()
         .options(options)
+        .extension(PerMessageDeflate::new().server_no_context_takeover(false))
         .web_socket("/", echo)
         .bind(addr.as_str())
         .await

@@ -4,11 +4,16 @@
 //! cargo run --example server -- --addr 127.0.0.1:8080 --www www --pkg pkg
 //! ```
 //!
-//! Three more routes serve the browser tests (`scripts/test-browser.sh`):
+//! Every route negotiates permessage-deflate with clients that offer it
+//! (browsers do), in its default configuration.
+//!
+//! Four more routes serve the browser tests (`scripts/test-browser.sh`):
 //! `/echo-any` sends every message back as it came (text or binary),
-//! `/echo-proto` does the same but only speaks the subprotocols `tandem.v2`
-//! and `tandem`, and `/closed?id=ID` answers with the close reason that the
-//! `/echo-any?id=ID` session ended with, as the text `CODE REASON`.
+//! `/echo-extensions` does the same after a first text message listing the
+//! extensions the server agreed on (as a `Sec-WebSocket-Extensions` value),
+//! `/echo-proto` only speaks the subprotocols `tandem.v2` and `tandem`, and
+//! `/closed?id=ID` answers with the close reason that the `/echo-any?id=ID`
+//! session ended with, as the text `CODE REASON`.
 // A native program: on wasm32 it builds as an empty stub, so that
 // `cargo clippy --target wasm32-unknown-unknown --all-targets` passes.
 #![cfg_attr(target_arch = "wasm32", no_main)]
@@ -19,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tandem::demo::{echo, ChatRoom};
+use tandem::extensions::{ExtensionHeader, PerMessageDeflate};
 use tandem::server::{Route, Server};
 use tandem::{CloseReason, Session};
 
@@ -52,11 +58,22 @@ async fn main() {
     let room = ChatRoom::new();
     let log_any = CloseLog::default();
     let (log_proto, log_closed) = (log_any.clone(), log_any.clone());
+    let log_extensions = log_any.clone();
     let server = Server::new()
+        .extension(PerMessageDeflate::new())
         .web_socket("/echo", echo)
         .web_socket("/chat", move |session| room.clone().join(session))
         .web_socket("/echo-any", move |session| {
             echo_any(session, log_any.clone())
+        })
+        .web_socket("/echo-extensions", move |session: Session| {
+            let log = log_extensions.clone();
+            async move {
+                let agreed = ExtensionHeader::format_list(session.extensions());
+                if session.send(agreed).await.is_ok() {
+                    echo_any(session, log).await;
+                }
+            }
         })
         .web_socket(
             Route::new("/echo-proto")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the Autobahn TestSuite, sections 1-11 (12-13 are compression), against
-# tandem's server and its native client, on 127.0.0.1 only, and checks the
-# reports: exit 0 only if every case of both sides passes.
+# Runs the whole Autobahn TestSuite, sections 1-13 (12-13: permessage-deflate),
+# against tandem's server and its native client, on 127.0.0.1 only, and checks
+# the reports: exit 0 only if every case of both sides passes.
 #
 #   scripts/autobahn.sh
 #
@@ -13,22 +13,26 @@
 # stopped on exit.
 #
 # Environment: KOSOKU_VERSION (default 0.1.0), AUTOBAHN_PARALLELISM (cases
-# run at once against the server, default 1), AUTOBAHN_SUITE_TIMEOUT (seconds
-# per side, default 900).
+# run at once against the server, default 2), AUTOBAHN_SUITE_TIMEOUT (seconds
+# per side, default 1200), AUTOBAHN_CASES (a case glob such as '13.*' to run
+# only those, e.g. while debugging; default: every case).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 KOSOKU_VERSION=${KOSOKU_VERSION:-0.1.0}
-PARALLELISM=${AUTOBAHN_PARALLELISM:-1}
-SUITE_TIMEOUT=${AUTOBAHN_SUITE_TIMEOUT:-900}
+PARALLELISM=${AUTOBAHN_PARALLELISM:-2}
+SUITE_TIMEOUT=${AUTOBAHN_SUITE_TIMEOUT:-1200}
 BUILD_TIMEOUT=1800
 START_TIMEOUT=30
 HOST=127.0.0.1
 VENV=.venv
 REPORTS=reports
 LOGS=$REPORTS/logs
-EXCLUDE=(-x '12.*' -x '13.*')
+SELECT=()
+if [[ -n ${AUTOBAHN_CASES:-} ]]; then
+    SELECT=(-i "$AUTOBAHN_CASES")
+fi
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -125,11 +129,12 @@ if ! server_port=$(wait_for_port "$LOGS/server.out" "$server_pid"); then
 fi
 
 log "server side: kosoku fuzzingclient against $HOST:$server_port"
+started=$SECONDS
 status=0
 run_bounded "$SUITE_TIMEOUT" "$KOSOKU" -m fuzzingclient "$HOST:$server_port" \
-    -o "$REPORTS/server" -p "$PARALLELISM" "${EXCLUDE[@]}" \
+    -o "$REPORTS/server" -p "$PARALLELISM" "${SELECT[@]}" \
     >"$LOGS/kosoku-fuzzingclient.log" 2>&1 || status=$?
-log "server side: kosoku exited with $status (the checker decides)"
+log "server side: kosoku exited with $status after $((SECONDS - started)) s (the checker decides)"
 kill "$server_pid" 2>/dev/null || true
 wait "$server_pid" 2>/dev/null || true
 
@@ -137,7 +142,7 @@ wait "$server_pid" 2>/dev/null || true
 
 log "client side: starting kosoku fuzzingserver on a free port"
 timeout --kill-after=10 "$SUITE_TIMEOUT" "$KOSOKU" -m fuzzingserver "$HOST:0" \
-    -o "$REPORTS/client" "${EXCLUDE[@]}" \
+    -o "$REPORTS/client" "${SELECT[@]}" \
     >"$LOGS/kosoku-fuzzingserver.out" 2>"$LOGS/kosoku-fuzzingserver.err" &
 fuzzingserver_pid=$!
 pids+=("$fuzzingserver_pid")
@@ -147,8 +152,10 @@ if ! fuzzingserver_port=$(wait_for_port "$LOGS/kosoku-fuzzingserver.err" "$fuzzi
 fi
 
 log "client side: autobahn_client against ws://$HOST:$fuzzingserver_port"
+started=$SECONDS
 status=0
 run_bounded "$SUITE_TIMEOUT" "$CLIENT_BIN" --url "ws://$HOST:$fuzzingserver_port" \
+    --parallel "$PARALLELISM" \
     >"$LOGS/client.out" 2>"$LOGS/client.err" || status=$?
 if [[ $status -ne 0 ]]; then
     log "autobahn_client exited with $status; see $LOGS/client.err"
@@ -161,6 +168,8 @@ for _ in $(seq 600); do
 done
 kill "$fuzzingserver_pid" 2>/dev/null || true
 wait "$fuzzingserver_pid" 2>/dev/null || true
+
+log "client side: done after $((SECONDS - started)) s"
 
 # ----- the verdict --------------------------------------------------------------
 

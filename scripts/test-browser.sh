@@ -5,53 +5,27 @@
 #   scripts/test-browser.sh            # set up what is missing, then test
 #   SKIP_SETUP=1 scripts/test-browser.sh
 #
-# Set-up is idempotent: the wasm32 target, Debian's chromium and
-# chromium-driver, wasm-pack and the wasm-bindgen CLI at the version in
-# Cargo.lock are installed only when missing. The demo server is started on a
-# free 127.0.0.1 port (`--addr 127.0.0.1:0`), its address is handed to the
-# tests at compile time as TANDEM_TEST_SERVER, and it is stopped on exit.
+# Set-up is idempotent (scripts/setup.sh): the wasm32 target, Debian's
+# chromium and chromium-driver, wasm-pack and the wasm-bindgen CLI at the
+# version in Cargo.lock are installed only when missing. The demo server is
+# started on a free 127.0.0.1 port (`--addr 127.0.0.1:0`), its address is
+# handed to the tests at compile time as TANDEM_TEST_SERVER, and it is
+# stopped on exit.
 # Every step is bounded in time.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-log() { printf '[test-browser] %s\n' "$*" >&2; }
-
-setup() {
-    if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-        log "adding the wasm32-unknown-unknown target"
-        timeout 600 rustup target add wasm32-unknown-unknown
-    fi
-    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-        log "installing chromium and chromium-driver"
-        local sudo=""
-        [ "$(id -u)" -eq 0 ] || sudo="sudo"
-        timeout 600 $sudo apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive timeout 900 $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
-    fi
-    if ! command -v wasm-pack >/dev/null; then
-        log "installing wasm-pack (a few minutes)"
-        timeout 1200 cargo install wasm-pack
-    fi
-    # wasm-pack must find a wasm-bindgen CLI of exactly the library's version
-    # on PATH: it cannot download one here.
-    local want have
-    want=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-    have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)
-    if [ -z "$want" ]; then
-        log "no wasm-bindgen in Cargo.lock: run 'cargo generate-lockfile' first"
-        exit 1
-    fi
-    if [ "$have" != "$want" ]; then
-        log "installing wasm-bindgen-cli $want (have: ${have:-none}; a few minutes)"
-        timeout 1200 cargo install wasm-bindgen-cli --version "$want" --force
-    fi
-}
+SETUP_TAG=test-browser
+. scripts/setup.sh
+log() { setup_log "$@"; }
 
 if [ -z "${SKIP_SETUP:-}" ]; then
-    setup
+    setup_wasm_target
+    setup_chromedriver
+    setup_wasm_pack
+    setup_wasm_bindgen
 fi
-export PATH="$HOME/.cargo/bin:$PATH"
 
 log "building the demo server"
 timeout 900 cargo build --example server

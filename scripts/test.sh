@@ -13,8 +13,15 @@
 #    test, not a timed one;
 # 4. the Autobahn TestSuite against the server and the native client
 #    (scripts/autobahn.sh; kosoku from PyPI in .venv);
-# 5. the browser suite in headless Chromium (scripts/test-browser.sh), when
-#    present.
+# 5. the chat stress test (tests/stress.rs, release build, at most a minute:
+#    a few hundred clients with slow, silent and malformed ones, no message
+#    lost or reordered, memory bounded);
+# 6. the fuzz targets of fuzz/ for FUZZ_SECONDS each (default 60; 0 skips
+#    them) with cargo-fuzz on nightly (scripts/fuzz.sh);
+# 7. the browser suite in headless Chromium (scripts/test-browser.sh);
+# 8. the demo page end to end in headless Chromium (scripts/test-page.sh:
+#    two pages and the native client chat, the echo panel);
+# 9. the size budget of the browser package (scripts/check-wasm-size.sh).
 #
 # Everything runs on 127.0.0.1. Exit status 0 only if every step passes; the
 # last line sums up the test counts.
@@ -33,6 +40,19 @@ count_cargo_results() {
     f=$(grep -Eo '[0-9]+ failed' "$1" | awk '{s+=$1} END {print s+0}')
     passed=$((passed + p))
     failed=$((failed + f))
+}
+
+count_plain_results() {
+    # Adds up the "NAME: N passed, M failed" line of a script's log; a log
+    # without one counts as one failure.
+    local line
+    line=$(grep -E "^$1: [0-9]+ passed, [0-9]+ failed" "$2" | tail -n 1 || true)
+    if [ -z "$line" ]; then
+        failed=$((failed + 1))
+        return
+    fi
+    passed=$((passed + $(echo "$line" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')))
+    failed=$((failed + $(echo "$line" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+')))
 }
 
 log "toolchain"
@@ -60,17 +80,37 @@ cargo bench --no-run --locked
 bash scripts/bench.sh --smoke 2>&1 | tee test-output/bench-smoke.log
 count_cargo_results test-output/bench-smoke.log
 
-log "Autobahn TestSuite (sections 1-11, server and client)"
+log "Autobahn TestSuite (sections 1-13, server and client)"
 bash scripts/autobahn.sh 2>&1 | tee test-output/autobahn.log
 ab=$(grep -E '^autobahn: [0-9]+ passed, [0-9]+ failed' test-output/autobahn.log | tail -1)
 passed=$((passed + $(echo "$ab" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')))
 failed=$((failed + $(echo "$ab" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+')))
+
+log "chat stress test (release)"
+cargo test --release --locked --test stress -- --ignored --nocapture 2>&1 | tee test-output/stress.log
+count_cargo_results test-output/stress.log
+
+if [ "${FUZZ_SECONDS:-60}" != 0 ]; then
+    log "fuzzing (${FUZZ_SECONDS:-60} s per target)"
+    bash scripts/fuzz.sh 2>&1 | tee test-output/fuzz.log
+    fz=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed' test-output/fuzz.log | tail -1)
+    passed=$((passed + $(echo "$fz" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')))
+    failed=$((failed + $(echo "$fz" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+')))
+fi
 
 if [ -f scripts/test-browser.sh ]; then
     log "browser suite (headless Chromium)"
     bash scripts/test-browser.sh 2>&1 | tee test-output/browser.log
     count_cargo_results test-output/browser.log
 fi
+
+log "demo page end to end (headless Chromium, playwright-core)"
+bash scripts/test-page.sh 2>&1 | tee test-output/page.log || true
+count_plain_results page test-output/page.log
+
+log "browser package size budget"
+bash scripts/check-wasm-size.sh 2>&1 | tee test-output/wasm-size.log || true
+count_plain_results wasm-size test-output/wasm-size.log
 
 echo
 echo "tandem: $passed passed, $failed failed"

@@ -22,19 +22,15 @@
 //! # }
 //! ```
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::{select, Either};
 use futures::{Stream, StreamExt};
 
-use tracing::warn;
-
 use crate::close::{CloseCode, CloseReason};
 use crate::frame::Frame;
-use crate::session::{Outgoing, Session};
+use crate::hub::{Hub, SlowMemberPolicy};
+use crate::session::Session;
 
 /// The echo demo's server handler, as in Ktor's guide.
 ///
@@ -67,15 +63,15 @@ pub async fn echo(mut session: Session) {
     }
 }
 
-/// The chat demo's shared state: who is connected, and their outgoing handles.
+/// The chat demo's shared state: who is connected, on a [`Hub`].
 ///
 /// Clone it into each connection's handler; all clones are the same room.
 ///
-/// A member that stops reading cannot stall the room: each message goes to
-/// every member at once, and a member whose outgoing queue stays full for
-/// [`ChatRoom::slow_member_timeout`] (5 s by default) is closed with 1008
-/// and misses the messages from then on. Every other member gets every
-/// message, in order per sender.
+/// A member that stops reading cannot stall the room: the room's hub uses
+/// [`SlowMemberPolicy::CloseAfter`] with [`ChatRoom::slow_member_timeout`]
+/// (5 s by default), so a member from whose full outgoing queue no frame
+/// leaves for that long is closed with 1008 and misses the messages from
+/// then on. Every other member gets every message, in order per sender.
 ///
 /// ```
 /// let room = tandem::demo::ChatRoom::new();
@@ -83,13 +79,7 @@ pub async fn echo(mut session: Session) {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ChatRoom {
-    inner: Arc<RoomInner>,
-}
-
-#[derive(Debug)]
-struct RoomInner {
-    next_id: AtomicU64,
-    members: Mutex<BTreeMap<u64, Outgoing>>,
+    hub: Hub,
     slow_member_timeout: Duration,
 }
 
@@ -101,6 +91,11 @@ impl Default for ChatRoom {
 
 impl ChatRoom {
     /// An empty room.
+    ///
+    /// ```
+    /// let room = tandem::demo::ChatRoom::new();
+    /// assert!(room.is_empty());
+    /// ```
     pub fn new() -> Self {
         Self::with_slow_member_timeout(Duration::from_secs(5))
     }
@@ -113,32 +108,64 @@ impl ChatRoom {
     /// assert_eq!(room.slow_member_timeout(), Duration::from_secs(1));
     /// ```
     pub fn with_slow_member_timeout(timeout: Duration) -> Self {
+        Self::with_policy(SlowMemberPolicy::CloseAfter(timeout))
+    }
+
+    /// An empty room whose hub treats slow members by `policy`.
+    ///
+    /// ```
+    /// use tandem::hub::SlowMemberPolicy;
+    /// let room = tandem::demo::ChatRoom::with_policy(SlowMemberPolicy::DropMessage);
+    /// assert_eq!(room.hub().policy(), SlowMemberPolicy::DropMessage);
+    /// ```
+    pub fn with_policy(policy: SlowMemberPolicy) -> Self {
+        let slow_member_timeout = match policy {
+            SlowMemberPolicy::CloseAfter(timeout) => timeout,
+            _ => Duration::ZERO,
+        };
         Self {
-            inner: Arc::new(RoomInner {
-                next_id: AtomicU64::new(0),
-                members: Mutex::new(BTreeMap::new()),
-                slow_member_timeout: timeout,
-            }),
+            hub: Hub::new(policy),
+            slow_member_timeout,
         }
     }
 
-    /// How long a member's queue may stay full before it is closed.
+    /// How long a member's queue may stay full before it is closed (zero
+    /// when the room's policy is not [`SlowMemberPolicy::CloseAfter`]).
+    ///
+    /// ```
+    /// let room = tandem::demo::ChatRoom::new();
+    /// assert_eq!(room.slow_member_timeout(), std::time::Duration::from_secs(5));
+    /// ```
     pub fn slow_member_timeout(&self) -> Duration {
-        self.inner.slow_member_timeout
+        self.slow_member_timeout
+    }
+
+    /// The hub the room broadcasts through.
+    ///
+    /// ```
+    /// let room = tandem::demo::ChatRoom::new();
+    /// assert!(room.hub().is_empty());
+    /// ```
+    pub fn hub(&self) -> &Hub {
+        &self.hub
     }
 
     /// How many members are connected.
+    ///
+    /// ```
+    /// assert_eq!(tandem::demo::ChatRoom::new().len(), 0);
+    /// ```
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.hub.len()
     }
 
     /// Whether nobody is connected.
+    ///
+    /// ```
+    /// assert!(tandem::demo::ChatRoom::new().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Outgoing>> {
-        self.inner.members.lock().unwrap_or_else(|e| e.into_inner())
+        self.hub.is_empty()
     }
 
     /// The chat server handler for one connection: names it `userN` in
@@ -151,13 +178,9 @@ impl ChatRoom {
     /// # }
     /// ```
     pub async fn join(self, mut session: Session) {
-        let (id, count) = {
-            let mut members = self.lock();
-            let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-            members.insert(id, session.outgoing());
-            (id, members.len())
-        };
-        let name = format!("user{id}");
+        let member = self.hub.join(session.outgoing());
+        let count = self.hub.len();
+        let name = format!("user{}", member.id());
         let welcome = format!("You are connected! There are {count} users here.");
         if session.send(welcome).await.is_ok() {
             while let Some(frame) = session.receive().await {
@@ -166,28 +189,19 @@ impl ChatRoom {
                 }
             }
         }
-        self.lock().remove(&id);
+        drop(member);
     }
 
     /// Sends `text` to every member, all at once; returns when every member
-    /// has it queued, or was closed for being too slow.
+    /// has it queued, or was dealt with by the room's policy.
+    ///
+    /// ```no_run
+    /// # async fn run(room: tandem::demo::ChatRoom) {
+    /// room.broadcast("[server]: maintenance at noon".to_string()).await;
+    /// # }
+    /// ```
     pub async fn broadcast(&self, text: String) {
-        let members: Vec<Outgoing> = self.lock().values().cloned().collect();
-        let frame = Frame::text(text);
-        let timeout = self.inner.slow_member_timeout;
-        let deliveries = members.into_iter().map(|member| {
-            let frame = frame.clone();
-            async move {
-                let sent = Box::pin(member.send(frame));
-                let deadline = Box::pin(crate::backend::sleep(timeout));
-                if let Either::Right(_) = select(sent, deadline).await {
-                    warn!("closing a chat member that stopped reading");
-                    let reason = CloseReason::new(CloseCode::ViolatedPolicy, "too slow to read");
-                    let _ = member.close(reason).await;
-                }
-            }
-        });
-        futures::future::join_all(deliveries).await;
+        self.hub.broadcast(Frame::text(text)).await;
     }
 }
 

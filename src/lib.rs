@@ -53,6 +53,7 @@ pub mod demo;
 mod error;
 pub mod extensions;
 mod frame;
+pub mod hub;
 mod link;
 mod options;
 pub mod protocol;

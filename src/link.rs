@@ -51,6 +51,9 @@ struct State {
     outbound_capacity: u32,
     senders: Vec<Waker>,
     outgoing_handles: u32,
+    /// How many commands the driver has taken so far: progress on the
+    /// outgoing side, however full the queue looks.
+    taken: u64,
     /// A Close was queued or the connection ended: sending fails.
     send_closed: bool,
 
@@ -85,6 +88,7 @@ impl Link {
                 outbound_capacity: capacity(outbound_capacity),
                 senders: Vec::new(),
                 outgoing_handles: 1,
+                taken: 0,
                 send_closed: false,
                 driver: None,
                 close_reason: None,
@@ -190,6 +194,11 @@ impl Link {
         self.lock().close_reason.clone()
     }
 
+    /// How many commands the driver has taken from the queue so far.
+    pub(crate) fn taken(&self) -> u64 {
+        self.lock().taken
+    }
+
     pub(crate) fn outgoing_cloned(&self) {
         self.lock().outgoing_handles += 1;
     }
@@ -228,6 +237,7 @@ impl Link {
             return;
         }
         into.extend(s.outbound.drain(..n));
+        s.taken += n as u64;
         for waker in s.senders.drain(..) {
             waker.wake();
         }
@@ -307,6 +317,7 @@ impl Link {
         };
         if n > 0 {
             into.extend(s.outbound.drain(..n));
+            s.taken += n as u64;
             for waker in s.senders.drain(..) {
                 waker.wake();
             }
@@ -396,5 +407,48 @@ fn wake_ref(waker: &Option<Waker>) {
 fn wake(waker: Option<Waker>) {
     if let Some(waker) = waker {
         waker.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Handshake, Session};
+    use futures::FutureExt;
+    use std::sync::Arc;
+
+    #[test]
+    fn send_waits_while_the_outgoing_queue_is_full() {
+        let link = Arc::new(Link::new(1, 3));
+        let session = Session::new(link.clone(), Handshake::default());
+        for i in 0..3 {
+            assert!(matches!(
+                session.send(format!("m{i}")).now_or_never(),
+                Some(Ok(()))
+            ));
+        }
+        // The queue is full and the driver took nothing: the fourth waits.
+        let mut fourth = Box::pin(session.send("m3"));
+        assert!((&mut fourth).now_or_never().is_none());
+        assert!(matches!(
+            session.outgoing().try_send("x"),
+            Err(Error::QueueFull)
+        ));
+        // The driver takes one: the waiting send goes in.
+        let mut taken = Vec::new();
+        link.take_commands(1, &mut taken);
+        assert!(matches!(fourth.now_or_never(), Some(Ok(()))));
+        link.take_commands(usize::MAX, &mut taken);
+        assert_eq!(taken.len(), 4, "nothing beyond the bound was ever queued");
+    }
+
+    #[test]
+    fn the_inbound_queue_reports_full_at_its_bound() {
+        let link = Link::new(2, 1);
+        assert!(link.has_inbound_space());
+        link.push_inbound(Frame::text("a"));
+        link.push_inbound(Frame::text("b"));
+        // The driver stops reading the socket here (see `Driver::read`).
+        assert!(!link.has_inbound_space());
     }
 }

@@ -446,6 +446,19 @@ impl Outgoing {
         Ok(())
     }
 
+    /// How many frames the connection has taken from the queue so far; a
+    /// member whose count does not move is not reading.
+    pub(crate) fn progress(&self) -> u64 {
+        self.link.taken()
+    }
+
+    /// Queues a Close at once, from synchronous code (see [`Outgoing::close`]).
+    pub(crate) fn close_now(&self, reason: CloseReason) {
+        if check_close_code(reason.code).is_ok() {
+            self.link.request_close(reason);
+        }
+    }
+
     /// Resolves once the connection is over (see [`Session::close_reason`]).
     ///
     /// ```no_run

@@ -203,6 +203,75 @@ async fn binary_and_text_frames_round_trip() {
     assert!(drain(&mut session).await.is_empty());
 }
 
+/// About `bytes` bytes of text that compresses well.
+fn compressible(bytes: usize) -> String {
+    let mut text = String::with_capacity(bytes + 64);
+    let mut i = 0u32;
+    while text.len() < bytes {
+        text.push_str(&format!("{{\"id\":{i},\"name\":\"κόσμε {}\"}},", i % 97));
+        i += 1;
+    }
+    let mut end = bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text
+}
+
+#[wasm_bindgen_test]
+async fn permessage_deflate_is_negotiated_and_compressed_traffic_round_trips() {
+    // The browser offers permessage-deflate by itself; the demo server
+    // accepts it on every route and `/echo-extensions` first says so.
+    let mut session = tandem::connect(&url("/echo-extensions"))
+        .await
+        .expect("connect");
+    let ours = session.extensions().to_vec();
+    assert_eq!(
+        ours.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+        ["permessage-deflate"],
+        "the browser's view: {ours:?}"
+    );
+    let server_view = next_text(&mut session).await;
+    assert_eq!(
+        server_view,
+        tandem::extensions::ExtensionHeader::format_list(&ours),
+        "both ends agree on the parameters"
+    );
+    assert!(
+        server_view.contains("server_max_window_bits=12"),
+        "{server_view}"
+    );
+
+    let mebibyte = 1 << 20;
+    let big_binary: Vec<u8> = compressible(mebibyte)
+        .into_bytes()
+        .iter()
+        .enumerate()
+        .map(|(i, b)| b ^ (i % 251) as u8)
+        .collect();
+    let frames = [
+        Frame::text("Hello"),
+        Frame::text(compressible(mebibyte)),
+        Frame::binary(vec![1u8, 2, 3]),
+        Frame::binary(big_binary),
+        Frame::text(""),
+        Frame::text(compressible(4000)),
+        Frame::text(compressible(4000)),
+    ];
+    for frame in &frames {
+        session.send(frame.clone()).await.unwrap();
+    }
+    for sent in &frames {
+        let got = next_frame(&mut session).await;
+        assert_eq!(got.frame_type(), sent.frame_type());
+        assert_eq!(got.read_bytes().len(), sent.read_bytes().len());
+        assert!(got.read_bytes() == sent.read_bytes(), "the echo differs");
+    }
+    session.close(CloseReason::normal()).await.unwrap();
+    assert!(drain(&mut session).await.is_empty());
+}
+
 #[wasm_bindgen_test]
 async fn client_close_code_and_reason_reach_the_server() {
     let id = unique_id("close4001");
@@ -451,8 +520,9 @@ async fn subprotocols_are_negotiated() {
         .await
         .expect("connect");
     assert_eq!(session.protocol(), Some("tandem"));
-    // The demo server negotiates no extension (browsers offer permessage-deflate).
-    assert!(session.extensions().is_empty());
+    // The demo server accepts the permessage-deflate the browser offers.
+    assert_eq!(session.extensions().len(), 1);
+    assert_eq!(session.extensions()[0].name, "permessage-deflate");
 
     let session = ClientBuilder::new(url("/echo-proto"))
         .protocol("tandem")

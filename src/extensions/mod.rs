@@ -29,7 +29,11 @@ use crate::error::Error;
 use crate::frame::{Frame, Rsv};
 
 #[cfg(not(target_arch = "wasm32"))]
+mod deflate;
+#[cfg(not(target_arch = "wasm32"))]
 mod negotiation;
+#[cfg(not(target_arch = "wasm32"))]
+pub use deflate::PerMessageDeflate;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use negotiation::{Extensions, Negotiated};
 

@@ -19,8 +19,6 @@ use crate::options::WebSocketOptions;
 use crate::protocol::{handshake, Config, Protocol, Role};
 use crate::session::{Handshake, Session};
 
-/// The most bytes of response head the client reads before giving up.
-const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 /// The most bytes of a refusal's body kept for [`Error::HandshakeRefused`].
 const MAX_REFUSAL_BODY: usize = 1024;
 
@@ -284,28 +282,9 @@ async fn read_response_head(stream: &mut TcpStream) -> Result<(u16, HeaderMap, B
                 "the server closed the connection during the handshake".into(),
             ));
         }
-        let mut slots = [httparse::EMPTY_HEADER; 64];
-        let mut response = httparse::Response::new(&mut slots);
-        match response.parse(&buf) {
-            Ok(httparse::Status::Complete(head_len)) => {
-                let status = response.code.unwrap_or(0);
-                let mut headers = HeaderMap::new();
-                for h in response.headers.iter() {
-                    if let (Ok(name), Ok(value)) = (
-                        HeaderName::from_bytes(h.name.as_bytes()),
-                        HeaderValue::from_bytes(h.value),
-                    ) {
-                        headers.append(name, value);
-                    }
-                }
-                buf.advance(head_len);
-                return Ok((status, headers, buf));
-            }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_RESPONSE_HEAD => {}
-            Ok(httparse::Status::Partial) => {
-                return Err(Error::Handshake("response head over 16 KiB".into()))
-            }
-            Err(e) => return Err(Error::Handshake(format!("malformed HTTP response: {e}"))),
+        if let Some(head) = handshake::parse_response_head(&buf)? {
+            buf.advance(head.len);
+            return Ok((head.status, head.headers, buf));
         }
     }
 }

@@ -29,13 +29,16 @@
 //! # }
 //! ```
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -43,7 +46,7 @@ use futures::FutureExt;
 use http::{header, HeaderValue, Request as HttpRequest, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming as HyperBody;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -160,6 +163,219 @@ struct WsRoute {
     handler: Handler,
 }
 
+/// Limits and policies of the HTTP side of a [`Server`]: what it accepts
+/// before a connection becomes a WebSocket session, how many sessions it
+/// runs at once, and which browser origins may open one.
+///
+/// Every field has a default that keeps a public server safe; set them with
+/// [`Server::server_options`] or one at a time with the builder methods of
+/// the same names.
+///
+/// ```
+/// use std::time::Duration;
+/// use tandem::server::ServerOptions;
+///
+/// let options = ServerOptions {
+///     max_connections: Some(1_000),
+///     allowed_origins: Some(vec!["https://chat.example".into()]),
+///     ..ServerOptions::default()
+/// };
+/// assert_eq!(options.handshake_timeout, Duration::from_secs(10));
+/// assert_eq!(options.max_request_head, 16 * 1024);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// The largest request head (request line and headers) accepted, in
+    /// bytes; a bigger one is answered with 431 before it reaches a route.
+    /// Default 16 KiB. (hyper buffers at least 8 KiB of a head; the limit is
+    /// checked exactly on the parsed head.)
+    pub max_request_head: usize,
+    /// How long a client may take to send a whole request head, and how long
+    /// an accepted upgrade may take to complete. A client that trickles its
+    /// request (slowloris), or connects and says nothing, is dropped after
+    /// this long. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// The most WebSocket sessions open at once, counting upgrades under
+    /// way; an upgrade over it is answered with 503 and `Retry-After`, and
+    /// open sessions are untouched. Plain HTTP requests (static files) are
+    /// not counted: each is bounded by `max_request_head` and
+    /// `handshake_timeout`. Default 10 000; `None` means no cap.
+    pub max_connections: Option<usize>,
+    /// The browser origins allowed to open a session (against cross-site
+    /// WebSocket hijacking), compared without regard to ASCII case, e.g.
+    /// `"https://chat.example"` or `"http://127.0.0.1:8080"`. An upgrade
+    /// whose `Origin` header is not listed is answered with 403 and never
+    /// reaches a handler; one without `Origin` (not from a browser) is
+    /// accepted. `None` (the default, as in Ktor) accepts every origin.
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            max_request_head: 16 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: Some(10_000),
+            allowed_origins: None,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// Whether an upgrade with this `Origin` header value may proceed.
+    ///
+    /// ```
+    /// use tandem::server::ServerOptions;
+    /// let options = ServerOptions {
+    ///     allowed_origins: Some(vec!["https://chat.example".into()]),
+    ///     ..ServerOptions::default()
+    /// };
+    /// assert!(options.origin_allowed(Some("https://CHAT.example")));
+    /// assert!(options.origin_allowed(None));
+    /// assert!(!options.origin_allowed(Some("https://evil.example")));
+    /// assert!(!options.origin_allowed(Some("null")));
+    /// assert!(ServerOptions::default().origin_allowed(Some("https://evil.example")));
+    /// ```
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        match (&self.allowed_origins, origin) {
+            (None, _) | (Some(_), None) => true,
+            (Some(allowed), Some(origin)) => {
+                let origin = origin.trim().trim_end_matches('/');
+                allowed
+                    .iter()
+                    .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
+            }
+        }
+    }
+}
+
+/// What [`RunningServer::shutdown_gracefully`] did.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use std::time::Duration;
+/// let server = tandem::server::Server::new().bind("127.0.0.1:0").await?;
+/// let report = server.shutdown_gracefully(Duration::from_secs(5)).await;
+/// assert_eq!(report.sessions, report.closed + report.dropped);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Sessions open when the shutdown began.
+    pub sessions: usize,
+    /// Sessions whose connection ended before the deadline.
+    pub closed: usize,
+    /// Sessions still open at the deadline, whose connections were dropped.
+    pub dropped: usize,
+}
+
+/// Where a running server is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Running,
+    /// Graceful shutdown: sessions were sent 1001, new upgrades get 503.
+    Stopping,
+    /// The deadline passed: remaining connections are dropped.
+    Dropping,
+}
+
+/// The sessions a server runs: counted for the cap, reachable for the
+/// shutdown.
+#[derive(Debug)]
+struct Sessions {
+    state: Mutex<SessionsState>,
+    /// How many connections hold a slot.
+    count: watch::Sender<usize>,
+    phase: watch::Sender<Phase>,
+}
+
+#[derive(Debug, Default)]
+struct SessionsState {
+    next_id: u64,
+    /// Every slot; the link is there once the session started.
+    live: HashMap<u64, Option<Arc<Link>>>,
+}
+
+/// The close reason a graceful shutdown sends.
+fn going_away() -> CloseReason {
+    CloseReason::new(CloseCode::GoingAway, "the server is shutting down")
+}
+
+impl Sessions {
+    fn new() -> Self {
+        Self {
+            state: Mutex::new(SessionsState::default()),
+            count: watch::channel(0).0,
+            phase: watch::channel(Phase::Running).0,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SessionsState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a slot for a new session, unless the cap is reached or the
+    /// server is shutting down.
+    fn try_reserve(self: &Arc<Self>, max: Option<usize>) -> Result<SessionSlot, &'static str> {
+        if *self.phase.borrow() != Phase::Running {
+            return Err("the server is shutting down");
+        }
+        let mut state = self.lock();
+        if max.is_some_and(|max| state.live.len() >= max) {
+            return Err("too many connections; try again later");
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        state.live.insert(id, None);
+        self.count.send_replace(state.live.len());
+        Ok(SessionSlot {
+            sessions: self.clone(),
+            id,
+        })
+    }
+
+    fn phase(&self) -> Phase {
+        *self.phase.borrow()
+    }
+}
+
+/// A session's place in [`Sessions`]; dropping it frees the place.
+#[derive(Debug)]
+struct SessionSlot {
+    sessions: Arc<Sessions>,
+    id: u64,
+}
+
+impl SessionSlot {
+    /// Records the session's link; it is sent 1001 at once if a graceful
+    /// shutdown already began.
+    fn attach(&self, link: &Arc<Link>) {
+        let mut state = self.sessions.lock();
+        if let Some(slot) = state.live.get_mut(&self.id) {
+            *slot = Some(link.clone());
+        }
+        drop(state);
+        if self.sessions.phase() != Phase::Running {
+            link.request_close(going_away());
+        }
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut state = self.sessions.lock();
+        state.live.remove(&self.id);
+        self.sessions.count.send_replace(state.live.len());
+    }
+}
+
+/// Resolves once the server's phase is at least `phase`.
+async fn reached(mut phases: watch::Receiver<Phase>, phase: Phase) {
+    if phases.wait_for(|p| *p >= phase).await.is_err() {
+        futures::future::pending::<()>().await;
+    }
+}
+
 /// A WebSocket server under construction: routes, options, static files.
 ///
 /// ```no_run
@@ -175,6 +391,8 @@ struct WsRoute {
 /// ```
 pub struct Server {
     options: WebSocketOptions,
+    server_options: ServerOptions,
+    sessions: Arc<Sessions>,
     routes: Vec<WsRoute>,
     static_files: StaticFiles,
     extensions: Extensions,
@@ -190,6 +408,7 @@ impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("options", &self.options)
+            .field("server_options", &self.server_options)
             .field(
                 "routes",
                 &self
@@ -207,6 +426,8 @@ impl Server {
     pub fn new() -> Self {
         Self {
             options: WebSocketOptions::default(),
+            server_options: ServerOptions::default(),
+            sessions: Arc::new(Sessions::new()),
             routes: Vec::new(),
             static_files: StaticFiles::default(),
             extensions: Extensions::default(),
@@ -216,6 +437,73 @@ impl Server {
     /// Session options for every route (Ktor's `install(WebSockets) { … }`).
     pub fn options(mut self, options: WebSocketOptions) -> Self {
         self.options = options;
+        self
+    }
+
+    /// Limits and policies of the HTTP side: request head size, handshake
+    /// timeout, connection cap, allowed origins (see [`ServerOptions`]).
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// use tandem::server::{Server, ServerOptions};
+    /// let server = Server::new()
+    ///     .server_options(ServerOptions { max_connections: Some(100), ..Default::default() })
+    ///     .bind("127.0.0.1:0")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn server_options(mut self, options: ServerOptions) -> Self {
+        self.server_options = options;
+        self
+    }
+
+    /// The largest request head accepted, in bytes (default 16 KiB); a
+    /// bigger one gets 431.
+    ///
+    /// ```
+    /// let server = tandem::server::Server::new().max_request_head(8 * 1024);
+    /// ```
+    pub fn max_request_head(mut self, bytes: usize) -> Self {
+        self.server_options.max_request_head = bytes;
+        self
+    }
+
+    /// How long a client may take to send its request head and complete the
+    /// upgrade (default 10 s); slower clients are dropped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let server = tandem::server::Server::new().handshake_timeout(Duration::from_secs(3));
+    /// ```
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.server_options.handshake_timeout = timeout;
+        self
+    }
+
+    /// The most WebSocket sessions open at once (default 10 000; `None`: no
+    /// cap); upgrades over it get 503 and open sessions are untouched.
+    ///
+    /// ```
+    /// let server = tandem::server::Server::new().max_connections(Some(500));
+    /// ```
+    pub fn max_connections(mut self, max: Option<usize>) -> Self {
+        self.server_options.max_connections = max;
+        self
+    }
+
+    /// Accepts upgrades from browsers only when their `Origin` is one of
+    /// `origins` (others get 403); requests without `Origin` are accepted.
+    ///
+    /// ```
+    /// let server = tandem::server::Server::new()
+    ///     .allowed_origins(["http://127.0.0.1:8080", "http://localhost:8080"]);
+    /// ```
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.server_options.allowed_origins = Some(origins.into_iter().map(Into::into).collect());
         self
     }
 
@@ -310,11 +598,13 @@ impl Server {
         let (stop, stopped) = watch::channel(false);
         let app = Arc::new(self);
         info!(%local_addr, "tandem server listening");
+        let sessions = app.sessions.clone();
         let task = tokio::spawn(accept_loop(listener, app, stopped));
         Ok(RunningServer {
             local_addr,
             stop,
             task,
+            sessions,
         })
     }
 }
@@ -333,6 +623,7 @@ pub struct RunningServer {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    sessions: Arc<Sessions>,
 }
 
 impl RunningServer {
@@ -341,10 +632,79 @@ impl RunningServer {
         self.local_addr
     }
 
-    /// Stops accepting connections; sessions already open run on.
+    /// Stops accepting connections; sessions already open run on (see
+    /// [`RunningServer::shutdown_gracefully`] to end them too).
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let server = tandem::server::Server::new().bind("127.0.0.1:0").await?;
+    /// server.shutdown().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+    }
+
+    /// How many WebSocket sessions are open (or being upgraded) right now.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let server = tandem::server::Server::new().bind("127.0.0.1:0").await?;
+    /// assert_eq!(server.session_count(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn session_count(&self) -> usize {
+        *self.sessions.count.borrow()
+    }
+
+    /// Stops the server gracefully: stops accepting connections, sends every
+    /// session a Close with 1001 Going Away, waits up to `deadline` for their
+    /// close handshakes (and for HTTP requests in flight), then drops the
+    /// connections that are left. Upgrades that arrive meanwhile get 503.
+    ///
+    /// Handlers see the session end with the peer's answer to the 1001
+    /// (1001 itself from a well-behaved peer), and sessions dropped at the
+    /// deadline end with 1001 too. Handlers are not cancelled: each runs on
+    /// until it returns.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// use std::time::Duration;
+    /// let server = tandem::server::Server::new().bind("127.0.0.1:0").await?;
+    /// let report = server.shutdown_gracefully(Duration::from_secs(5)).await;
+    /// println!("{} closed, {} dropped", report.closed, report.dropped);
+    /// # Ok(()) }
+    /// ```
+    pub async fn shutdown_gracefully(self, deadline: Duration) -> ShutdownReport {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        let sessions = self.sessions;
+        sessions.phase.send_replace(Phase::Stopping);
+        let links: Vec<Arc<Link>> = sessions.lock().live.values().flatten().cloned().collect();
+        let open = *sessions.count.borrow();
+        info!(
+            sessions = open,
+            "graceful shutdown: sending 1001 to every session"
+        );
+        for link in &links {
+            link.request_close(going_away());
+        }
+        let mut count = sessions.count.subscribe();
+        let _ = tokio::time::timeout(deadline, count.wait_for(|n| *n == 0)).await;
+        let dropped = *sessions.count.borrow();
+        if dropped > 0 {
+            warn!(
+                dropped,
+                "graceful shutdown: dropping the sessions left at the deadline"
+            );
+        }
+        sessions.phase.send_replace(Phase::Dropping);
+        ShutdownReport {
+            sessions: open,
+            closed: open.saturating_sub(dropped),
+            dropped,
+        }
     }
 
     /// Runs until the server stops (it stops only on [`RunningServer::shutdown`]).
@@ -374,16 +734,51 @@ async fn accept_loop(listener: TcpListener, app: Arc<Server>, mut stopped: watch
 }
 
 async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Arc<Server>) {
+    let limits = &app.server_options;
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.handshake_timeout)
+        // hyper's minimum; the exact limit is checked on the parsed head.
+        .max_buf_size(limits.max_request_head.max(8 * 1024));
+    let phases = app.sessions.phase.subscribe();
+    let service_app = app.clone();
     let service = hyper::service::service_fn(move |request| {
-        let app = app.clone();
+        let app = service_app.clone();
         async move { Ok::<_, Infallible>(app.respond(request, peer).await) }
     });
-    let connection = hyper::server::conn::http1::Builder::new()
+    let connection = builder
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
-    if let Err(error) = connection.await {
+    tokio::pin!(connection);
+    // A graceful shutdown lets requests in flight finish, then closes; at its
+    // deadline the connection is dropped.
+    let result = tokio::select! {
+        result = connection.as_mut() => Some(result),
+        _ = reached(phases.clone(), Phase::Stopping) => {
+            connection.as_mut().graceful_shutdown();
+            tokio::select! {
+                result = connection.as_mut() => Some(result),
+                _ = reached(phases, Phase::Dropping) => None,
+            }
+        }
+    };
+    if let Some(Err(error)) = result {
         debug!(%peer, %error, "HTTP connection ended with an error");
     }
+}
+
+/// The size of a request head as it was on the wire (request line and
+/// headers, with their separators).
+fn request_head_len<B>(request: &HttpRequest<B>) -> usize {
+    let line =
+        request.method().as_str().len() + request.uri().to_string().len() + "HTTP/1.1".len() + 4;
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    line + headers + 2
 }
 
 fn text_response(status: StatusCode, body: impl Into<String>) -> Response<Body> {
@@ -398,6 +793,21 @@ fn text_response(status: StatusCode, body: impl Into<String>) -> Response<Body> 
 
 impl Server {
     async fn respond(&self, request: HttpRequest<HyperBody>, peer: SocketAddr) -> Response<Body> {
+        let head_len = request_head_len(&request);
+        if head_len > self.server_options.max_request_head {
+            debug!(%peer, head_len, "request head over the limit");
+            let mut response = text_response(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!(
+                    "the request head is {head_len} bytes; this server accepts {}",
+                    self.server_options.max_request_head
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
         let path = request.uri().path();
         if let Some(route) = self.routes.iter().find(|r| r.route.path == path) {
             return self.upgrade(route, request, peer);
@@ -453,6 +863,36 @@ impl Server {
             }
         };
 
+        let origin = request.headers().get(header::ORIGIN).map(|v| v.to_str());
+        let origin_allowed = match origin {
+            None => self.server_options.origin_allowed(None),
+            Some(Ok(origin)) => self.server_options.origin_allowed(Some(origin)),
+            Some(Err(_)) => self.server_options.allowed_origins.is_none(),
+        };
+        if !origin_allowed {
+            debug!(%peer, ?origin, "upgrade refused: origin not allowed");
+            return text_response(
+                StatusCode::FORBIDDEN,
+                "this origin may not open a WebSocket session here",
+            );
+        }
+        let slot = match self
+            .sessions
+            .try_reserve(self.server_options.max_connections)
+        {
+            Ok(slot) => slot,
+            Err(why) => {
+                debug!(%peer, why, "upgrade refused with 503");
+                let mut response = text_response(StatusCode::SERVICE_UNAVAILABLE, why);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                return response;
+            }
+        };
+        let handshake_timeout = self.server_options.handshake_timeout;
+        let phases = self.sessions.phase.subscribe();
+
         // Packed: this copies the headers out of hyper's read buffer (its
         // values are slices of it, which a clone would keep alive for the life
         // of the session) and takes far less memory than a `HeaderMap`.
@@ -473,7 +913,14 @@ impl Server {
         let (answers, extensions) = self.negotiate_extensions(request.headers(), raw);
         let answer_header = ExtensionHeader::format_list(&answers);
         tokio::spawn(async move {
-            match upgrade.await {
+            let upgraded = match tokio::time::timeout(handshake_timeout, upgrade).await {
+                Ok(upgraded) => upgraded,
+                Err(_) => {
+                    debug!(%peer, "the upgrade did not complete in time");
+                    return;
+                }
+            };
+            match upgraded {
                 Ok(upgraded) => {
                     let handshake = Handshake {
                         protocol: session_protocol,
@@ -485,6 +932,8 @@ impl Server {
                         options,
                         raw,
                         extensions,
+                        slot,
+                        phases,
                     };
                     spawn_session(upgraded, session, handler, peer);
                 }
@@ -538,6 +987,9 @@ struct SessionParts {
     options: WebSocketOptions,
     raw: bool,
     extensions: Vec<Box<dyn Extension>>,
+    /// The session's place among the server's; freed when the connection ends.
+    slot: SessionSlot,
+    phases: watch::Receiver<Phase>,
 }
 
 /// Starts one upgraded connection: the driver and the handler in one task of
@@ -559,6 +1011,8 @@ fn spawn_session(
         options,
         raw,
         extensions,
+        slot,
+        phases,
     } = parts;
     let mut config = Config::new(Role::Server, &options);
     config.raw = raw;
@@ -566,6 +1020,7 @@ fn spawn_session(
         Protocol::new(Role::Server, config, std::time::Instant::now()).with_extensions(extensions);
     let link = Arc::new(Link::new(options.incoming_queue, options.outgoing_queue));
     let session = Session::new(link.clone(), handshake);
+    slot.attach(&link);
     debug!(%peer, "session open");
     let handler = AssertUnwindSafe(handler(session)).catch_unwind();
 
@@ -577,11 +1032,11 @@ fn spawn_session(
             // buffer alive for the life of the session.
             drop(parts.read_buf);
             let driver = Driver::new(parts.io.into_inner(), protocol, link.clone());
-            tokio::spawn(SessionTask::new(driver, handler, link, peer));
+            tokio::spawn(SessionTask::new(driver, handler, link, peer, slot, phases));
         }
         Err(upgraded) => {
             let driver = Driver::new(TokioIo::new(upgraded), protocol, link.clone());
-            tokio::spawn(SessionTask::new(driver, handler, link, peer));
+            tokio::spawn(SessionTask::new(driver, handler, link, peer, slot, phases));
         }
     }
 }
@@ -591,23 +1046,46 @@ const SESSION_ROUNDS: usize = 8;
 
 type HandlerTask = futures::future::CatchUnwind<AssertUnwindSafe<BoxFuture<'static, CloseReason>>>;
 
+/// Resolves when a graceful shutdown's deadline passes.
+type DropDeadline = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// The driver and the handler of one session, polled together (as `join!`
-/// would): done when both are.
+/// would): done when both are. The connection (the driver) ends on its own,
+/// or when a graceful shutdown's deadline drops it; its slot among the
+/// server's sessions is freed then, while the handler may run on.
 struct SessionTask<IO> {
     driver: Option<Driver<IO>>,
     handler: Option<HandlerTask>,
     link: Arc<Link>,
     peer: SocketAddr,
+    slot: Option<SessionSlot>,
+    dropped: Option<DropDeadline>,
 }
 
 impl<IO> SessionTask<IO> {
-    fn new(driver: Driver<IO>, handler: HandlerTask, link: Arc<Link>, peer: SocketAddr) -> Self {
+    fn new(
+        driver: Driver<IO>,
+        handler: HandlerTask,
+        link: Arc<Link>,
+        peer: SocketAddr,
+        slot: SessionSlot,
+        phases: watch::Receiver<Phase>,
+    ) -> Self {
         Self {
             driver: Some(driver),
             handler: Some(handler),
             link,
             peer,
+            slot: Some(slot),
+            dropped: Some(Box::pin(reached(phases, Phase::Dropping))),
         }
+    }
+
+    /// Ends the connection: drops the socket, the engine and the slot.
+    fn end_connection(&mut self) {
+        self.driver = None;
+        self.slot = None;
+        self.dropped = None;
     }
 }
 
@@ -643,7 +1121,18 @@ impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for Sessio
             if let Some(driver) = this.driver.as_mut() {
                 if driver.poll_unpin(cx).is_ready() {
                     // Drop the socket and the engine's buffers at once.
-                    this.driver = None;
+                    this.end_connection();
+                } else if this
+                    .dropped
+                    .as_mut()
+                    .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready())
+                {
+                    debug!(peer = %this.peer, "dropping the connection at the shutdown deadline");
+                    this.end_connection();
+                    this.link.finish(CloseReason::new(
+                        CloseCode::GoingAway,
+                        "the server shut down before the close handshake ended",
+                    ));
                 }
             }
             if this.handler.is_none() || !this.link.has_inbound() {

@@ -6,7 +6,7 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use http::{header, HeaderMap, Method, StatusCode, Version};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use crate::error::Error;
 
@@ -278,6 +278,145 @@ pub fn check_response(
         Some(_) => Err(Error::Handshake(
             "the server chose a subprotocol that was not offered".into(),
         )),
+    }
+}
+
+/// The most bytes of HTTP head [`parse_request_head`] and
+/// [`parse_response_head`] accept.
+///
+/// ```
+/// use tandem::protocol::handshake::{parse_response_head, MAX_HEAD_LEN};
+/// let endless = vec![b'a'; MAX_HEAD_LEN];
+/// assert!(parse_response_head(&endless).is_err());
+/// ```
+pub const MAX_HEAD_LEN: usize = 16 * 1024;
+
+/// The most header lines a head may have.
+const MAX_HEADERS: usize = 64;
+
+/// A parsed HTTP request head.
+///
+/// ```
+/// let head = tandem::protocol::handshake::parse_request_head(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+/// assert_eq!(head.version, http::Version::HTTP_10);
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    /// The request method.
+    pub method: Method,
+    /// The request target, as sent (path and query).
+    pub target: String,
+    /// The HTTP version.
+    pub version: Version,
+    /// The headers; lines whose name or value is not valid are dropped.
+    pub headers: HeaderMap,
+    /// The length of the head in bytes, with its final empty line.
+    pub len: usize,
+}
+
+/// A parsed HTTP response head.
+///
+/// ```
+/// let head = tandem::protocol::handshake::parse_response_head(b"HTTP/1.1 503 Busy\r\n\r\n").unwrap().unwrap();
+/// assert_eq!((head.status, head.len), (503, 21));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ResponseHead {
+    /// The status code.
+    pub status: u16,
+    /// The headers; lines whose name or value is not valid are dropped.
+    pub headers: HeaderMap,
+    /// The length of the head in bytes, with its final empty line.
+    pub len: usize,
+}
+
+fn header_map(parsed: &[httparse::Header<'_>]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for h in parsed {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_bytes(h.value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    headers
+}
+
+/// A head not complete yet: an error once it cannot fit any more.
+fn incomplete<T>(buf: &[u8], what: &str) -> Result<Option<T>, Error> {
+    if buf.len() >= MAX_HEAD_LEN {
+        Err(Error::Handshake(format!(
+            "{what} head over {} KiB",
+            MAX_HEAD_LEN / 1024
+        )))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Parses an HTTP/1.x request head from the start of `buf`: `Ok(None)` when
+/// more bytes are needed, an error when it is malformed or longer than
+/// [`MAX_HEAD_LEN`]. (The server parses with hyper; this serves tools,
+/// tests and the fuzzer, and checks the same things hyper does.)
+///
+/// ```
+/// use tandem::protocol::handshake::parse_request_head;
+/// let head = parse_request_head(b"GET /chat?room=1 HTTP/1.1\r\nHost: x\r\n\r\nrest").unwrap().unwrap();
+/// assert_eq!((head.method.as_str(), head.target.as_str(), head.len), ("GET", "/chat?room=1", 38));
+/// assert!(parse_request_head(b"GET / HTTP/1.1\r\n").unwrap().is_none());
+/// assert!(parse_request_head(b"\x00\x01 nonsense\r\n\r\n").is_err());
+/// ```
+pub fn parse_request_head(buf: &[u8]) -> Result<Option<RequestHead>, Error> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut slots);
+    match request.parse(buf) {
+        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_LEN => {
+            let method = request
+                .method
+                .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+                .ok_or_else(|| Error::Handshake("invalid request method".into()))?;
+            let version = match request.version {
+                Some(0) => Version::HTTP_10,
+                _ => Version::HTTP_11,
+            };
+            Ok(Some(RequestHead {
+                method,
+                target: request.path.unwrap_or("/").to_owned(),
+                version,
+                headers: header_map(request.headers),
+                len,
+            }))
+        }
+        Ok(_) => incomplete(buf, "request"),
+        Err(e) => Err(Error::Handshake(format!("malformed HTTP request: {e}"))),
+    }
+}
+
+/// Parses an HTTP/1.x response head from the start of `buf`: `Ok(None)`
+/// when more bytes are needed, an error when it is malformed or longer than
+/// [`MAX_HEAD_LEN`]. The native client reads the server's answer with it.
+///
+/// ```
+/// use tandem::protocol::handshake::parse_response_head;
+/// let head = parse_response_head(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+///     .unwrap()
+///     .unwrap();
+/// assert_eq!(head.status, 101);
+/// assert_eq!(head.headers["upgrade"], "websocket");
+/// assert!(parse_response_head(b"HTTP/1.1 101").unwrap().is_none());
+/// ```
+pub fn parse_response_head(buf: &[u8]) -> Result<Option<ResponseHead>, Error> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut slots);
+    match response.parse(buf) {
+        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_LEN => Ok(Some(ResponseHead {
+            status: response.code.unwrap_or(0),
+            headers: header_map(response.headers),
+            len,
+        })),
+        Ok(_) => incomplete(buf, "response"),
+        Err(e) => Err(Error::Handshake(format!("malformed HTTP response: {e}"))),
     }
 }
 

@@ -169,6 +169,8 @@ pub struct RawClient {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireFrame {
     pub fin: bool,
+    /// The RSV bits, as in the first byte (RSV1 is 0x40).
+    pub rsv: u8,
     pub opcode: u8,
     pub masked: bool,
     pub payload: Vec<u8>,
@@ -275,6 +277,24 @@ impl RawClient {
     }
 }
 
+impl RawClient {
+    /// Reads the next frame without a hang guard; `None` at end of file or
+    /// on an error (for peers the server may drop at any moment).
+    pub async fn read_frame_lenient(&mut self) -> Option<WireFrame> {
+        loop {
+            if let Some((frame, used)) = parse_frame(&self.buf) {
+                self.buf.drain(..used);
+                return Some(frame);
+            }
+            let mut chunk = [0u8; 16 * 1024];
+            match self.stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}
+
 /// One frame from the front of `buf`, and how many bytes it took.
 fn parse_frame(buf: &[u8]) -> Option<(WireFrame, usize)> {
     if buf.len() < 2 {
@@ -322,6 +342,7 @@ fn parse_frame(buf: &[u8]) -> Option<(WireFrame, usize)> {
     Some((
         WireFrame {
             fin,
+            rsv: buf[0] & 0x70,
             opcode,
             masked,
             payload,

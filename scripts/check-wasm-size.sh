@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Size budget of the browser package: builds pkg/ if it is stale (the
+# size-tuned build of scripts/setup.sh), prints the raw and gzipped sizes of
+# pkg/tandem_bg.wasm and of the JS glue pkg/tandem.js, and fails if the
+# gzipped wasm is over the budget.
+#
+#   scripts/check-wasm-size.sh
+#   SKIP_SETUP=1 scripts/check-wasm-size.sh
+#   WASM_GZIP_BUDGET=60000 scripts/check-wasm-size.sh   # another budget, bytes
+#
+# The budget, 50,000 bytes gzipped: the wasm measured 88,683 bytes raw and
+# 39,721 gzipped (-9) when it was set (rustc 1.95, wasm-bindgen 0.2.130,
+# wasm-pack 0.15.1, binaryen 132 -Oz), so ~25% headroom: room for the
+# browser backend to grow by a feature or two, while a heavy new dependency
+# (regex, a JSON library, Unicode tables) or a package that skipped wasm-opt
+# (~62 KB gzipped) fails it. Smaller slips, like building with the release
+# profile and tracing (~45 KB), stay under it; build_pkg's stamp
+# (pkg/.tandem-build) guards the build command.
+# Raise the budget deliberately, with the new measurement, when the package
+# has to grow. The last line is `wasm-size: N passed, M failed`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SETUP_TAG=wasm-size
+. scripts/setup.sh
+
+budget=${WASM_GZIP_BUDGET:-50000}
+
+if [ -z "${SKIP_SETUP:-}" ]; then
+    setup_wasm_tools
+fi
+build_pkg
+
+size_line() {
+    local file=$1 raw gz
+    raw=$(wc -c <"$file")
+    gz=$(gzip -9 -c "$file" | wc -c)
+    printf '%-22s %8d bytes raw %8d bytes gzip -9\n' "$file" "$raw" "$gz" >&2
+    echo "$gz"
+}
+
+wasm_gz=$(size_line pkg/tandem_bg.wasm)
+size_line pkg/tandem.js >/dev/null
+if [ "$wasm_gz" -gt "$budget" ]; then
+    setup_log "pkg/tandem_bg.wasm is $wasm_gz bytes gzipped, over the budget of $budget"
+    echo "wasm-size: 0 passed, 1 failed"
+    exit 1
+fi
+setup_log "pkg/tandem_bg.wasm: $wasm_gz of $budget bytes gzipped"
+echo "wasm-size: 1 passed, 0 failed"

@@ -1,0 +1,490 @@
+//! Liveness, limits, backpressure, origins and graceful shutdown, each
+//! against a real server on 127.0.0.1: what a hostile or broken peer meets.
+//!
+//! Timeouts here are set short so that the tests run fast; every wait is
+//! bounded by the hang guard of `common::within`, and no test asserts how
+//! long anything took.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{connect, drain, http_exchange, next_text, within, RawClient};
+use tandem::server::{Route, RunningServer, Server, ShutdownReport};
+use tandem::{ClientBuilder, CloseCode, CloseReason, Error, Session, WebSocketOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+async fn start(server: Server) -> RunningServer {
+    server.bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0")
+}
+
+fn upgrade_request(addr: SocketAddr, path: &str, extra: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
+/// A handler that reports how its session ended, and never reads.
+fn reporting(reasons: mpsc::UnboundedSender<CloseReason>) -> impl Fn(Session) -> ReportFut + Clone {
+    move |session: Session| {
+        let reasons = reasons.clone();
+        Box::pin(async move {
+            let reason = session.close_reason().await;
+            let _ = reasons.send(reason);
+        })
+    }
+}
+type ReportFut = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Reads from `stream` until end of file or an error; returns the bytes read.
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return bytes,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+// ----- liveness ----------------------------------------------------------------
+
+#[tokio::test]
+async fn a_half_open_peer_is_detected_by_the_ping_timeout() {
+    // The real timer path: tokio's clock drives the engine's ping and
+    // timeout. The peer completes the handshake, then vanishes without a
+    // FIN: it neither reads nor writes another byte.
+    let (tx, mut reasons) = mpsc::unbounded_channel();
+    let options = WebSocketOptions {
+        ping_period: Some(Duration::from_millis(50)),
+        timeout: Duration::from_millis(300),
+        ..WebSocketOptions::default()
+    };
+    let server =
+        start(Server::new().web_socket(Route::new("/ws").options(options), reporting(tx))).await;
+    let vanished = RawClient::connect(server.local_addr(), "/ws").await;
+    let reason = within("the ping timeout", reasons.recv()).await.unwrap();
+    assert_eq!(reason.code, CloseCode::ClosedAbnormally, "{reason}");
+    assert!(
+        reason.message.contains("of a ping"),
+        "the reason says why: {reason}"
+    );
+    drop(vanished);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_answers_pings_stays_connected_past_many_timeouts() {
+    // The counterpart: with pongs coming back, the same settings keep the
+    // session open (the client's engine answers every ping).
+    let (tx, mut reasons) = mpsc::unbounded_channel();
+    let options = WebSocketOptions {
+        ping_period: Some(Duration::from_millis(20)),
+        timeout: Duration::from_millis(200),
+        ..WebSocketOptions::default()
+    };
+    let server =
+        start(Server::new().web_socket(Route::new("/ws").options(options), reporting(tx))).await;
+    let session = connect(&server, "/ws").await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        reasons.try_recv().is_err(),
+        "the session must still be open"
+    );
+    within("close", session.close(CloseReason::normal()))
+        .await
+        .unwrap();
+    let reason = within("the close", reasons.recv()).await.unwrap();
+    assert_eq!(reason.code, CloseCode::Normal);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_never_answers_our_close_is_dropped_after_the_close_timeout() {
+    let (tx, mut reasons) = mpsc::unbounded_channel();
+    let options = WebSocketOptions {
+        close_timeout: Duration::from_millis(200),
+        ..WebSocketOptions::default()
+    };
+    let server = start(Server::new().web_socket(
+        Route::new("/ws").options(options),
+        move |session: Session| {
+            let tx = tx.clone();
+            async move {
+                let closed = session.close_reason();
+                let _ = session
+                    .close(CloseReason::new(CloseCode::Normal, "bye"))
+                    .await;
+                let _ = tx.send(closed.await);
+            }
+        },
+    ))
+    .await;
+    let mut client = RawClient::connect(server.local_addr(), "/ws").await;
+    let close = client.read_frame().await.expect("the server's Close");
+    assert_eq!(close.opcode, 0x8);
+    // Never answered: the server gives the handshake up and hangs up.
+    let reason = within("the close timeout", reasons.recv()).await.unwrap();
+    assert_eq!(reason.code, CloseCode::ClosedAbnormally, "{reason}");
+    assert!(
+        reason.message.contains("close handshake timed out"),
+        "{reason}"
+    );
+    assert_eq!(client.read_frame().await, None, "the server hangs up");
+    server.shutdown().await;
+}
+
+// ----- limits --------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_frame_over_max_frame_size_closes_with_1009_before_its_payload_arrives() {
+    let options = WebSocketOptions {
+        max_frame_size: Some(1 << 20),
+        ..WebSocketOptions::default()
+    };
+    let server = start(Server::new().web_socket(
+        Route::new("/ws").options(options),
+        |mut s: Session| async move { while s.receive().await.is_some() {} },
+    ))
+    .await;
+    let mut client = RawClient::connect(server.local_addr(), "/ws").await;
+    // The header of a 1 GiB binary frame, and not one byte of its payload:
+    // the answer can only come from the header.
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&(1u64 << 30).to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4]);
+    within("write", client.stream.write_all(&header))
+        .await
+        .unwrap();
+    let close = client.read_frame().await.expect("a Close");
+    assert_eq!(close.opcode, 0x8);
+    assert_eq!(
+        u16::from_be_bytes([close.payload[0], close.payload[1]]),
+        1009
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_request_head_over_the_limit_gets_431_and_the_server_keeps_serving() {
+    for (limit, header_len) in [(16 * 1024, 20 * 1024), (4 * 1024, 6 * 1024)] {
+        let server = start(
+            Server::new()
+                .max_request_head(limit)
+                .web_socket("/echo", tandem::demo::echo),
+        )
+        .await;
+        let addr = server.local_addr();
+        let big = format!("X-Padding: {}\r\n", "a".repeat(header_len));
+        let response = http_exchange(addr, &upgrade_request(addr, "/echo", &big)).await;
+        assert_eq!(response.status, 431, "limit {limit}: {response:?}");
+        // Under the limit, the same server upgrades.
+        let mut session = connect(&server, "/echo").await;
+        assert_eq!(next_text(&mut session).await, "Please enter your name");
+        server.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_request_is_dropped() {
+    let server = start(
+        Server::new()
+            .handshake_timeout(Duration::from_millis(300))
+            .web_socket("/echo", tandem::demo::echo),
+    )
+    .await;
+    let addr = server.local_addr();
+    let request = upgrade_request(addr, "/echo", "");
+    let stream = within("connect", TcpStream::connect(addr)).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    // One byte every 20 ms: the whole request would take seconds.
+    let trickle = tokio::spawn(async move {
+        for byte in request.bytes() {
+            if writer.write_all(&[byte]).await.is_err() {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    });
+    let mut answer = Vec::new();
+    let _ = within(
+        "the server to drop the slow client",
+        reader.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(
+        !String::from_utf8_lossy(&answer).contains(" 101 "),
+        "the slow request must not be upgraded: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    trickle.abort();
+    // A client that connects and says nothing is dropped too.
+    let mut silent = within("connect", TcpStream::connect(addr)).await.unwrap();
+    assert!(within(
+        "the silent client to be dropped",
+        read_until_closed(&mut silent)
+    )
+    .await
+    .is_empty());
+    // Well-behaved clients are still served.
+    let mut session = connect(&server, "/echo").await;
+    assert_eq!(next_text(&mut session).await, "Please enter your name");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn upgrades_over_the_connection_cap_get_503_and_open_sessions_are_untouched() {
+    let server = start(
+        Server::new()
+            .max_connections(Some(2))
+            .web_socket("/echo", tandem::demo::echo),
+    )
+    .await;
+    let url = common::ws_url(&server, "/echo");
+    let mut first = connect(&server, "/echo").await;
+    let mut second = connect(&server, "/echo").await;
+    for session in [&mut first, &mut second] {
+        assert_eq!(next_text(session).await, "Please enter your name");
+    }
+    match within("a third connect", tandem::connect(&url)).await {
+        Err(Error::HandshakeRefused { status: 503, .. }) => {}
+        other => panic!("expected 503 over the cap, got {other:?}"),
+    }
+    // The open sessions did not notice.
+    for (k, session) in [&mut first, &mut second].into_iter().enumerate() {
+        within("send", session.send(format!("s{k}"))).await.unwrap();
+        assert_eq!(next_text(session).await, format!("Hi, s{k}!"));
+    }
+    // Once one leaves, there is room again.
+    within("send", first.send("bye")).await.unwrap();
+    drain(&mut first).await;
+    within("the slot to be freed", async {
+        while server.session_count() > 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let mut third = connect(&server, "/echo").await;
+    assert_eq!(next_text(&mut third).await, "Please enter your name");
+    server.shutdown().await;
+}
+
+// ----- origins -------------------------------------------------------------------
+
+#[tokio::test]
+async fn origins_not_on_the_allow_list_get_403_and_never_reach_the_handler() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let server = start(
+        Server::new()
+            .allowed_origins(["http://good.example"])
+            .web_socket("/ws", move |session: Session| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let _ = session.send("welcome").await;
+                    session.close_reason().await;
+                }
+            }),
+    )
+    .await;
+    let addr = server.local_addr();
+    for origin in [
+        "http://evil.example",
+        "null",
+        "http://good.example.evil.example",
+    ] {
+        let request = upgrade_request(addr, "/ws", &format!("Origin: {origin}\r\n"));
+        let response = http_exchange(addr, &request).await;
+        assert_eq!(response.status, 403, "{origin}: {response:?}");
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "no refused upgrade reaches the handler"
+    );
+    // A listed origin (any case) and a client that sends no Origin get in.
+    for extra in ["Origin: http://GOOD.example\r\n", ""] {
+        let stream = within("connect", TcpStream::connect(addr)).await.unwrap();
+        let mut stream = stream;
+        within(
+            "write",
+            stream.write_all(upgrade_request(addr, "/ws", extra).as_bytes()),
+        )
+        .await
+        .unwrap();
+        let (response, rest) = common::read_http_response(&mut stream).await;
+        assert_eq!(response.status, 101, "{extra:?}");
+        let mut client = RawClient::from_parts(stream, rest);
+        assert_eq!(client.read_frame().await.unwrap().text(), "welcome");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    server.shutdown().await;
+}
+
+// ----- graceful shutdown -----------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_sends_1001_waits_for_the_handshakes_and_drops_the_rest() {
+    let (tx, mut reasons) = mpsc::unbounded_channel();
+    let server = start(Server::new().web_socket("/ws", reporting(tx))).await;
+    let url = common::ws_url(&server, "/ws");
+    // Three clients that read (so their engines answer the Close).
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut session = connect(&server, "/ws").await;
+        clients.push(tokio::spawn(async move {
+            let frames = drain(&mut session).await;
+            (frames.len(), session.close_reason().await)
+        }));
+    }
+    // One peer that never reads again, so never answers the Close.
+    let stuck = RawClient::connect(server.local_addr(), "/ws").await;
+    within("four sessions", async {
+        while server.session_count() < 4 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+
+    let report = within(
+        "the graceful shutdown",
+        server.shutdown_gracefully(Duration::from_millis(500)),
+    )
+    .await;
+    assert_eq!(
+        report,
+        ShutdownReport {
+            sessions: 4,
+            closed: 3,
+            dropped: 1
+        }
+    );
+    // Every client saw 1001 Going Away ...
+    for client in clients {
+        let (frames, reason) = within("a client", client).await.unwrap();
+        assert_eq!((frames, reason.code), (0, CloseCode::GoingAway));
+    }
+    // ... and so did every handler, the dropped session's too.
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(
+            within("a handler's reason", reasons.recv())
+                .await
+                .unwrap()
+                .code,
+        );
+    }
+    assert!(
+        codes.iter().all(|c| *c == CloseCode::GoingAway),
+        "{codes:?}"
+    );
+    // The server is gone.
+    assert!(matches!(
+        within("connect after shutdown", tandem::connect(&url)).await,
+        Err(Error::Io(_))
+    ));
+    drop(stuck);
+}
+
+// ----- backpressure ----------------------------------------------------------------
+
+#[tokio::test]
+async fn a_handler_that_does_not_read_makes_the_session_stop_reading_the_socket() {
+    // The handler holds its session and reads nothing. The client writes
+    // 64 KiB frames until a write stalls: TCP flow control must push back
+    // long before the cap, because the server stops reading once its
+    // incoming queue is full instead of buffering without bound.
+    const CAP: usize = 256 << 20;
+    let server = start(
+        Server::new().web_socket("/ws", |session: Session| async move {
+            session.close_reason().await;
+        }),
+    )
+    .await;
+    let mut client = RawClient::connect(server.local_addr(), "/ws").await;
+    let frame = RawClient::encode(0x2, true, &vec![7u8; 64 * 1024]);
+    let mut written = 0;
+    let stalled = loop {
+        if written >= CAP {
+            break false;
+        }
+        match tokio::time::timeout(Duration::from_millis(500), client.stream.write_all(&frame))
+            .await
+        {
+            Ok(Ok(())) => written += frame.len(),
+            Ok(Err(e)) => panic!("write failed: {e}"),
+            Err(_) => break true,
+        }
+    };
+    eprintln!("writes stalled after {} KiB", written / 1024);
+    assert!(
+        stalled,
+        "the server read {written} bytes that nobody handled"
+    );
+    assert!(
+        written < 64 << 20,
+        "{written} bytes were taken before the push-back"
+    );
+    drop(client);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_whose_reader_is_full_stops_reading_too() {
+    // The same on the client side: a session whose handler does not read
+    // stops reading the socket, so a flooding server's writes stall.
+    let flood = Arc::new(Mutex::new(None));
+    let result = flood.clone();
+    let server = start(Server::new().web_socket("/flood", move |session: Session| {
+        let result = result.clone();
+        async move {
+            let chunk = vec![0u8; 64 * 1024];
+            let mut sent = 0usize;
+            let stalled = loop {
+                if sent >= 256 << 20 {
+                    break false;
+                }
+                match tokio::time::timeout(Duration::from_millis(500), session.send(chunk.clone()))
+                    .await
+                {
+                    Ok(Ok(())) => sent += chunk.len(),
+                    Ok(Err(_)) => break false,
+                    Err(_) => break true,
+                }
+            };
+            *result.lock().unwrap() = Some((stalled, sent));
+        }
+    }))
+    .await;
+    let session = within(
+        "connect",
+        ClientBuilder::new(common::ws_url(&server, "/flood")).connect(),
+    )
+    .await
+    .unwrap();
+    let (stalled, sent) = within("the flood to stall", async {
+        loop {
+            if let Some(result) = *flood.lock().unwrap() {
+                return result;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(stalled, "the client took {sent} bytes that nobody read");
+    assert!(
+        sent < 64 << 20,
+        "{sent} bytes were taken before the push-back"
+    );
+    drop(session);
+    server.shutdown().await;
+}
