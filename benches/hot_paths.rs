@@ -11,7 +11,9 @@
 //!   whole and in pieces;
 //! - `engine`: a whole masked frame through the server engine (parse,
 //!   unmask, validate, hand out) and a frame queued and taken as output;
-//! - `deflate`: TODO once permessage-deflate lands (see the end of this file).
+//! - `deflate`: permessage-deflate at the documented defaults, compress and
+//!   decompress of 20 B, 1 KiB and 16 KiB text messages through the
+//!   extension a server negotiates for a browser's offer.
 //!
 //! CI only builds these (`cargo bench --no-run`); they are not timed tests.
 // A native program: on wasm32 it builds as an empty stub, so that
@@ -25,6 +27,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use tandem::extensions::{Extension, ExtensionFactory, ExtensionHeader, PerMessageDeflate};
 use tandem::protocol::{apply_mask, Config, FrameHeader, Protocol, Role, Utf8Validator};
 use tandem::{Frame, Rsv, WebSocketOptions};
 
@@ -143,10 +146,56 @@ fn engine(c: &mut Criterion) {
     group.finish();
 }
 
-// TODO(deflate): once permessage-deflate lands, add a `deflate` group here:
-// compress and decompress a 20 B, 1 KiB and 16 KiB text message with the
-// documented defaults (context takeover on, 15 window bits), through the
-// extension's `encode`/`decode`, with `Throughput::Bytes`.
+/// The extension a server at the defaults agrees for a browser's offer
+/// (`permessage-deflate; client_max_window_bits`), once per call.
+fn server_deflate() -> Box<dyn Extension> {
+    let offer =
+        &ExtensionHeader::parse_list("permessage-deflate; client_max_window_bits").unwrap()[0];
+    PerMessageDeflate::new().accept(offer).unwrap().1
+}
 
-criterion_group!(benches, headers, masking, utf8, engine);
+/// Chat-like text: words that repeat, as a compressor meets them.
+fn chat_text(size: usize) -> String {
+    let words = [
+        "hello",
+        "ktor",
+        "tandem",
+        "websocket",
+        "room",
+        "message",
+        "user42",
+        "ok",
+    ];
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < size {
+        text.push_str(words[(i * 7 + i / 3) % words.len()]);
+        text.push(' ');
+        i += 1;
+    }
+    text.truncate(size);
+    text
+}
+
+fn deflate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("deflate");
+    for size in [20usize, 1024, 16 * 1024] {
+        let message = Frame::text(chat_text(size));
+        group.throughput(Throughput::Bytes(size as u64));
+        let mut server = server_deflate();
+        group.bench_with_input(BenchmarkId::new("compress", size), &size, |b, _| {
+            b.iter(|| server.encode(black_box(message.clone())).unwrap())
+        });
+        // What the server sent, as its peer decompresses it (a fresh
+        // context for each message: the server takes none over).
+        let compressed = server_deflate().encode(message.clone()).unwrap();
+        let mut peer = server_deflate();
+        group.bench_with_input(BenchmarkId::new("decompress", size), &size, |b, _| {
+            b.iter(|| peer.decode(black_box(compressed.clone()), None).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, headers, masking, utf8, engine, deflate);
 criterion_main!(benches);
