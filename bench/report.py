@@ -23,7 +23,11 @@ def load(path):
             if not line:
                 continue
             r = json.loads(line)
-            if r.get("mode") == "echo":
+            if r.get("mode") == "echo" and r.get("deflate"):
+                key = ("echo-deflate", r.get("connections"), r.get("size"), r.get("window"))
+            elif r.get("mode") == "idle" and r.get("deflate"):
+                key = ("idle-deflate",)
+            elif r.get("mode") == "echo":
                 key = ("echo", r.get("connections"), r.get("size"), r.get("window"))
             elif r.get("mode") == "broadcast":
                 key = ("broadcast", r.get("connections"))
@@ -166,9 +170,34 @@ def main():
                       f"| {fmt_ratio(ratio(bcast[(key[1], 'tandem')], bcast[(key[1], 'tungstenite')]))} |")
         md.append("")
 
-    md.append("**permessage-deflate**: not measured: the extension has not landed yet "
-              "(the scenario and the criterion benchmark are left as TODO hooks).")
-    md.append("")
+    dkeys = sorted([k for k in runs if k[0] == "echo-deflate"], key=lambda k: (k[2], k[1], k[3]))
+    if dkeys or ("idle-deflate",) in runs:
+        md.append("**permessage-deflate** (tandem only: neither tokio-tungstenite 0.30 nor fastwebsockets 0.10 "
+                  "implements it), at the documented defaults, offered as browsers do; every echo inflated "
+                  "and compared with the text sent. Ratio = with compression ÷ without, same run.")
+        md.append("")
+        md.append("| scenario | tandem, compression on | server CPU per message | vs compression off |")
+        md.append("|---|---|---|---|")
+        for key in dkeys:
+            _, conns, size, window = key
+            r = median_run(runs[key].get("tandem", []), "msgs_per_sec")
+            plain = median_run(runs.get(("echo", conns, size, window), {}).get("tandem", []), "msgs_per_sec")
+            name = f"echo {conns} × {size_name(size)}, window {window}"
+            if r is None:
+                md.append(f"| {name} | failed | | |")
+                continue
+            cpu = ("—" if r.get("server_cpu_pct") is None or not r["msgs_per_sec"]
+                   else f"{r['server_cpu_pct'] / 100 * 1e6 / r['msgs_per_sec']:.2f} µs")
+            md.append(f"| {name} | {fmt_rate(r['msgs_per_sec'])} msg/s ({r['p50_us']:.0f} / {r['p99_us']:.0f} / "
+                      f"{r['p999_us']:.0f} µs) | {cpu} | {fmt_ratio(ratio(r['msgs_per_sec'], plain and plain['msgs_per_sec']))} |")
+        r = median_run(runs.get(("idle-deflate",), {}).get("tandem", []), "bytes_per_conn")
+        if r is not None:
+            md.append(f"| idle {r['connections']:,} connections | {r['bytes_per_conn']:,.0f} B per connection | | "
+                      f"{fmt_ratio(ratio(r['bytes_per_conn'], idle.get('tandem')))} |")
+        md.append("")
+    else:
+        md.append("**permessage-deflate**: not measured in this run.")
+        md.append("")
 
     # ----- targets
     def echo_rate(conns, size, window, impl):

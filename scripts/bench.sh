@@ -60,11 +60,11 @@ server_pid=""
 server_log=$(mktemp)
 trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -f "$server_log"' EXIT
 
-start_server() { # impl mode
+start_server() { # impl mode [server options]
     port=$((port + 1))
     : >"$server_log"
     "${pin_server[@]}" "${prio[@]}" "$bin/bench-server" --impl "$1" --mode "$2" \
-        --addr "127.0.0.1:$port" 2>"$server_log" &
+        --addr "127.0.0.1:$port" "${@:3}" 2>"$server_log" &
     server_pid=$!
     for _ in $(seq 200); do
         grep -q '^bench-server:' "$server_log" && return 0
@@ -126,6 +126,21 @@ for impl in "${impls[@]}"; do
     loadgen idle "$impl" --connections "$IDLE_CONNS" --settle 2 >>"$jsonl"
     stop_server
 done
+
+# permessage-deflate: tandem only (the peers do not implement it).
+for scenario in "100 20 1" "100 20 16" "10 1024 1" "500 16384 1"; do
+    set -- $scenario
+    log "echo with permessage-deflate: tandem, $1 connections x $2 B, window $3"
+    start_server tandem echo --deflate on
+    loadgen echo tandem --deflate on --connections "$1" --size "$2" --window "$3" \
+        --duration "$ECHO_SECS" --warmup "$WARMUP_SECS" >>"$jsonl"
+    stop_server
+done
+log "idle with permessage-deflate: tandem, $IDLE_CONNS connections"
+start_server tandem echo --deflate on
+sleep 0.5
+loadgen idle tandem --deflate on --connections "$IDLE_CONNS" --settle 2 >>"$jsonl"
+stop_server
 
 for sessions in 1000 10000; do
     for impl in tandem tungstenite; do

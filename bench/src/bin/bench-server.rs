@@ -4,7 +4,8 @@
 //! bench-server --impl tandem|tungstenite|fastwebsockets --mode echo|chat --addr 127.0.0.1:9100
 //! ```
 //!
-//! `echo` sends every message back; `chat` relays every text it receives to
+//! `--deflate on` adds permessage-deflate at its documented defaults
+//! (tandem only). `echo` sends every message back; `chat` relays every text it receives to
 //! every open session (the sender included). Each implementation is written
 //! the way its own documentation shows (see `src/servers/`); all run on the
 //! same tokio runtime: current-thread by default (as fastwebsockets' examples
@@ -21,6 +22,7 @@ fn main() {
     let mut mode = String::from("echo");
     let mut addr: SocketAddr = "127.0.0.1:9100".parse().unwrap();
     let mut threads = 0usize;
+    let mut deflate = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -32,6 +34,7 @@ fn main() {
             "--mode" => mode = value(),
             "--addr" => addr = value().parse().unwrap_or_else(|_| usage("bad --addr")),
             "--threads" => threads = value().parse().unwrap_or_else(|_| usage("bad --threads")),
+            "--deflate" => deflate = matches!(value().as_str(), "on" | "1" | "yes" | "true"),
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -56,8 +59,12 @@ fn main() {
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         eprintln!("bench-server: {imp} {mode} on {addr}");
+        if deflate && imp != "tandem" {
+            // Neither tokio-tungstenite 0.30 nor fastwebsockets 0.10 has it.
+            usage("--deflate: only tandem implements permessage-deflate");
+        }
         match (imp.as_str(), chat) {
-            ("tandem", false) => servers::tandem::echo(listener).await,
+            ("tandem", false) => servers::tandem::echo(listener, deflate).await,
             ("tandem", true) => servers::tandem::chat(listener).await,
             ("tungstenite", false) => servers::tungstenite::echo(listener).await,
             ("tungstenite", true) => servers::tungstenite::chat(listener).await,
@@ -78,7 +85,7 @@ fn usage(problem: &str) -> ! {
     }
     eprintln!(
         "usage: bench-server [--impl tandem|tungstenite|fastwebsockets] [--mode echo|chat] \
-         [--addr 127.0.0.1:9100] [--threads 0]"
+         [--addr 127.0.0.1:9100] [--threads 0] [--deflate on|off]"
     );
     std::process::exit(2)
 }

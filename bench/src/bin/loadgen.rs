@@ -53,6 +53,8 @@ struct Args {
     server_pid: Option<u32>,
     max_handshakes: usize,
     label: String,
+    /// Offer permessage-deflate (as browsers do) and send compressed frames.
+    deflate: bool,
 }
 
 fn parse_args() -> Args {
@@ -75,6 +77,7 @@ fn parse_args() -> Args {
         server_pid: None,
         max_handshakes: 64,
         label: String::new(),
+        deflate: false,
     };
     while let Some(arg) = argv.next() {
         let v = argv
@@ -93,6 +96,7 @@ fn parse_args() -> Args {
             "--server-pid" => a.server_pid = Some(num(&arg, &v)),
             "--max-handshakes" => a.max_handshakes = num(&arg, &v),
             "--label" => a.label = v,
+            "--deflate" => a.deflate = matches!(v.as_str(), "on" | "1" | "yes" | "true"),
             other => usage(&format!("unknown option {other}")),
         }
     }
@@ -116,7 +120,8 @@ fn usage(problem: &str) -> ! {
     eprintln!(
         "usage: loadgen echo|idle|broadcast [--addr 127.0.0.1:9100] [--path /] \
          [--connections N] [--size BYTES] [--window N] [--duration S] [--warmup S] \
-         [--settle S] [--hold S] [--server-pid PID] [--max-handshakes N] [--label TEXT]"
+         [--settle S] [--hold S] [--server-pid PID] [--max-handshakes N] [--label TEXT] \
+         [--deflate on|off]"
     );
     std::process::exit(2)
 }
@@ -136,6 +141,71 @@ fn plain_frame(payload: &[u8]) -> Vec<u8> {
     let mut f = header(payload.len(), false);
     f.extend_from_slice(payload);
     f
+}
+
+/// A masked client text frame carrying `payload` compressed with
+/// permessage-deflate (RSV1; each message on its own, which a client may
+/// always do).
+fn masked_deflated_frame(payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+    let mut compressor = flate2::Compress::new(flate2::Compression::new(6), false);
+    let mut out = Vec::with_capacity(payload.len() + 64);
+    compressor
+        .compress_vec(payload, &mut out, flate2::FlushCompress::Sync)
+        .expect("deflate");
+    assert!(
+        out.ends_with(&[0, 0, 0xff, 0xff]),
+        "a sync flush ends with 00 00 ff ff"
+    );
+    out.truncate(out.len() - 4);
+    let mut f = masked_frame(&out, key);
+    f[0] |= 0x40;
+    f
+}
+
+/// Inflates a permessage-deflate payload (RFC 7692 §7.2.2).
+fn inflate(payload: &[u8]) -> Option<Vec<u8>> {
+    let mut input = payload.to_vec();
+    input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    let mut out = Vec::with_capacity(payload.len() * 4 + 64);
+    let mut d = flate2::Decompress::new(false);
+    loop {
+        let before = d.total_in();
+        d.decompress_vec(
+            &input[d.total_in() as usize..],
+            &mut out,
+            flate2::FlushDecompress::Sync,
+        )
+        .ok()?;
+        if d.total_in() as usize == input.len() {
+            return Some(out);
+        }
+        if d.total_in() == before && out.len() < out.capacity() {
+            return None;
+        }
+        out.reserve(out.capacity().max(64));
+    }
+}
+
+/// Takes one whole unmasked server frame off the front of `buf`:
+/// (first byte, payload), or `None` when it has not all arrived.
+fn take_frame(buf: &mut Vec<u8>, at: &mut usize) -> Option<(u8, std::ops::Range<usize>)> {
+    let b = &buf[*at..];
+    if b.len() < 2 {
+        return None;
+    }
+    let (len, hl) = match b[1] & 0x7f {
+        126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+        127 if b.len() >= 10 => (u64::from_be_bytes(b[2..10].try_into().ok()?) as usize, 10),
+        126 | 127 => return None,
+        n => (n as usize, 2),
+    };
+    if b.len() < hl + len {
+        return None;
+    }
+    let start = *at + hl;
+    let first = b[0];
+    *at = start + len;
+    Some((first, start..start + len))
 }
 
 fn header(len: usize, masked: bool) -> Vec<u8> {
@@ -187,6 +257,9 @@ struct Conn {
     wbuf: Vec<u8>,
     wpos: usize,
     hbuf: Vec<u8>,
+    /// Received bytes not yet checked (compressed echoes are parsed frame
+    /// by frame).
+    rbuf: Vec<u8>,
     /// Ring index of the next message to send.
     next_send: usize,
     /// Ring index (echo) or round (broadcast) expected next, and how many of
@@ -254,9 +327,15 @@ struct Net {
 
 impl Net {
     fn new(args: &Args) -> Net {
+        let extensions = if args.deflate {
+            // What browsers offer.
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+        } else {
+            ""
+        };
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n",
             args.path, args.addr
         )
         .into_bytes();
@@ -290,6 +369,7 @@ impl Net {
                         wbuf: Vec::new(),
                         wpos: 0,
                         hbuf: Vec::new(),
+                        rbuf: Vec::new(),
                         next_send: 0,
                         next_expect: 0,
                         expect_off: 0,
@@ -379,6 +459,21 @@ impl Net {
                 ));
                 return;
             }
+            let agreed = head.contains("sec-websocket-extensions: permessage-deflate");
+            if agreed != self.args.deflate {
+                stats.error(format!(
+                    "permessage-deflate {}: {}",
+                    if self.args.deflate {
+                        "refused"
+                    } else {
+                        "answered, not offered"
+                    },
+                    head.lines()
+                        .find(|l| l.contains("extensions"))
+                        .unwrap_or("")
+                ));
+                return;
+            }
             if c.hbuf.len() > end + 4 {
                 stats.error("data before the first message".into());
                 return;
@@ -451,8 +546,12 @@ fn json_escape(s: &str) -> String {
 
 fn run_echo(args: &Args) -> i32 {
     let frames: Vec<Vec<u8>> = (0..RING)
-        .map(|i| masked_frame(&payload(args.size, i), key_for(i)))
+        .map(|i| match args.deflate {
+            true => masked_deflated_frame(&payload(args.size, i), key_for(i)),
+            false => masked_frame(&payload(args.size, i), key_for(i)),
+        })
         .collect();
+    let payloads: Vec<Vec<u8>> = (0..RING).map(|i| payload(args.size, i)).collect();
     let expected: Vec<Vec<u8>> = (0..RING)
         .map(|i| plain_frame(&payload(args.size, i)))
         .collect();
@@ -533,6 +632,32 @@ fn run_echo(args: &Args) -> i32 {
                     Ok(0) => {
                         eof = true;
                         break;
+                    }
+                    Ok(n) if args.deflate => {
+                        // Parse whole frames; inflate compressed ones and
+                        // compare the text with what was sent.
+                        c.rbuf.extend_from_slice(&net.scratch[..n]);
+                        let mut at = 0;
+                        while let Some((first, range)) = take_frame(&mut c.rbuf, &mut at) {
+                            let body = &c.rbuf[range];
+                            let text = if first & 0x40 != 0 {
+                                inflate(body)
+                            } else {
+                                Some(body.to_vec())
+                            };
+                            if first & 0x0f != 1
+                                || text.as_deref() != Some(&payloads[c.next_expect][..])
+                            {
+                                stats.error(format!(
+                                    "connection {t}: echo {} differs from the message sent",
+                                    c.next_expect
+                                ));
+                                break;
+                            }
+                            c.next_expect = (c.next_expect + 1) % RING;
+                            done += 1;
+                        }
+                        c.rbuf.drain(..at);
                     }
                     Ok(n) => {
                         let mut data = &net.scratch[..n];
@@ -622,9 +747,10 @@ fn run_echo(args: &Args) -> i32 {
         server_cpu_pct.map_or(String::new(), |p| format!(", server CPU {p:.0}%"))
     );
     println!(
-        "{{\"mode\":\"echo\",\"label\":\"{}\",\"connections\":{},\"size\":{},\"window\":{},\
+        "{{\"mode\":\"echo\",\"deflate\":{},\"label\":\"{}\",\"connections\":{},\"size\":{},\"window\":{},\
          \"seconds\":{:.3},\"messages\":{},\"msgs_per_sec\":{:.1},\"p50_us\":{:.2},\"p99_us\":{:.2},\
          \"p999_us\":{:.2},\"loadgen_cpu_pct\":{:.1},\"server_cpu_pct\":{},\"errors\":0}}",
+        args.deflate,
         json_escape(&args.label),
         args.connections,
         args.size,
@@ -697,8 +823,9 @@ fn run_idle(args: &Args) -> i32 {
         per
     );
     println!(
-        "{{\"mode\":\"idle\",\"label\":\"{}\",\"connections\":{},\"rss_before\":{},\"rss_after\":{},\
+        "{{\"mode\":\"idle\",\"deflate\":{},\"label\":\"{}\",\"connections\":{},\"rss_before\":{},\"rss_after\":{},\
          \"bytes_per_conn\":{:.1},\"errors\":0}}",
+        args.deflate,
         json_escape(&args.label),
         args.connections,
         before,

@@ -5,15 +5,21 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use tandem::extensions::PerMessageDeflate;
 use tandem::server::Server;
 use tandem::{Outgoing, Session};
 use tokio::net::TcpListener;
 
-/// Sends every message back, as in the `tandem::server` example.
-pub async fn echo(listener: TcpListener) -> std::io::Result<()> {
+/// Sends every message back, as in the `tandem::server` example; with
+/// `deflate`, permessage-deflate at its documented defaults.
+pub async fn echo(listener: TcpListener, deflate: bool) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     drop(listener);
-    Server::new()
+    let mut server = Server::new();
+    if deflate {
+        server = server.extension(PerMessageDeflate::new());
+    }
+    server
         .web_socket("/", |mut session: Session| async move {
             while let Some(frame) = session.receive().await {
                 if session.send(frame).await.is_err() {
