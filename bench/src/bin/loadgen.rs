@@ -188,7 +188,7 @@ fn inflate(payload: &[u8]) -> Option<Vec<u8>> {
 
 /// Takes one whole unmasked server frame off the front of `buf`:
 /// (first byte, payload), or `None` when it has not all arrived.
-fn take_frame(buf: &mut Vec<u8>, at: &mut usize) -> Option<(u8, std::ops::Range<usize>)> {
+fn take_frame(buf: &[u8], at: &mut usize) -> Option<(u8, std::ops::Range<usize>)> {
     let b = &buf[*at..];
     if b.len() < 2 {
         return None;
@@ -638,7 +638,7 @@ fn run_echo(args: &Args) -> i32 {
                         // compare the text with what was sent.
                         c.rbuf.extend_from_slice(&net.scratch[..n]);
                         let mut at = 0;
-                        while let Some((first, range)) = take_frame(&mut c.rbuf, &mut at) {
+                        while let Some((first, range)) = take_frame(&c.rbuf, &mut at) {
                             let body = &c.rbuf[range];
                             let text = if first & 0x40 != 0 {
                                 inflate(body)
