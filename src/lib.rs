@@ -48,6 +48,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+mod client;
 mod close;
 pub mod demo;
 mod error;
@@ -71,7 +72,7 @@ cfg_if::cfg_if! {
     }
 }
 
-pub use backend::{connect, ClientBuilder};
+pub use client::{connect, ClientBuilder};
 pub use close::{CloseCode, CloseReason};
 pub use error::Error;
 pub use frame::{Frame, FrameType, Rsv};

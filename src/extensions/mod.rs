@@ -30,12 +30,12 @@ use crate::frame::{Frame, Rsv};
 
 #[cfg(not(target_arch = "wasm32"))]
 mod deflate;
-#[cfg(not(target_arch = "wasm32"))]
 mod negotiation;
 #[cfg(not(target_arch = "wasm32"))]
 pub use deflate::PerMessageDeflate;
+pub(crate) use negotiation::Extensions;
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use negotiation::{Extensions, Negotiated};
+pub(crate) use negotiation::Negotiated;
 
 /// One element of a `Sec-WebSocket-Extensions` header: an extension name
 /// and its parameters (Ktor's `WebSocketExtensionHeader`).
@@ -165,7 +165,9 @@ impl fmt::Display for ExtensionHeader {
     }
 }
 
-fn is_token(s: &str) -> bool {
+/// Whether `s` is an RFC 7230 token (extension names, parameters,
+/// subprotocols).
+pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))

@@ -1,5 +1,7 @@
-//! Which extensions a handshake agrees on, in both roles (native only: in
-//! the browser, the browser negotiates).
+//! Which extensions a handshake agrees on, in both roles. The set of
+//! factories (and its configuration-time checks) exists on both targets, so
+//! that the client builder is one type; the negotiation itself runs
+//! natively only: in the browser, the browser negotiates.
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ pub(crate) struct Extensions {
 
 /// What the handshake settled: the answer elements and their extensions, in
 /// negotiation order.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) type Negotiated = (Vec<ExtensionHeader>, Vec<Box<dyn Extension>>);
 
 impl Extensions {
@@ -46,6 +49,7 @@ impl Extensions {
     }
 
     /// The client's `Sec-WebSocket-Extensions` value.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn offer(&self) -> Option<String> {
         let offers: Vec<ExtensionHeader> = self.factories.iter().flat_map(|f| f.offers()).collect();
         (!offers.is_empty()).then(|| ExtensionHeader::format_list(&offers))
@@ -53,6 +57,7 @@ impl Extensions {
 
     /// Server side: picks at most one offer per factory, in the client's
     /// order, and makes the extensions.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn accept(&self, offers: &[ExtensionHeader]) -> Negotiated {
         let mut answers = Vec::new();
         let mut extensions = Vec::new();
@@ -75,6 +80,7 @@ impl Extensions {
 
     /// Client side: checks the server's answer; every element must be an
     /// extension we offered, once, that accepts the parameters.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn confirm(&self, answers: Vec<ExtensionHeader>) -> Result<Negotiated, String> {
         let mut extensions = Vec::new();
         let mut used = Vec::new();

@@ -11,230 +11,116 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use super::driver::Driver;
+use crate::client::ClientBuilder;
 use crate::close::{CloseCode, CloseReason};
 use crate::error::Error;
-use crate::extensions::{ExtensionFactory, ExtensionHeader, Extensions, Negotiated};
+use crate::extensions::{ExtensionHeader, Extensions, Negotiated};
 use crate::link::Link;
-use crate::options::WebSocketOptions;
 use crate::protocol::{handshake, Config, Protocol, Role};
 use crate::session::{Handshake, Session};
 
 /// The most bytes of a refusal's body kept for [`Error::HandshakeRefused`].
 const MAX_REFUSAL_BODY: usize = 1024;
 
-/// Connects to `url` (`ws://host[:port]/path`) with default options.
-///
-/// Natively this needs a tokio runtime: the connection is driven by a task
-/// spawned on it. In the browser it opens a `WebSocket`.
-///
-/// ```no_run
-/// # async fn run() -> Result<(), tandem::Error> {
-/// let session = tandem::connect("ws://127.0.0.1:8080/echo").await?;
-/// session.send("hello").await?;
-/// # Ok(()) }
-/// ```
-pub async fn connect(url: &str) -> Result<Session, Error> {
-    ClientBuilder::new(url).connect().await
+/// Opens the connection that `builder` describes, bounded by its `timeout`
+/// (see [`ClientBuilder::connect`]).
+pub(crate) async fn connect(builder: ClientBuilder) -> Result<Session, Error> {
+    let timeout = builder.options.timeout;
+    match tokio::time::timeout(timeout, connect_inner(builder)).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("opening handshake took longer than {timeout:?}"),
+        ))),
+    }
 }
-
-/// Connects with options, subprotocols and extra headers.
-///
-/// ```no_run
-/// # async fn run() -> Result<(), tandem::Error> {
-/// use std::time::Duration;
-/// use tandem::{ClientBuilder, WebSocketOptions};
-///
-/// let session = ClientBuilder::new("ws://127.0.0.1:8080/chat")
-///     .protocol("chat")
-///     .header("Authorization", "Bearer secret")
-///     .options(WebSocketOptions { ping_period: Some(Duration::from_secs(20)), ..Default::default() })
-///     .connect()
-///     .await?;
-/// assert_eq!(session.protocol(), Some("chat"));
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone)]
-pub struct ClientBuilder {
-    url: String,
-    options: WebSocketOptions,
-    protocols: Vec<String>,
-    headers: HeaderMap,
-    invalid_header: Option<String>,
-    extensions: Extensions,
-}
-
-impl ClientBuilder {
-    /// A builder for a connection to `url`.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            options: WebSocketOptions::default(),
-            protocols: Vec::new(),
-            headers: HeaderMap::new(),
-            invalid_header: None,
-            extensions: Extensions::default(),
-        }
-    }
-
-    /// Session options (limits, keepalive, queues).
-    pub fn options(mut self, options: WebSocketOptions) -> Self {
-        self.options = options;
-        self
-    }
-
-    /// Offers a subprotocol; call again to offer more, in preference order.
-    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
-        self.protocols.push(protocol.into());
-        self
-    }
-
-    /// Adds a header to the upgrade request (native only: browsers do not let
-    /// scripts set WebSocket headers, and `connect` fails there if any is set).
-    pub fn header(mut self, name: &str, value: &str) -> Self {
+async fn connect_inner(builder: ClientBuilder) -> Result<Session, Error> {
+    let mut request_headers = HeaderMap::new();
+    for (name, value) in &builder.headers {
         match (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value),
         ) {
             (Ok(name), Ok(value)) => {
-                self.headers.append(name, value);
+                request_headers.append(name, value);
             }
-            _ => self.invalid_header = Some(name.to_owned()),
-        }
-        self
-    }
-
-    /// Offers an extension to the server, e.g.
-    /// a custom [`ExtensionFactory`]; if the
-    /// server's answer cannot be accepted the connection fails with 1010.
-    /// Natively only: in the browser, the browser negotiates its own.
-    ///
-    /// # Panics
-    ///
-    /// When the extension claims an RSV bit that one added before claims.
-    ///
-    /// ```no_run
-    /// # #[derive(Debug)] struct MyExtension;
-    /// # impl tandem::extensions::ExtensionFactory for MyExtension {
-    /// #     fn name(&self) -> &str { "x-my" }
-    /// #     fn rsv(&self) -> tandem::Rsv { tandem::Rsv::NONE }
-    /// #     fn offers(&self) -> Vec<tandem::extensions::ExtensionHeader> { vec![] }
-    /// #     fn accept(&self, _: &tandem::extensions::ExtensionHeader) -> Option<(tandem::extensions::ExtensionHeader, Box<dyn tandem::extensions::Extension>)> { None }
-    /// #     fn confirm(&self, _: &tandem::extensions::ExtensionHeader) -> Result<Box<dyn tandem::extensions::Extension>, String> { Err("no".into()) }
-    /// # }
-    /// # async fn run() -> Result<(), tandem::Error> {
-    /// let session = tandem::ClientBuilder::new("ws://127.0.0.1:8080/echo")
-    ///     .extension(MyExtension)
-    ///     .connect()
-    ///     .await?;
-    /// println!("{:?}", session.extensions());
-    /// # Ok(()) }
-    /// ```
-    pub fn extension(mut self, factory: impl ExtensionFactory) -> Self {
-        self.extensions.add(Arc::new(factory));
-        self
-    }
-
-    /// Opens the connection and completes the opening handshake.
-    ///
-    /// Fails with [`Error::InvalidUrl`], [`Error::Io`] when the server cannot
-    /// be reached, [`Error::HandshakeRefused`] with the status when the
-    /// server says no, or [`Error::Handshake`] when its answer breaks RFC 6455.
-    /// The whole handshake is bounded by the options' `timeout`.
-    pub async fn connect(self) -> Result<Session, Error> {
-        let timeout = self.options.timeout;
-        match tokio::time::timeout(timeout, self.connect_inner()).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("opening handshake took longer than {timeout:?}"),
-            ))),
+            _ => return Err(Error::Handshake(format!("invalid header {name:?}"))),
         }
     }
+    let target = Target::parse(&builder.url)?;
+    let mut stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
+    stream.set_nodelay(true)?;
 
-    async fn connect_inner(self) -> Result<Session, Error> {
-        if let Some(name) = &self.invalid_header {
-            return Err(Error::Handshake(format!("invalid header {name:?}")));
-        }
-        let target = Target::parse(&self.url)?;
-        let mut stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
-        stream.set_nodelay(true)?;
+    let mut random = [0u8; 16];
+    rand::rng().fill_bytes(&mut random);
+    let key = handshake::generate_key(random);
+    if let Some(offer) = builder.extensions.offer() {
+        let offer = HeaderValue::from_str(&offer)
+            .map_err(|_| Error::Handshake(format!("invalid extension offer {offer:?}")))?;
+        request_headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, offer);
+    }
+    let request = handshake::client_request(
+        &target.host_header,
+        &target.path_and_query,
+        &key,
+        &builder.protocols,
+        &request_headers,
+    );
+    stream.write_all(&request).await?;
 
-        let mut random = [0u8; 16];
-        rand::rng().fill_bytes(&mut random);
-        let key = handshake::generate_key(random);
-        let mut request_headers = self.headers.clone();
-        if let Some(offer) = self.extensions.offer() {
-            let offer = HeaderValue::from_str(&offer)
-                .map_err(|_| Error::Handshake(format!("invalid extension offer {offer:?}")))?;
-            request_headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, offer);
-        }
-        let request = handshake::client_request(
-            &target.host_header,
-            &target.path_and_query,
-            &key,
-            &self.protocols,
-            &request_headers,
-        );
-        stream.write_all(&request).await?;
+    let (status, headers, mut rest) = read_response_head(&mut stream).await?;
+    if status != 101 {
+        let body = read_refusal_body(&mut stream, &headers, rest).await;
+        return Err(Error::HandshakeRefused { status, body });
+    }
+    let protocol = handshake::check_response(status, &headers, &key, &builder.protocols)?;
+    debug!(url = %builder.url, ?protocol, "connected");
 
-        let (status, headers, mut rest) = read_response_head(&mut stream).await?;
-        if status != 101 {
-            let body = read_refusal_body(&mut stream, &headers, rest).await;
-            return Err(Error::HandshakeRefused { status, body });
-        }
-        let protocol = handshake::check_response(status, &headers, &key, &self.protocols)?;
-        debug!(url = %self.url, ?protocol, "connected");
-
-        let mut config = Config::new(Role::Client, &self.options);
-        rand::rng().fill_bytes(&mut config.mask_seed);
-        let now = std::time::Instant::now();
-        let (answers, extensions) = match self.confirm_extensions(&headers) {
-            Ok(negotiated) => negotiated,
-            Err(why) => {
-                // RFC 6455 §9.1: fail the connection, with 1010 (RFC 6455 §7.4.1).
-                let mut engine = Protocol::new(Role::Client, config, now);
-                let reason =
-                    CloseReason::new(CloseCode::NoExtension, "unacceptable extension answer");
-                if engine.close(reason, now).is_ok() {
-                    let _ = stream.write_all(&engine.output_bytes()).await;
-                }
-                return Err(Error::Handshake(format!("{why} (closed with 1010)")));
+    let mut config = Config::new(Role::Client, &builder.options);
+    rand::rng().fill_bytes(&mut config.mask_seed);
+    let now = std::time::Instant::now();
+    let (answers, extensions) = match confirm_extensions(&builder.extensions, &headers) {
+        Ok(negotiated) => negotiated,
+        Err(why) => {
+            // RFC 6455 §9.1: fail the connection, with 1010 (RFC 6455 §7.4.1).
+            let mut engine = Protocol::new(Role::Client, config, now);
+            let reason = CloseReason::new(CloseCode::NoExtension, "unacceptable extension answer");
+            if engine.close(reason, now).is_ok() {
+                let _ = stream.write_all(&engine.output_bytes()).await;
             }
-        };
-        let mut engine = Protocol::new(Role::Client, config, now).with_extensions(extensions);
-        engine.receive_data(&rest);
-        rest.clear();
-        let link = Arc::new(Link::new(
-            self.options.incoming_queue,
-            self.options.outgoing_queue,
-        ));
-        tokio::spawn(Driver::new(stream, engine, link.clone()));
-        Ok(Session::new(
-            link,
-            Handshake {
-                protocol,
-                extensions: answers,
-                request: None,
-            },
-        ))
-    }
+            return Err(Error::Handshake(format!("{why} (closed with 1010)")));
+        }
+    };
+    let mut engine = Protocol::new(Role::Client, config, now).with_extensions(extensions);
+    engine.receive_data(&rest);
+    rest.clear();
+    let link = Arc::new(Link::new(
+        builder.options.incoming_queue,
+        builder.options.outgoing_queue,
+    ));
+    tokio::spawn(Driver::new(stream, engine, link.clone()));
+    Ok(Session::new(
+        link,
+        Handshake {
+            protocol,
+            extensions: answers,
+            request: None,
+        },
+    ))
 }
 
-impl ClientBuilder {
-    /// Checks the server's `Sec-WebSocket-Extensions` answer against our offers.
-    fn confirm_extensions(&self, headers: &HeaderMap) -> Result<Negotiated, String> {
-        let answered: Vec<&str> = headers
-            .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS)
-            .iter()
-            .map(|v| {
-                v.to_str()
-                    .map_err(|_| "a non-ASCII extension answer".to_string())
-            })
-            .collect::<Result<_, _>>()?;
-        let answers =
-            ExtensionHeader::parse_list(&answered.join(",")).map_err(|e| e.to_string())?;
-        self.extensions.confirm(answers)
-    }
+/// Checks the server's `Sec-WebSocket-Extensions` answer against our offers.
+fn confirm_extensions(extensions: &Extensions, headers: &HeaderMap) -> Result<Negotiated, String> {
+    let answered: Vec<&str> = headers
+        .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| "a non-ASCII extension answer".to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    let answers = ExtensionHeader::parse_list(&answered.join(",")).map_err(|e| e.to_string())?;
+    extensions.confirm(answers)
 }
 
 /// Where a `ws://` URL points.

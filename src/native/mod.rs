@@ -6,7 +6,7 @@ mod driver;
 pub mod server;
 mod static_files;
 
-pub use client::{connect, ClientBuilder};
+pub(crate) use client::connect;
 
 use crate::error::Error;
 use crate::frame::Frame;

@@ -5,7 +5,7 @@
 //! maps the `WebSocket`'s events onto the shared [`Link`](crate::link::Link)
 //! and a small driver task moves the session's commands to the socket.
 //!
-//! - [`client`]: `connect` and `ClientBuilder`, the same signatures as natively.
+//! - [`client`]: opens the `WebSocket` for the shared `ClientBuilder`.
 //! - [`driver`]: the event handlers, the outgoing driver and the close-code
 //!   mapping (scripts may only send 1000 and 3000–4999).
 //! - [`timer`]: a `setTimeout` sleep, for backpressure and the connect timeout.
@@ -14,7 +14,7 @@
 //! What differs from the native backend, and why:
 //!
 //! - **Headers**: browsers do not let scripts set WebSocket headers;
-//!   [`ClientBuilder::header`] is accepted and `connect` then fails with
+//!   [`ClientBuilder::header`](crate::ClientBuilder::header) is accepted and `connect` then fails with
 //!   [`Error::Unsupported`].
 //! - **Ping/pong**: the browser answers pings and never shows them; sending a
 //!   ping or pong fails with [`Error::Unsupported`]. `ping_period`, `timeout`
@@ -39,7 +39,7 @@ pub(crate) mod driver;
 pub mod exports;
 pub(crate) mod timer;
 
-pub use client::{connect, ClientBuilder};
+pub(crate) use client::connect;
 pub(crate) use timer::sleep;
 
 use crate::error::Error;

@@ -1,0 +1,163 @@
+//! The client: Ktor's `client.webSocket(url) { … }`, one builder for both
+//! targets. Natively the connection is a TCP stream driven by a task on the
+//! tokio runtime; in the browser it is the browser's `WebSocket`.
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::extensions::{ExtensionFactory, Extensions};
+use crate::options::WebSocketOptions;
+use crate::session::Session;
+
+/// Connects to `url` (`ws://host[:port]/path`) with default options.
+///
+/// Natively this needs a tokio runtime: the connection is driven by a task
+/// spawned on it. In the browser it opens a `WebSocket`.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tandem::Error> {
+/// let session = tandem::connect("ws://127.0.0.1:8080/echo").await?;
+/// session.send("hello").await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect(url: &str) -> Result<Session, Error> {
+    ClientBuilder::new(url).connect().await
+}
+
+/// Connects with options, subprotocols, extra headers and extensions; the
+/// same type and methods on every target.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tandem::Error> {
+/// use std::time::Duration;
+/// use tandem::{ClientBuilder, WebSocketOptions};
+///
+/// let session = ClientBuilder::new("ws://127.0.0.1:8080/chat")
+///     .protocol("chat")
+///     .options(WebSocketOptions { ping_period: Some(Duration::from_secs(20)), ..Default::default() })
+///     .connect()
+///     .await?;
+/// assert_eq!(session.protocol(), Some("chat"));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    pub(crate) url: String,
+    pub(crate) options: WebSocketOptions,
+    pub(crate) protocols: Vec<String>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) extensions: Extensions,
+}
+
+impl ClientBuilder {
+    /// A builder for a connection to `url`.
+    ///
+    /// ```
+    /// let builder = tandem::ClientBuilder::new("ws://127.0.0.1:8080/echo");
+    /// ```
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            options: WebSocketOptions::default(),
+            protocols: Vec::new(),
+            headers: Vec::new(),
+            extensions: Extensions::default(),
+        }
+    }
+
+    /// Session options (limits, keepalive, queues). In the browser only the
+    /// size limits, the outgoing queue and `timeout` (which bounds the
+    /// opening handshake) apply; the incoming queue is unbounded there, as a
+    /// browser cannot be told to stop reading.
+    ///
+    /// ```
+    /// use tandem::{ClientBuilder, WebSocketOptions};
+    /// let builder = ClientBuilder::new("ws://127.0.0.1:8080/echo")
+    ///     .options(WebSocketOptions { max_message_size: Some(1 << 16), ..Default::default() });
+    /// ```
+    pub fn options(mut self, options: WebSocketOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Offers a subprotocol; call again to offer more, in preference order.
+    ///
+    /// ```
+    /// let builder = tandem::ClientBuilder::new("ws://127.0.0.1:8080/chat").protocol("chat");
+    /// ```
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocols.push(protocol.into());
+        self
+    }
+
+    /// Adds a header to the upgrade request. Natively only: browsers do not
+    /// let scripts set WebSocket headers, and in the browser
+    /// [`connect`](ClientBuilder::connect) fails with
+    /// [`Error::Unsupported`] if any is set. Natively, a name or value that
+    /// is not a valid HTTP header makes `connect` fail with
+    /// [`Error::Handshake`].
+    ///
+    /// ```
+    /// let builder = tandem::ClientBuilder::new("ws://127.0.0.1:8080/echo")
+    ///     .header("Authorization", "Bearer secret");
+    /// ```
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Offers an extension to the server, e.g.
+    /// [`PerMessageDeflate`](crate::extensions) natively; if the server's
+    /// answer cannot be accepted the connection fails with 1010. Natively
+    /// only: the browser negotiates its own (permessage-deflate included),
+    /// and in the browser [`connect`](ClientBuilder::connect) fails with
+    /// [`Error::Unsupported`] if any is set.
+    ///
+    /// # Panics
+    ///
+    /// When the extension claims an RSV bit that one added before claims,
+    /// or is added twice: a configuration error.
+    ///
+    /// ```no_run
+    /// # #[derive(Debug)] struct MyExtension;
+    /// # impl tandem::extensions::ExtensionFactory for MyExtension {
+    /// #     fn name(&self) -> &str { "x-my" }
+    /// #     fn rsv(&self) -> tandem::Rsv { tandem::Rsv::NONE }
+    /// #     fn offers(&self) -> Vec<tandem::extensions::ExtensionHeader> { vec![] }
+    /// #     fn accept(&self, _: &tandem::extensions::ExtensionHeader) -> Option<(tandem::extensions::ExtensionHeader, Box<dyn tandem::extensions::Extension>)> { None }
+    /// #     fn confirm(&self, _: &tandem::extensions::ExtensionHeader) -> Result<Box<dyn tandem::extensions::Extension>, String> { Err("no".into()) }
+    /// # }
+    /// # async fn run() -> Result<(), tandem::Error> {
+    /// let session = tandem::ClientBuilder::new("ws://127.0.0.1:8080/echo")
+    ///     .extension(MyExtension)
+    ///     .connect()
+    ///     .await?;
+    /// println!("{:?}", session.extensions());
+    /// # Ok(()) }
+    /// ```
+    pub fn extension(mut self, factory: impl ExtensionFactory) -> Self {
+        self.extensions.add(Arc::new(factory));
+        self
+    }
+
+    /// Opens the connection and completes the opening handshake, bounded by
+    /// the options' `timeout` ([`Error::Io`] of kind `TimedOut` past it).
+    ///
+    /// Natively it fails with [`Error::InvalidUrl`], [`Error::Io`] when the
+    /// server cannot be reached, [`Error::HandshakeRefused`] with the status
+    /// when the server says no, or [`Error::Handshake`] when its answer
+    /// breaks RFC 6455. In the browser, a connection that fails before
+    /// opening fails with [`Error::Io`] of kind `ConnectionRefused`:
+    /// browsers report no reason and no HTTP status, so a server that is
+    /// down, an upgrade refused with an HTTP error and a server that agrees
+    /// on none of the offered subprotocols all look the same.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tandem::Error> {
+    /// let session = tandem::ClientBuilder::new("ws://127.0.0.1:8080/echo").connect().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(self) -> Result<Session, Error> {
+        crate::backend::connect(self).await
+    }
+}
