@@ -65,6 +65,20 @@ impl CloseCode {
     }
 }
 
+impl CloseCode {
+    /// [`Error::InvalidFrame`](crate::Error::InvalidFrame) unless this code
+    /// may go on the wire.
+    pub(crate) fn check_sendable(self) -> Result<(), crate::Error> {
+        if self.is_sendable() {
+            Ok(())
+        } else {
+            Err(crate::Error::InvalidFrame(format!(
+                "close code {self} cannot be sent on the wire"
+            )))
+        }
+    }
+}
+
 impl From<u16> for CloseCode {
     fn from(code: u16) -> Self {
         match code {

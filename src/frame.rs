@@ -343,6 +343,28 @@ impl Frame {
         Some(CloseReason::new(CloseCode::from(code), message))
     }
 
+    /// [`Error::InvalidFrame`](crate::Error::InvalidFrame) for a frame that
+    /// RFC 6455 forbids on the wire: a control frame over 125 bytes, a
+    /// 1-byte close payload, or a close code that cannot be sent.
+    pub(crate) fn check_wire(&self) -> Result<(), crate::Error> {
+        let len = self.payload.len();
+        if self.frame_type.is_control() && len > 125 {
+            return Err(crate::Error::InvalidFrame(format!(
+                "{:?} payload of {len} bytes; control frames carry at most 125",
+                self.frame_type
+            )));
+        }
+        if self.frame_type == FrameType::Close {
+            if len == 1 {
+                return Err(crate::Error::InvalidFrame("close payload of 1 byte".into()));
+            }
+            if let Some(reason) = self.read_close_reason() {
+                reason.code.check_sendable()?;
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn from_parts(frame_type: FrameType, fin: bool, rsv: Rsv, payload: Bytes) -> Self {
         Self {
             frame_type,

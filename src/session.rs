@@ -8,10 +8,10 @@ use std::task::{Context, Poll};
 
 use futures::Stream;
 
-use crate::close::{CloseCode, CloseReason};
+use crate::close::CloseReason;
 use crate::error::Error;
 use crate::extensions::ExtensionHeader;
-use crate::frame::{Frame, FrameType};
+use crate::frame::Frame;
 use crate::link::{Command, Link};
 
 /// What the server saw in the upgrade request (server-side sessions only).
@@ -268,7 +268,7 @@ impl Session {
 
     /// Resolves once the connection is over, with the reason: the peer's
     /// Close, the code the session failed with, or
-    /// [`CloseCode::ClosedAbnormally`] when the connection just dropped.
+    /// [`CloseCode::ClosedAbnormally`](crate::CloseCode::ClosedAbnormally) when the connection just dropped.
     ///
     /// ```no_run
     /// # async fn f(session: tandem::Session) {
@@ -441,7 +441,7 @@ impl Outgoing {
     /// # }
     /// ```
     pub async fn close(&self, reason: CloseReason) -> Result<(), Error> {
-        check_close_code(reason.code)?;
+        reason.code.check_sendable()?;
         self.link.request_close(reason);
         Ok(())
     }
@@ -454,7 +454,7 @@ impl Outgoing {
 
     /// Queues a Close at once, from synchronous code (see [`Outgoing::close`]).
     pub(crate) fn close_now(&self, reason: CloseReason) {
-        if check_close_code(reason.code).is_ok() {
+        if reason.code.is_sendable() {
             self.link.request_close(reason);
         }
     }
@@ -585,32 +585,8 @@ impl fmt::Debug for ClosedFuture {
 
 /// Refuses, before queueing, frames that could never be sent.
 fn check_outgoing(frame: &Frame) -> Result<(), Error> {
-    let frame_type = frame.frame_type();
-    if frame_type.is_control() && frame.read_bytes().len() > 125 {
-        return Err(Error::InvalidFrame(format!(
-            "{frame_type:?} payload of {} bytes; control frames carry at most 125",
-            frame.read_bytes().len()
-        )));
-    }
-    if frame_type == FrameType::Close {
-        if frame.read_bytes().len() == 1 {
-            return Err(Error::InvalidFrame("close payload of 1 byte".into()));
-        }
-        if let Some(reason) = frame.read_close_reason() {
-            check_close_code(reason.code)?;
-        }
-    }
+    frame.check_wire()?;
     crate::backend::check_outgoing(frame)
-}
-
-fn check_close_code(code: CloseCode) -> Result<(), Error> {
-    if code.is_sendable() {
-        Ok(())
-    } else {
-        Err(Error::InvalidFrame(format!(
-            "close code {code} cannot be sent on the wire"
-        )))
-    }
 }
 
 #[cfg(test)]

@@ -709,17 +709,8 @@ impl Protocol {
         if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
             return Err(Error::ConnectionClosed(self.outcome.clone()));
         }
-        if frame.frame_type().is_control() && frame.read_bytes().len() > 125 {
-            return Err(Error::InvalidFrame(format!(
-                "{:?} payload of {} bytes; control frames carry at most 125",
-                frame.frame_type(),
-                frame.read_bytes().len()
-            )));
-        }
+        frame.check_wire()?;
         if frame.frame_type() == FrameType::Close {
-            if let Some(reason) = frame.read_close_reason() {
-                check_sendable(reason.code)?;
-            }
             self.queue(frame, now);
             self.close_sent = true;
             if self.state == State::CloseReceived {
@@ -763,7 +754,7 @@ impl Protocol {
     /// wire (1005, 1006, 1015, out of range) are refused with
     /// [`Error::InvalidFrame`].
     pub fn close(&mut self, reason: CloseReason, now: Instant) -> Result<(), Error> {
-        check_sendable(reason.code)?;
+        reason.code.check_sendable()?;
         if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
             return Ok(());
         }
@@ -931,15 +922,5 @@ impl Protocol {
         self.outcome
             .get_or_insert_with(|| CloseReason::new(CloseCode::ClosedAbnormally, why));
         self.finish();
-    }
-}
-
-fn check_sendable(code: CloseCode) -> Result<(), Error> {
-    if code.is_sendable() {
-        Ok(())
-    } else {
-        Err(Error::InvalidFrame(format!(
-            "close code {code} cannot be sent on the wire"
-        )))
     }
 }
