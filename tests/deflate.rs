@@ -6,13 +6,13 @@
 
 mod common;
 
-use common::{read_http_response, within, RawClient};
+use common::{answering_server, close_code, read_http_response, within, RawClient};
 use flate2::{Compress, Compression, FlushCompress};
 use tandem::extensions::{ExtensionHeader, PerMessageDeflate};
 use tandem::server::{RunningServer, Server};
 use tandem::{ClientBuilder, CloseCode, Error, Frame, FrameType, Rsv, Session, WebSocketOptions};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 /// Echoes every message; `/agreed` first sends what the server agreed on.
 async fn deflate_server(deflate: PerMessageDeflate, options: WebSocketOptions) -> RunningServer {
@@ -352,39 +352,6 @@ async fn the_server_declines_invalid_offers_and_takes_the_next() {
 
 // ----- a hand-written server: answers a client must refuse ---------------------------
 
-/// A server that answers one upgrade with `extensions`; returns what the
-/// client sent after the 101.
-async fn answering_server(extensions: &'static str) -> (String, tokio::task::JoinHandle<Vec<u8>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        let mut request = Vec::new();
-        while !request.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8; 1];
-            stream.read_exact(&mut byte).await.unwrap();
-            request.push(byte[0]);
-        }
-        let text = String::from_utf8(request).unwrap();
-        let key = text
-            .lines()
-            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-            .unwrap()
-            .trim()
-            .to_owned();
-        let accept = tandem::protocol::handshake::accept_key(&key);
-        let response = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: {extensions}\r\n\r\n"
-        );
-        stream.write_all(response.as_bytes()).await.unwrap();
-        let mut rest = Vec::new();
-        let _ = stream.read_to_end(&mut rest).await;
-        rest
-    });
-    (url, task)
-}
-
 #[tokio::test]
 async fn the_client_refuses_invalid_answers_with_1010() {
     for answer in [
@@ -406,12 +373,7 @@ async fn the_client_refuses_invalid_answers_with_1010() {
             other => panic!("{answer}: expected a handshake error, got {other:?}"),
         }
         let sent = within("the client's Close", server).await.unwrap();
-        let key = [sent[2], sent[3], sent[4], sent[5]];
-        assert_eq!(sent[0] & 0x0f, 0x8);
-        assert_eq!(
-            u16::from_be_bytes([sent[6] ^ key[0], sent[7] ^ key[1]]),
-            1010
-        );
+        assert_eq!(close_code(&sent), 1010);
     }
     // A required server_no_context_takeover missing from the answer.
     let (url, _server) = answering_server("permessage-deflate").await;

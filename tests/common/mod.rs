@@ -350,3 +350,45 @@ fn parse_frame(buf: &[u8]) -> Option<(WireFrame, usize)> {
         at + len,
     ))
 }
+
+/// A server that answers any upgrade with `extensions` and reports the
+/// first frame it then receives.
+pub async fn answering_server(
+    extensions: &'static str,
+) -> (String, tokio::task::JoinHandle<Vec<u8>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        while !request.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).await.unwrap();
+            request.push(byte[0]);
+        }
+        let text = String::from_utf8(request).unwrap();
+        let key = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let accept = tandem::protocol::handshake::accept_key(&key);
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: {extensions}\r\n\r\n"
+        );
+        stream.write_all(response.as_bytes()).await.unwrap();
+        let mut frame = Vec::new();
+        let _ = stream.read_to_end(&mut frame).await;
+        frame
+    });
+    (url, task)
+}
+
+/// The close code of the masked Close frame at the start of `bytes`.
+pub fn close_code(bytes: &[u8]) -> u16 {
+    assert_eq!(bytes[0] & 0x0f, 0x8, "a Close frame");
+    let key = [bytes[2], bytes[3], bytes[4], bytes[5]];
+    u16::from_be_bytes([bytes[6] ^ key[0], bytes[7] ^ key[1]])
+}
