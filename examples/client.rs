@@ -11,14 +11,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::io::BufRead;
-use std::time::Duration;
 
-use futures::{stream, StreamExt};
-
-/// How long to wait for the server's answers after standard input ends
-/// before closing: closing at once would cut off replies still on their way
-/// (and the server's own close after `bye`).
-const REPLY_GRACE: Duration = Duration::from_secs(3);
+use futures::stream;
 
 #[tokio::main]
 async fn main() {
@@ -45,10 +39,11 @@ async fn main() {
             }
         }
     });
-    let typed = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|l| (l, rx)) });
-    let grace = stream::once(tokio::time::sleep(REPLY_GRACE))
-        .filter_map(|()| futures::future::ready(None::<String>));
-    let lines = Box::pin(typed.chain(grace));
+    // When input ends the session closes; the server's answers to what was
+    // sent before still arrive ahead of its Close.
+    let lines = Box::pin(stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|l| (l, rx))
+    }));
     let reason = tandem::demo::run_line_client(session, lines, |text| println!("{text}")).await;
     println!("closed: {} {}", u16::from(reason.code), reason.message);
 }

@@ -207,9 +207,10 @@ impl ChatRoom {
 
 /// The client side of both demos: each line from `lines` goes out as a text
 /// frame, each received text goes to `on_text`. When `lines` ends the session
-/// closes with 1000 at once, so replies to the last lines that are still on
-/// their way are lost: keep `lines` open while answers are expected. Returns
-/// the close reason once the connection is over.
+/// closes with 1000, and what the peer sends before it answers that Close
+/// still arrives (a tandem server answers a Close only once its handler has
+/// handled the lines that came before it). Returns the close reason once the
+/// connection is over.
 ///
 /// The native `client` example feeds it standard input; the browser package
 /// feeds it the page's input box.
