@@ -45,5 +45,5 @@ async fn main() {
         rx.recv().await.map(|l| (l, rx))
     }));
     let reason = tandem::demo::run_line_client(session, lines, |text| println!("{text}")).await;
-    println!("closed: {} {}", u16::from(reason.code), reason.message);
+    println!("closed: {reason}");
 }
