@@ -238,33 +238,33 @@ impl Hub {
     /// ```
     pub async fn broadcast(&self, frame: impl Into<Frame>) -> BroadcastReport {
         let frame = frame.into();
-        let members: Vec<(u64, Outgoing)> = self
-            .lock()
-            .by_id
-            .iter()
-            .map(|(id, outgoing)| (*id, outgoing.clone()))
-            .collect();
         let mut report = BroadcastReport::default();
         let mut waiting = Vec::new();
-        // The common case costs no future: queue where there is room.
-        for (id, member) in members {
+        let mut too_slow = Vec::new();
+        let mut gone = Vec::new();
+        // The common case costs no future and no handle clone: queue where
+        // there is room, under the hub's lock; only members whose queue is
+        // full are cloned, for the policy to deal with after it.
+        for (id, member) in &self.lock().by_id {
             match member.try_send(frame.clone()) {
                 Ok(()) => report.delivered += 1,
                 Err(Error::QueueFull) => match self.inner.policy {
                     SlowMemberPolicy::DropMessage => report.skipped += 1,
-                    SlowMemberPolicy::DropMember => {
-                        self.close_slow(id, &member);
-                        report.closed += 1;
-                    }
+                    SlowMemberPolicy::DropMember => too_slow.push((*id, member.clone())),
                     SlowMemberPolicy::CloseAfter(_) | SlowMemberPolicy::Wait => {
-                        waiting.push((id, member))
+                        waiting.push((*id, member.clone()))
                     }
                 },
-                Err(_) => {
-                    self.remove(id);
-                    report.gone += 1;
-                }
+                Err(_) => gone.push(*id),
             }
+        }
+        for id in gone {
+            self.remove(id);
+            report.gone += 1;
+        }
+        for (id, member) in too_slow {
+            self.close_slow(id, &member);
+            report.closed += 1;
         }
         if waiting.is_empty() {
             return report;
