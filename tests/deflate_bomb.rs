@@ -8,9 +8,6 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use common::{read_http_response, within, RawClient};
 use flate2::{Compress, Compression, FlushCompress};
 use tandem::extensions::PerMessageDeflate;
@@ -19,47 +16,10 @@ use tandem::{Session, WebSocketOptions};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-struct Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(size: usize) {
-    let live = LIVE.fetch_add(size, Ordering::Relaxed) + size;
-    PEAK.fetch_max(live, Ordering::Relaxed);
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            grew(layout.size());
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            grew(layout.size());
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-            grew(new_size);
-        }
-        new
-    }
-}
+use counting_alloc::Counting;
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -115,11 +75,10 @@ async fn send_bomb(payload: &[u8], max_message_size: usize) -> (u8, Option<u16>,
     let mut raw = RawClient::from_parts(stream, rest);
     let frame = RawClient::encode(0x40 | 0x2, true, payload);
 
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    let before = counting_alloc::start();
     raw.stream.write_all(&frame).await.unwrap();
     let answer = raw.read_frame().await.expect("an answer");
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+    let (_, peak) = counting_alloc::since(before);
     let code =
         (answer.opcode == 0x8).then(|| u16::from_be_bytes([answer.payload[0], answer.payload[1]]));
     server.shutdown().await;

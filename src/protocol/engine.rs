@@ -890,41 +890,26 @@ impl Protocol {
             return;
         }
         if self.deadline_close.is_some_and(|d| d <= now) {
-            if self.state != State::Closed {
-                let why = "close handshake timed out";
-                debug!("{why}");
-                self.outcome
-                    .get_or_insert_with(|| CloseReason::new(CloseCode::ClosedAbnormally, why));
+            if self.state == State::Closed {
+                self.finish();
+            } else {
+                self.give_up("close handshake timed out".to_owned());
             }
-            self.finish();
             return;
         }
-        if let Some(since) = self
-            .write_progress_at
-            .filter(|at| *at + self.config.timeout <= now)
-        {
-            let why = format!(
-                "the peer stopped reading: no write progress for {:?}",
-                now.duration_since(since)
-            );
-            warn!("{why}");
-            self.outcome
-                .get_or_insert_with(|| CloseReason::new(CloseCode::ClosedAbnormally, why));
-            self.finish();
+        let expired = |at: Option<Instant>| at.filter(|at| *at + self.config.timeout <= now);
+        if let Some(since) = expired(self.write_progress_at) {
+            let waited = now.duration_since(since);
+            self.give_up(format!(
+                "the peer stopped reading: no write progress for {waited:?}"
+            ));
             return;
         }
-        if let Some(sent) = self
-            .ping_sent_at
-            .filter(|at| *at + self.config.timeout <= now)
-        {
-            let why = format!(
-                "no frame from the peer within {:?} of a ping",
-                now.duration_since(sent)
-            );
-            warn!("{why}");
-            self.outcome
-                .get_or_insert_with(|| CloseReason::new(CloseCode::ClosedAbnormally, why));
-            self.finish();
+        if let Some(sent) = expired(self.ping_sent_at) {
+            let waited = now.duration_since(sent);
+            self.give_up(format!(
+                "no frame from the peer within {waited:?} of a ping"
+            ));
             return;
         }
         if let (Some(at), Some(period)) = (self.next_ping, self.config.ping_period) {
@@ -935,6 +920,17 @@ impl Protocol {
                 self.next_ping = Some(now + period);
             }
         }
+    }
+}
+
+impl Protocol {
+    /// Ends the connection without a close handshake: 1006 with `why`
+    /// (unless a reason is already known), and the transport is dropped.
+    fn give_up(&mut self, why: String) {
+        warn!("{why}");
+        self.outcome
+            .get_or_insert_with(|| CloseReason::new(CloseCode::ClosedAbnormally, why));
+        self.finish();
     }
 }
 
