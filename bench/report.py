@@ -9,6 +9,7 @@ Writes PREFIX.md and PREFIX.svg. Standard library only.
 
 import argparse
 import json
+import math
 
 NAMES = {"tandem": "tandem", "tungstenite": "tokio-tungstenite", "fastwebsockets": "fastwebsockets"}
 PEERS = ["tungstenite", "fastwebsockets"]
@@ -262,7 +263,8 @@ def svg(echo_rows, idle, bcast, a):
     W, H = 980, 420
     left, top, plot_w, plot_h = 60, 60, 640, 280
     vmax = max([v for _, g in groups for v in g.values() if v is not None] + [1.0])
-    vmax = max(1.0, vmax * 1.15)
+    step = 0.5 if vmax * 1.1 <= 4 else (1.0 if vmax * 1.1 <= 8 else 2.0)
+    vmax = math.ceil(vmax * 1.1 / step) * step
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
            'font-family="sans-serif" font-size="11">',
            f'<rect width="{W}" height="{H}" fill="white"/>',
@@ -270,9 +272,9 @@ def svg(echo_rows, idle, bcast, a):
            f'<text x="{left}" y="40" fill="#555">{esc(a.machine)} — {esc(a.started)} — {esc(a.load)}</text>',
            f'<text x="{left}" y="{top - 6}" fill="#333">throughput ÷ tokio-tungstenite (higher is better)</text>']
     # axis and grid
-    steps = 5
+    steps = round(vmax / step)
     for s in range(steps + 1):
-        v = vmax * s / steps
+        v = step * s
         y = top + plot_h - plot_h * v / vmax
         out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#555">{v:.1f}×</text>')

@@ -70,12 +70,16 @@ pub(crate) struct Link {
     /// Set (under the lock) when a command is queued or a handle dropped:
     /// lets the driver skip the lock when nothing changed for it.
     commands_changed: AtomicBool,
+    /// A graceful shutdown's deadline passed: the connection is to be
+    /// dropped (one flag here instead of a deadline future per session).
+    dropped: AtomicBool,
 }
 
 impl Link {
     pub(crate) fn new(inbound_capacity: usize, outbound_capacity: usize) -> Self {
         Self {
             commands_changed: AtomicBool::new(false),
+            dropped: AtomicBool::new(false),
             state: Mutex::new(State {
                 inbound: VecDeque::new(),
                 inbound_capacity: capacity(inbound_capacity),
@@ -340,6 +344,20 @@ impl Link {
         if s.outbound.is_empty() {
             s.outbound = VecDeque::new();
         }
+    }
+
+    /// Asks the task that runs the connection to drop it (the server's
+    /// graceful shutdown, at its deadline) and wakes its driver.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn drop_connection(&self) {
+        self.dropped.store(true, Ordering::Release);
+        wake_ref(&self.lock().driver);
+    }
+
+    /// Whether [`Link::drop_connection`] was called.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn is_dropped(&self) -> bool {
+        self.dropped.load(Ordering::Acquire)
     }
 
     /// Whether every handle of the session is gone.

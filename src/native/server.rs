@@ -36,7 +36,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -355,8 +354,12 @@ impl SessionSlot {
             *slot = Some(link.clone());
         }
         drop(state);
-        if self.sessions.phase() != Phase::Running {
+        let phase = self.sessions.phase();
+        if phase != Phase::Running {
             link.request_close(going_away());
+        }
+        if phase >= Phase::Dropping {
+            link.drop_connection();
         }
     }
 }
@@ -699,7 +702,13 @@ impl RunningServer {
                 "graceful shutdown: dropping the sessions left at the deadline"
             );
         }
+        // The phase first, then the links: a session attached after this
+        // snapshot sees the phase itself (SessionSlot::attach).
         sessions.phase.send_replace(Phase::Dropping);
+        let links: Vec<Arc<Link>> = sessions.lock().live.values().flatten().cloned().collect();
+        for link in &links {
+            link.drop_connection();
+        }
         ShutdownReport {
             sessions: open,
             closed: open.saturating_sub(dropped),
@@ -891,7 +900,6 @@ impl Server {
             }
         };
         let handshake_timeout = self.server_options.handshake_timeout;
-        let phases = self.sessions.phase.subscribe();
 
         // Packed: this copies the headers out of hyper's read buffer (its
         // values are slices of it, which a clone would keep alive for the life
@@ -933,7 +941,6 @@ impl Server {
                         raw,
                         extensions,
                         slot,
-                        phases,
                     };
                     spawn_session(upgraded, session, handler, peer);
                 }
@@ -989,7 +996,6 @@ struct SessionParts {
     extensions: Vec<Box<dyn Extension>>,
     /// The session's place among the server's; freed when the connection ends.
     slot: SessionSlot,
-    phases: watch::Receiver<Phase>,
 }
 
 /// Starts one upgraded connection: the driver and the handler in one task of
@@ -1012,7 +1018,6 @@ fn spawn_session(
         raw,
         extensions,
         slot,
-        phases,
     } = parts;
     let mut config = Config::new(Role::Server, &options);
     config.raw = raw;
@@ -1032,11 +1037,11 @@ fn spawn_session(
             // buffer alive for the life of the session.
             drop(parts.read_buf);
             let driver = Driver::new(parts.io.into_inner(), protocol, link.clone());
-            tokio::spawn(SessionTask::new(driver, handler, link, peer, slot, phases));
+            tokio::spawn(SessionTask::new(driver, handler, link, peer, slot));
         }
         Err(upgraded) => {
             let driver = Driver::new(TokioIo::new(upgraded), protocol, link.clone());
-            tokio::spawn(SessionTask::new(driver, handler, link, peer, slot, phases));
+            tokio::spawn(SessionTask::new(driver, handler, link, peer, slot));
         }
     }
 }
@@ -1045,9 +1050,6 @@ fn spawn_session(
 const SESSION_ROUNDS: usize = 8;
 
 type HandlerTask = futures::future::CatchUnwind<AssertUnwindSafe<BoxFuture<'static, CloseReason>>>;
-
-/// Resolves when a graceful shutdown's deadline passes.
-type DropDeadline = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The driver and the handler of one session, polled together (as `join!`
 /// would): done when both are. The connection (the driver) ends on its own,
@@ -1059,7 +1061,6 @@ struct SessionTask<IO> {
     link: Arc<Link>,
     peer: SocketAddr,
     slot: Option<SessionSlot>,
-    dropped: Option<DropDeadline>,
 }
 
 impl<IO> SessionTask<IO> {
@@ -1069,7 +1070,6 @@ impl<IO> SessionTask<IO> {
         link: Arc<Link>,
         peer: SocketAddr,
         slot: SessionSlot,
-        phases: watch::Receiver<Phase>,
     ) -> Self {
         Self {
             driver: Some(driver),
@@ -1077,7 +1077,6 @@ impl<IO> SessionTask<IO> {
             link,
             peer,
             slot: Some(slot),
-            dropped: Some(Box::pin(reached(phases, Phase::Dropping))),
         }
     }
 
@@ -1085,7 +1084,6 @@ impl<IO> SessionTask<IO> {
     fn end_connection(&mut self) {
         self.driver = None;
         self.slot = None;
-        self.dropped = None;
     }
 }
 
@@ -1122,11 +1120,7 @@ impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for Sessio
                 if driver.poll_unpin(cx).is_ready() {
                     // Drop the socket and the engine's buffers at once.
                     this.end_connection();
-                } else if this
-                    .dropped
-                    .as_mut()
-                    .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready())
-                {
+                } else if this.link.is_dropped() {
                     debug!(peer = %this.peer, "dropping the connection at the shutdown deadline");
                     this.end_connection();
                     this.link.finish(CloseReason::new(

@@ -1,13 +1,10 @@
 //! tandem, as its README and `server` docs show: a route and an `async`
 //! handler over a `Session`.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-
 use tandem::extensions::PerMessageDeflate;
+use tandem::hub::{Hub, SlowMemberPolicy};
 use tandem::server::Server;
-use tandem::{Outgoing, Session};
+use tandem::Session;
 use tokio::net::TcpListener;
 
 /// Sends every message back, as in the `tandem::server` example; with
@@ -33,25 +30,21 @@ pub async fn echo(listener: TcpListener, deflate: bool) -> std::io::Result<()> {
         .await
 }
 
-/// A chat room: each member's `Outgoing` handle in a map; every text goes to
-/// every member with `try_send` (one `Frame`, its payload shared).
+/// A chat room on tandem's `Hub`, as its documentation shows, with the
+/// default slow-member policy: every text goes to every member (one
+/// `Frame`, its payload shared).
 pub async fn chat(listener: TcpListener) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     drop(listener);
-    let members: Arc<Mutex<HashMap<u64, Outgoing>>> = Arc::default();
-    let next_id = Arc::new(AtomicU64::new(0));
+    let hub = Hub::new(SlowMemberPolicy::default());
     Server::new()
         .web_socket("/", move |mut session: Session| {
-            let members = members.clone();
-            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            let hub = hub.clone();
             async move {
-                members.lock().unwrap().insert(id, session.outgoing());
+                let _member = hub.join(session.outgoing());
                 while let Some(frame) = session.receive().await {
-                    for member in members.lock().unwrap().values() {
-                        let _ = member.try_send(frame.clone());
-                    }
+                    hub.broadcast(frame).await;
                 }
-                members.lock().unwrap().remove(&id);
             }
         })
         .bind(addr)
