@@ -27,6 +27,8 @@ use std::time::Duration;
 use futures::future::{select, Either};
 use futures::{Stream, StreamExt};
 
+use tracing::warn;
+
 use crate::close::{CloseCode, CloseReason};
 use crate::frame::Frame;
 use crate::hub::{Hub, SlowMemberPolicy};
@@ -201,7 +203,9 @@ impl ChatRoom {
     /// # }
     /// ```
     pub async fn broadcast(&self, text: String) {
-        self.hub.broadcast(Frame::text(text)).await;
+        if let Err(error) = self.hub.broadcast(Frame::text(text)).await {
+            warn!(%error, "a chat message was not broadcast");
+        }
     }
 }
 

@@ -15,20 +15,23 @@
 //! | [`DropMessage`](SlowMemberPolicy::DropMessage) | misses this message, stays | never waits |
 //! | [`Wait`](SlowMemberPolicy::Wait) | gets every message | waits as long as it takes |
 //!
-//! The frame is built once and its payload shared: a [`Frame`] holds
-//! [`bytes::Bytes`], so every member's copy is a reference count, and the
-//! native engine queues payloads of 2 KiB and more by reference.
+//! The frame is encoded once, header and payload in one allocation, and
+//! every member's connection writes those same bytes: a member costs a
+//! reference count, not a copy. (A member that has to encode the frame
+//! itself, such as a session with permessage-deflate, which compresses with
+//! its own context, or a client, which masks, does so from the shared
+//! payload.)
 //!
 //! ```no_run
-//! # async fn run(session: tandem::Session) {
+//! # async fn run(session: tandem::Session) -> Result<(), tandem::Error> {
 //! use tandem::hub::{Hub, SlowMemberPolicy};
 //!
 //! let hub = Hub::new(SlowMemberPolicy::DropMessage);
 //! let member = hub.join(session.outgoing());
-//! let report = hub.broadcast("tick").await;
+//! let report = hub.broadcast("tick").await?;
 //! println!("{} got it, {} skipped", report.delivered, report.skipped);
 //! drop(member); // leaves the hub
-//! # }
+//! # Ok(()) }
 //! ```
 
 use std::collections::BTreeMap;
@@ -41,7 +44,8 @@ use tracing::warn;
 use crate::close::{CloseCode, CloseReason};
 use crate::error::Error;
 use crate::frame::Frame;
-use crate::session::Outgoing;
+use crate::protocol::EncodedFrame;
+use crate::session::{check_outgoing, Outgoing};
 
 /// What a [`Hub`] does with a member whose outgoing queue is full.
 ///
@@ -228,16 +232,24 @@ impl Hub {
     /// it or was closed.
     ///
     /// Broadcasts from one task reach each member in the order they were
-    /// made. The frame's payload is shared by all members, not copied.
+    /// made. The frame is encoded once and its bytes shared by all members,
+    /// not copied.
+    ///
+    /// Fails, reaching nobody, with [`Error::InvalidFrame`] for a frame that
+    /// cannot be sent (a control frame over 125 bytes, a reserved close
+    /// code) and, in the browser, [`Error::Unsupported`] for one a browser
+    /// cannot send.
     ///
     /// ```no_run
-    /// # async fn f(hub: tandem::hub::Hub) {
-    /// let report = hub.broadcast("hello, everyone").await;
+    /// # async fn f(hub: tandem::hub::Hub) -> Result<(), tandem::Error> {
+    /// let report = hub.broadcast("hello, everyone").await?;
     /// assert_eq!(report.closed, 0);
-    /// # }
+    /// # Ok(()) }
     /// ```
-    pub async fn broadcast(&self, frame: impl Into<Frame>) -> BroadcastReport {
+    pub async fn broadcast(&self, frame: impl Into<Frame>) -> Result<BroadcastReport, Error> {
         let frame = frame.into();
+        check_outgoing(&frame)?;
+        let frame = EncodedFrame::new(&frame);
         let mut report = BroadcastReport::default();
         let mut waiting = Vec::new();
         let mut too_slow = Vec::new();
@@ -246,7 +258,7 @@ impl Hub {
         // there is room, under the hub's lock; only members whose queue is
         // full are cloned, for the policy to deal with after it.
         for (id, member) in &self.lock().by_id {
-            match member.try_send(frame.clone()) {
+            match member.try_send_encoded(frame.clone()) {
                 Ok(()) => report.delivered += 1,
                 Err(Error::QueueFull) => match self.inner.policy {
                     SlowMemberPolicy::DropMessage => report.skipped += 1,
@@ -267,13 +279,13 @@ impl Hub {
             report.closed += 1;
         }
         if waiting.is_empty() {
-            return report;
+            return Ok(report);
         }
         let policy = self.inner.policy;
         let outcomes = waiting.into_iter().map(|(id, member)| {
             let frame = frame.clone();
             async move {
-                let mut sent = Box::pin(member.send(frame));
+                let mut sent = Box::pin(member.send_encoded(frame));
                 let result = match policy {
                     // "Stays full": no frame left the queue for `bound`. A
                     // member that reads, however busy, keeps its place.
@@ -305,7 +317,7 @@ impl Hub {
                 }
             }
         }
-        report
+        Ok(report)
     }
 
     fn close_slow(&self, id: u64, member: &Outgoing) {
@@ -343,12 +355,25 @@ mod tests {
         let mut texts = Vec::new();
         let mut close = None;
         for command in commands {
-            match command {
-                Command::Frame(frame) => texts.push(frame.read_text().unwrap().to_owned()),
-                Command::Close(reason) => close = Some(reason.code),
+            match text_of(command) {
+                Ok(text) => texts.push(text),
+                Err(code) => close = Some(code),
             }
         }
         (texts, close)
+    }
+
+    /// The text a command sends, or the code of the Close it sends.
+    fn text_of(command: Command) -> Result<String, CloseCode> {
+        let frame = match command {
+            Command::Frame(frame) => frame,
+            Command::Encoded(frame) => frame.into_frame(),
+            Command::Close(reason) => return Err(reason.code),
+        };
+        match frame.read_close_reason() {
+            Some(reason) => Err(reason.code),
+            None => Ok(frame.read_text().unwrap().to_owned()),
+        }
     }
 
     fn texts(range: std::ops::Range<usize>) -> Vec<String> {
@@ -369,14 +394,18 @@ mod tests {
         let (session, link) = stuck_session();
         let _member = hub.join(session.outgoing());
         for i in 0..3 * QUEUE {
-            let report = hub.broadcast(format!("m{i}")).now_or_never().unwrap();
+            let report = hub
+                .broadcast(format!("m{i}"))
+                .now_or_never()
+                .unwrap()
+                .unwrap();
             assert_eq!(report.delivered + report.skipped, 1);
         }
         assert_eq!(hub.len(), 1);
         // Memory stays bounded: the queue holds QUEUE frames, the rest were skipped.
         assert_eq!(queued(&link), (texts(0..QUEUE), None));
         // Room again: the member gets the next message.
-        hub.broadcast("again").now_or_never().unwrap();
+        hub.broadcast("again").now_or_never().unwrap().unwrap();
         assert_eq!(queued(&link).0, ["again"]);
     }
 
@@ -388,10 +417,17 @@ mod tests {
         let _member = hub.join(session.outgoing());
         let _fast = hub.join(fast.outgoing());
         for i in 0..QUEUE {
-            hub.broadcast(format!("m{i}")).now_or_never().unwrap();
+            hub.broadcast(format!("m{i}"))
+                .now_or_never()
+                .unwrap()
+                .unwrap();
             assert_eq!(queued(&fast_link).0, [format!("m{i}")]);
         }
-        let report = hub.broadcast("one too many").now_or_never().unwrap();
+        let report = hub
+            .broadcast("one too many")
+            .now_or_never()
+            .unwrap()
+            .unwrap();
         assert_eq!((report.delivered, report.closed), (1, 1));
         assert_eq!(hub.len(), 1);
         assert_eq!(
@@ -406,7 +442,10 @@ mod tests {
         let (session, link) = stuck_session();
         let _member = hub.join(session.outgoing());
         for i in 0..QUEUE {
-            hub.broadcast(format!("m{i}")).now_or_never().unwrap();
+            hub.broadcast(format!("m{i}"))
+                .now_or_never()
+                .unwrap()
+                .unwrap();
         }
         let mut blocked = Box::pin(hub.broadcast("m4"));
         assert!(
@@ -416,35 +455,50 @@ mod tests {
         assert_eq!(queued(&link), (texts(0..QUEUE), None));
         let report = blocked
             .now_or_never()
-            .expect("room again: the broadcast completes");
+            .expect("room again: the broadcast completes")
+            .unwrap();
         assert_eq!(report.delivered, 1);
         assert_eq!(queued(&link).0, ["m4"]);
     }
 
     #[test]
-    fn a_broadcast_shares_one_payload_among_all_members() {
+    fn a_broadcast_is_encoded_once_and_its_bytes_shared_by_all_members() {
         let hub = Hub::new(SlowMemberPolicy::Wait);
         let sessions: Vec<_> = (0..3).map(|_| stuck_session()).collect();
         let _members: Vec<_> = sessions
             .iter()
             .map(|(s, _)| hub.join(s.outgoing()))
             .collect();
-        hub.broadcast(vec![7u8; 64 * 1024]).now_or_never().unwrap();
-        let pointers: Vec<*const u8> = sessions
+        hub.broadcast("hello").now_or_never().unwrap().unwrap();
+        let wires: Vec<bytes::Bytes> = sessions
             .iter()
             .map(|(_, link)| {
                 let mut commands = Vec::new();
                 link.take_commands(usize::MAX, &mut commands);
                 match commands.pop() {
-                    Some(Command::Frame(frame)) => frame.read_bytes().as_ptr(),
-                    other => panic!("expected a frame, got {other:?}"),
+                    Some(Command::Encoded(frame)) => frame.wire().clone(),
+                    other => panic!("expected an encoded frame, got {other:?}"),
                 }
             })
             .collect();
+        // An unmasked final text frame of 5 bytes, header included.
+        assert_eq!(&wires[0][..], b"\x81\x05hello");
         assert!(
-            pointers.windows(2).all(|w| w[0] == w[1]),
-            "one copy, shared"
+            wires.windows(2).all(|w| w[0].as_ptr() == w[1].as_ptr()),
+            "one encoding, shared"
         );
+    }
+
+    #[test]
+    fn a_frame_that_cannot_be_sent_reaches_nobody_and_costs_no_member() {
+        let hub = Hub::default();
+        let (session, link) = stuck_session();
+        let _member = hub.join(session.outgoing());
+        let too_long_ping = Frame::ping(vec![0u8; 126]);
+        let result = hub.broadcast(too_long_ping).now_or_never().unwrap();
+        assert!(matches!(result, Err(Error::InvalidFrame(_))), "{result:?}");
+        assert_eq!(hub.len(), 1);
+        assert!(queued(&link).0.is_empty());
     }
 
     #[test]
@@ -455,7 +509,7 @@ mod tests {
         assert_eq!((member.id(), hub.len()), (0, 1));
         drop(member);
         assert!(hub.is_empty());
-        hub.broadcast("nobody").now_or_never().unwrap();
+        hub.broadcast("nobody").now_or_never().unwrap().unwrap();
         assert!(queued(&link).0.is_empty());
     }
 
@@ -469,7 +523,7 @@ mod tests {
         let _reader = hub.join(reader.outgoing());
         let mut heard = Vec::new();
         for i in 0..3 * QUEUE {
-            let report = hub.broadcast(format!("m{i}")).await;
+            let report = hub.broadcast(format!("m{i}")).await.unwrap();
             assert_eq!(
                 report.delivered,
                 1 + usize::from(i < QUEUE),
@@ -505,17 +559,17 @@ mod tests {
                     tokio::time::sleep(Duration::from_millis(30)).await;
                     let mut commands = Vec::new();
                     link.take_commands(1, &mut commands);
-                    texts.extend(commands.into_iter().map(|c| match c {
-                        Command::Frame(frame) => frame.read_text().unwrap().to_owned(),
-                        Command::Close(reason) => panic!("closed: {reason}"),
-                    }));
+                    texts.extend(commands.into_iter().map(|c| text_of(c).unwrap()));
                 }
                 texts
             })
         };
         let reports =
             futures::future::join_all((0..5).map(|i| hub.broadcast(format!("m{i}")))).await;
-        assert!(reports.iter().all(|r| r.delivered == 1), "{reports:?}");
+        assert!(
+            reports.iter().all(|r| r.as_ref().unwrap().delivered == 1),
+            "{reports:?}"
+        );
         let mut texts = drainer.await.unwrap();
         texts.sort();
         assert_eq!(texts, super::tests::texts(0..5));

@@ -14,12 +14,15 @@ use std::task::{Context, Poll, Waker};
 use crate::close::CloseReason;
 use crate::error::Error;
 use crate::frame::{Frame, FrameType};
+use crate::protocol::EncodedFrame;
 
 /// What a session asks its driver to do.
 #[derive(Debug)]
 pub(crate) enum Command {
     /// Send this frame.
     Frame(Frame),
+    /// Send this frame, encoded once for many sessions (a broadcast).
+    Encoded(EncodedFrame),
     /// Start the close handshake.
     Close(CloseReason),
 }
@@ -29,6 +32,7 @@ impl Command {
         match self {
             Command::Close(_) => true,
             Command::Frame(frame) => frame.frame_type() == FrameType::Close,
+            Command::Encoded(frame) => frame.frame_type() == FrameType::Close,
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::extensions::ExtensionHeader;
 use crate::frame::Frame;
 use crate::link::{Command, Link};
+use crate::protocol::EncodedFrame;
 
 /// What the server saw in the upgrade request (server-side sessions only).
 ///
@@ -428,6 +429,22 @@ impl Outgoing {
             .map_err(|(_, error)| error)
     }
 
+    /// [`Outgoing::try_send`] for a frame encoded once for many sessions;
+    /// the caller checked it with [`check_outgoing`].
+    pub(crate) fn try_send_encoded(&self, frame: EncodedFrame) -> Result<(), Error> {
+        self.link
+            .try_send(Command::Encoded(frame))
+            .map_err(|(_, error)| error)
+    }
+
+    /// [`Outgoing::send`] for a frame encoded once for many sessions.
+    pub(crate) fn send_encoded(&self, frame: EncodedFrame) -> SendFuture<'_> {
+        SendFuture {
+            link: &self.link,
+            state: SendState::Queue(Command::Encoded(frame)),
+        }
+    }
+
     /// Starts the close handshake with `reason` (see [`Session::close`]).
     ///
     /// Never waits: the Close is queued behind the frames already queued even
@@ -584,7 +601,7 @@ impl fmt::Debug for ClosedFuture {
 }
 
 /// Refuses, before queueing, frames that could never be sent.
-fn check_outgoing(frame: &Frame) -> Result<(), Error> {
+pub(crate) fn check_outgoing(frame: &Frame) -> Result<(), Error> {
     frame.check_wire()?;
     crate::backend::check_outgoing(frame)
 }

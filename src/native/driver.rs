@@ -101,6 +101,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             for command in commands.drain(..) {
                 let result = match command {
                     Command::Frame(frame) => self.protocol.send(frame, now),
+                    Command::Encoded(frame) => self.protocol.send_encoded(frame, now),
                     Command::Close(reason) => self.protocol.close(reason, now),
                 };
                 if let Err(error) = result {

@@ -10,7 +10,7 @@ use tracing::{debug, warn};
 
 use super::header::{FrameHeader, LengthOverflow};
 use super::mask::apply_mask;
-use super::output::Output;
+use super::output::{EncodedFrame, Output};
 use super::role::Role;
 use super::utf8::Utf8Validator;
 use crate::close::{CloseCode, CloseReason};
@@ -737,6 +737,30 @@ impl Protocol {
             frame
         };
         self.queue(frame, now);
+        Ok(())
+    }
+
+    /// Sends a frame encoded once for many connections (a broadcast): its
+    /// shared bytes are queued as they are, unless this connection has to
+    /// encode the frame itself (a client masks; extensions may transform a
+    /// message; a Close changes the state), which [`Protocol::send`] does.
+    // The browser encodes every frame itself.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn send_encoded(&mut self, frame: EncodedFrame, now: Instant) -> Result<(), Error> {
+        let as_is = !self.config.mask_outgoing
+            && (self.config.raw || self.extensions.is_empty())
+            && frame.frame_type() != FrameType::Close;
+        if !as_is {
+            return self.send(frame.into_frame(), now);
+        }
+        if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
+            return Err(Error::ConnectionClosed(self.outcome.clone()));
+        }
+        if self.out.is_empty() {
+            self.write_progress_at = Some(now);
+        }
+        debug!(frame_type = ?frame.frame_type(), "encoded frame queued");
+        self.out.push_encoded(frame.into_wire());
         Ok(())
     }
 

@@ -36,6 +36,7 @@ mod utf8;
 pub use engine::{Config, Protocol};
 pub use header::{FrameHeader, LengthOverflow, MAX_HEADER_LEN};
 pub use mask::apply_mask;
+pub(crate) use output::EncodedFrame;
 pub use role::Role;
 pub use utf8::{InvalidUtf8, Utf8Validator};
 

@@ -587,6 +587,83 @@ fn large_payloads_round_trip_through_the_zero_copy_path() {
     assert_eq!(c.poll_event(now), Some(Frame::text("small after")));
 }
 
+// ----- frames encoded once for many connections (broadcast) ----------------------
+
+#[test]
+fn a_server_writes_an_encoded_frame_exactly_as_it_would_encode_it() {
+    let now = Instant::now();
+    let frames = [
+        Frame::text("small"),
+        Frame::binary(vec![9u8; 3000]),
+        Frame::ping("p"),
+    ];
+    let mut shared = server(now);
+    let mut own = server(now);
+    for frame in &frames {
+        shared.send_encoded(EncodedFrame::new(frame), now).unwrap();
+        shared.send(Frame::text("between"), now).unwrap();
+        own.send(frame.clone(), now).unwrap();
+        own.send(Frame::text("between"), now).unwrap();
+    }
+    assert_eq!(shared.output_bytes(), own.output_bytes());
+}
+
+#[test]
+fn a_client_masks_an_encoded_frame_itself() {
+    let now = Instant::now();
+    let mut c = client(now);
+    c.send_encoded(EncodedFrame::new(&Frame::text("hi")), now)
+        .unwrap();
+    let bytes = c.output_bytes();
+    let (h, _) = FrameHeader::parse(&bytes).unwrap().unwrap();
+    assert!(h.mask.is_some());
+    assert_eq!(frames_in(&bytes), [(true, 0x1, b"hi".to_vec())]);
+}
+
+/// Reverses every message's payload, marking it with RSV2.
+#[derive(Debug)]
+struct Reverse;
+
+impl crate::extensions::Extension for Reverse {
+    fn rsv(&self) -> Rsv {
+        Rsv::RSV2
+    }
+    fn encode(&mut self, message: Frame) -> Result<Frame, Error> {
+        let mut payload = message.read_bytes().to_vec();
+        payload.reverse();
+        Ok(Frame::from_parts(
+            message.frame_type(),
+            true,
+            Rsv::RSV2,
+            payload.into(),
+        ))
+    }
+    fn decode(&mut self, message: Frame, _: Option<usize>) -> Result<Frame, Error> {
+        Ok(message)
+    }
+}
+
+#[test]
+fn a_session_with_extensions_runs_an_encoded_message_through_them() {
+    let now = Instant::now();
+    let mut s = server(now).with_extensions(vec![Box::new(Reverse)]);
+    s.send_encoded(EncodedFrame::new(&Frame::text("abc")), now)
+        .unwrap();
+    assert_eq!(s.output_bytes(), wire(true, Rsv::RSV2, 0x1, b"cba", None));
+}
+
+#[test]
+fn an_encoded_frame_after_the_close_is_refused() {
+    let now = Instant::now();
+    let mut s = server(now);
+    s.close(CloseReason::normal(), now).unwrap();
+    let result = s.send_encoded(EncodedFrame::new(&Frame::text("late")), now);
+    assert!(
+        matches!(result, Err(Error::ConnectionClosed(_))),
+        "{result:?}"
+    );
+}
+
 // ----- keepalive --------------------------------------------------------------------
 
 fn pinging_server(now: Instant) -> Protocol {

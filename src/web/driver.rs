@@ -253,20 +253,24 @@ impl Socket {
                 break;
             }
             for command in batch.drain(..) {
-                match command {
-                    Command::Frame(frame) => match frame.frame_type() {
-                        FrameType::Text | FrameType::Binary => {
-                            self.wait_for_buffer_room().await;
-                            self.send(&frame);
-                        }
-                        FrameType::Close => {
-                            self.close(frame.read_close_reason().as_ref());
-                        }
-                        other => warn!(?other, "frame type not sendable from a browser; dropped"),
-                    },
+                let frame = match command {
+                    Command::Frame(frame) => frame,
+                    // The browser encodes every frame itself.
+                    Command::Encoded(frame) => frame.into_frame(),
                     Command::Close(reason) => {
                         self.close(Some(&reason));
+                        continue;
                     }
+                };
+                match frame.frame_type() {
+                    FrameType::Text | FrameType::Binary => {
+                        self.wait_for_buffer_room().await;
+                        self.send(&frame);
+                    }
+                    FrameType::Close => {
+                        self.close(frame.read_close_reason().as_ref());
+                    }
+                    other => warn!(?other, "frame type not sendable from a browser; dropped"),
                 }
             }
             if !abandoned && self.link.is_abandoned() {

@@ -43,7 +43,10 @@ pub async fn chat(listener: TcpListener) -> std::io::Result<()> {
             async move {
                 let _member = hub.join(session.outgoing());
                 while let Some(frame) = session.receive().await {
-                    hub.broadcast(frame).await;
+                    // A received text can always be sent on.
+                    if hub.broadcast(frame).await.is_err() {
+                        break;
+                    }
                 }
             }
         })
