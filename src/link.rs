@@ -63,7 +63,8 @@ struct State {
 
     driver: Option<Waker>,
 
-    close_reason: Option<CloseReason>,
+    /// Boxed: an open session does not carry a reason's 32 bytes.
+    close_reason: Option<Box<CloseReason>>,
     close_waiters: Vec<Waker>,
 }
 
@@ -140,7 +141,9 @@ impl Link {
     ) -> Poll<Result<(), Error>> {
         let mut s = self.lock();
         if s.send_closed {
-            return Poll::Ready(Err(Error::ConnectionClosed(s.close_reason.clone())));
+            return Poll::Ready(Err(Error::ConnectionClosed(
+                s.close_reason.as_deref().cloned(),
+            )));
         }
         if s.outbound.len() >= s.outbound_capacity as usize {
             if !s.senders.iter().any(|w| w.will_wake(cx.waker())) {
@@ -161,7 +164,7 @@ impl Link {
     pub(crate) fn try_send(&self, command: Command) -> Result<(), (Command, Error)> {
         let mut s = self.lock();
         if s.send_closed {
-            let reason = s.close_reason.clone();
+            let reason = s.close_reason.as_deref().cloned();
             return Err((command, Error::ConnectionClosed(reason)));
         }
         if s.outbound.len() >= s.outbound_capacity as usize {
@@ -187,7 +190,7 @@ impl Link {
 
     pub(crate) fn poll_close_reason(&self, cx: &mut Context<'_>) -> Poll<CloseReason> {
         let mut s = self.lock();
-        match &s.close_reason {
+        match s.close_reason.as_deref() {
             Some(reason) => Poll::Ready(reason.clone()),
             None => {
                 if !s.close_waiters.iter().any(|w| w.will_wake(cx.waker())) {
@@ -199,7 +202,7 @@ impl Link {
     }
 
     pub(crate) fn close_reason(&self) -> Option<CloseReason> {
-        self.lock().close_reason.clone()
+        self.lock().close_reason.as_deref().cloned()
     }
 
     /// How many commands the driver has taken from the queue so far.
@@ -376,7 +379,7 @@ impl Link {
     pub(crate) fn finish(&self, reason: CloseReason) {
         let mut s = self.lock();
         if s.close_reason.is_none() {
-            s.close_reason = Some(reason);
+            s.close_reason = Some(Box::new(reason));
         }
         s.inbound_ended = true;
         s.send_closed = true;

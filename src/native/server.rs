@@ -1026,7 +1026,7 @@ fn spawn_session(
     let link = Arc::new(Link::new(options.incoming_queue, options.outgoing_queue));
     let session = Session::new(link.clone(), handshake);
     slot.attach(&link);
-    debug!(%peer, "session open");
+    debug!(session = slot.id, %peer, "session open");
     let handler = AssertUnwindSafe(handler(session)).catch_unwind();
 
     // Use the TCP stream directly when hyper hands it back: no boxed I/O.
@@ -1037,11 +1037,11 @@ fn spawn_session(
             // buffer alive for the life of the session.
             drop(parts.read_buf);
             let driver = Driver::new(parts.io.into_inner(), protocol, link.clone());
-            tokio::spawn(SessionTask::new(driver, handler, link, peer, slot));
+            tokio::spawn(SessionTask::new(driver, handler, link, slot));
         }
         Err(upgraded) => {
             let driver = Driver::new(TokioIo::new(upgraded), protocol, link.clone());
-            tokio::spawn(SessionTask::new(driver, handler, link, peer, slot));
+            tokio::spawn(SessionTask::new(driver, handler, link, slot));
         }
     }
 }
@@ -1059,23 +1059,19 @@ struct SessionTask<IO> {
     driver: Option<Driver<IO>>,
     handler: Option<HandlerTask>,
     link: Arc<Link>,
-    peer: SocketAddr,
+    /// The session's number in the logs ("session open" gives its peer):
+    /// 8 bytes where the address took 32.
+    id: u64,
     slot: Option<SessionSlot>,
 }
 
 impl<IO> SessionTask<IO> {
-    fn new(
-        driver: Driver<IO>,
-        handler: HandlerTask,
-        link: Arc<Link>,
-        peer: SocketAddr,
-        slot: SessionSlot,
-    ) -> Self {
+    fn new(driver: Driver<IO>, handler: HandlerTask, link: Arc<Link>, slot: SessionSlot) -> Self {
         Self {
             driver: Some(driver),
             handler: Some(handler),
             link,
-            peer,
+            id: slot.id,
             slot: Some(slot),
         }
     }
@@ -1110,7 +1106,7 @@ impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for Sessio
                             .map(|s| s.to_string())
                             .or_else(|| panic.downcast_ref::<String>().cloned())
                             .unwrap_or_default();
-                        error!(peer = %this.peer, panic = %what, "WebSocket handler panicked");
+                        error!(session = this.id, panic = %what, "WebSocket handler panicked");
                         CloseReason::new(CloseCode::InternalError, "handler panicked")
                     });
                     this.link.request_close(reason);
@@ -1121,7 +1117,10 @@ impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for Sessio
                     // Drop the socket and the engine's buffers at once.
                     this.end_connection();
                 } else if this.link.is_dropped() {
-                    debug!(peer = %this.peer, "dropping the connection at the shutdown deadline");
+                    debug!(
+                        session = this.id,
+                        "dropping the connection at the shutdown deadline"
+                    );
                     this.end_connection();
                     this.link.finish(CloseReason::new(
                         CloseCode::GoingAway,
@@ -1138,7 +1137,7 @@ impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for Sessio
             cx.waker().wake_by_ref();
         }
         if this.handler.is_none() && this.driver.is_none() {
-            debug!(peer = %this.peer, "session done");
+            debug!(session = this.id, "session done");
             Poll::Ready(())
         } else {
             Poll::Pending

@@ -71,6 +71,21 @@ impl Config {
     }
 }
 
+/// What the engine keeps of its [`Config`]: the masking seed goes into the
+/// key generator at once (a server's engine, which does not mask, keeps
+/// neither), so every idle connection is 32 bytes smaller.
+#[derive(Debug)]
+struct Settings {
+    raw: bool,
+    mask_outgoing: bool,
+    max_frame_size: Option<usize>,
+    max_message_size: Option<usize>,
+    ping_period: Option<Duration>,
+    timeout: Duration,
+    close_timeout: Duration,
+    allowed_rsv: Rsv,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Frames flow both ways.
@@ -139,7 +154,7 @@ enum DeferredClose {
 #[derive(Debug)]
 pub struct Protocol {
     role: Role,
-    config: Config,
+    config: Settings,
     state: State,
     read: BytesMut,
     in_frame: Option<InFrame>,
@@ -147,17 +162,18 @@ pub struct Protocol {
     /// Raw mode: a fragmented message is open.
     raw_fragmenting: bool,
     out: Output,
-    /// Masking keys; made on the first masked frame, so that an engine that
-    /// never masks (a server's) does not carry a generator's 320 bytes.
+    /// Masking keys, for an engine that masks: a server's engine does not
+    /// carry a generator's 320 bytes.
     rng: Option<Box<StdRng>>,
     close_sent: bool,
-    outcome: Option<CloseReason>,
+    /// Boxed, like `deferred`: an open connection does not carry it.
+    outcome: Option<Box<CloseReason>>,
     deadline_close: Option<Instant>,
     next_ping: Option<Instant>,
     ping_sent_at: Option<Instant>,
     ping_counter: u64,
     shutdown_requested: bool,
-    deferred: Option<DeferredClose>,
+    deferred: Option<Box<DeferredClose>>,
     /// When output last made progress, while there is output.
     write_progress_at: Option<Instant>,
     /// Negotiated extensions, in negotiation order.
@@ -168,6 +184,19 @@ impl Protocol {
     /// A new engine for an open connection, as of `now`.
     pub fn new(role: Role, config: Config, now: Instant) -> Self {
         let next_ping = config.ping_period.map(|p| now + p);
+        let rng = config
+            .mask_outgoing
+            .then(|| Box::new(StdRng::from_seed(config.mask_seed)));
+        let config = Settings {
+            raw: config.raw,
+            mask_outgoing: config.mask_outgoing,
+            max_frame_size: config.max_frame_size,
+            max_message_size: config.max_message_size,
+            ping_period: config.ping_period,
+            timeout: config.timeout,
+            close_timeout: config.close_timeout,
+            allowed_rsv: config.allowed_rsv,
+        };
         Self {
             role,
             config,
@@ -177,7 +206,7 @@ impl Protocol {
             message: None,
             raw_fragmenting: false,
             out: Output::default(),
-            rng: None,
+            rng,
             close_sent: false,
             outcome: None,
             deadline_close: None,
@@ -267,15 +296,14 @@ impl Protocol {
     /// The transport reached end of file.
     pub fn receive_eof(&mut self) {
         if let Some(DeferredClose::Failure(reason) | DeferredClose::Answer(reason)) =
-            self.deferred.take()
+            self.deferred.take().map(|close| *close)
         {
-            self.outcome.get_or_insert(reason);
+            self.settle(|| reason);
         }
         if self.state != State::Closed && self.state != State::Finished {
             let why = "the peer closed the connection without a close handshake";
             debug!("{why}");
-            self.outcome
-                .get_or_insert_with(|| CloseReason::new(CloseCode::ClosedAbnormally, why));
+            self.settle(|| CloseReason::new(CloseCode::ClosedAbnormally, why));
         }
         self.finish();
     }
@@ -284,7 +312,7 @@ impl Protocol {
     pub fn transport_failed(&mut self, error: &std::io::Error) {
         if self.state != State::Closed && self.state != State::Finished {
             debug!(%error, "transport failed");
-            self.outcome.get_or_insert_with(|| {
+            self.settle(|| {
                 CloseReason::new(
                     CloseCode::ClosedAbnormally,
                     format!("transport error: {error}"),
@@ -590,7 +618,7 @@ impl Protocol {
             }
         };
         debug!(%reason, "close frame received");
-        self.outcome.get_or_insert(reason.clone());
+        self.settle(|| reason.clone());
         if self.close_sent {
             self.enter_closed(now);
             return None;
@@ -619,7 +647,7 @@ impl Protocol {
     }
 
     fn defer(&mut self, close: DeferredClose, now: Instant) {
-        self.deferred = Some(close);
+        self.deferred = Some(Box::new(close));
         self.in_frame = None;
         self.message = None;
         self.read.clear();
@@ -637,14 +665,14 @@ impl Protocol {
     /// …). A driver calls this once the caller has handled the frames that
     /// came before, so that its replies to them go out first.
     pub fn apply_deferred_close(&mut self, now: Instant) {
-        match self.deferred.take() {
+        match self.deferred.take().map(|close| *close) {
             Some(DeferredClose::Failure(reason)) => self.fail(reason.code, &reason.message, now),
             Some(DeferredClose::Answer(reason)) => {
                 let reply = match reason.code {
                     CloseCode::Other(1005) => Frame::close_empty(),
                     code => Frame::close(CloseReason::new(code, "")),
                 };
-                self.outcome.get_or_insert(reason);
+                self.settle(|| reason);
                 if !self.close_sent {
                     self.queue(reply, now);
                     self.close_sent = true;
@@ -667,7 +695,7 @@ impl Protocol {
             self.queue(Frame::close(reason.clone()), now);
             self.close_sent = true;
         }
-        self.outcome.get_or_insert(reason);
+        self.settle(|| reason);
         self.enter_closed(now);
     }
 
@@ -707,7 +735,7 @@ impl Protocol {
     /// [`Error::InvalidFrame`] for a control frame over 125 bytes.
     pub fn send(&mut self, frame: Frame, now: Instant) -> Result<(), Error> {
         if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
-            return Err(Error::ConnectionClosed(self.outcome.clone()));
+            return Err(Error::ConnectionClosed(self.outcome.as_deref().cloned()));
         }
         frame.check_wire()?;
         if frame.frame_type() == FrameType::Close {
@@ -754,7 +782,7 @@ impl Protocol {
             return self.send(frame.into_frame(), now);
         }
         if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
-            return Err(Error::ConnectionClosed(self.outcome.clone()));
+            return Err(Error::ConnectionClosed(self.outcome.as_deref().cloned()));
         }
         if self.out.is_empty() {
             self.write_progress_at = Some(now);
@@ -785,15 +813,26 @@ impl Protocol {
         self.send(Frame::close(reason), now)
     }
 
+    /// Ends the connection without a close handshake: 1006 with `why`
+    /// (unless a reason is already known), and the transport is dropped.
+    fn give_up(&mut self, why: String) {
+        warn!("{why}");
+        self.settle(|| CloseReason::new(CloseCode::ClosedAbnormally, why));
+        self.finish();
+    }
+
+    /// Records how the connection ended, unless that is known already.
+    fn settle(&mut self, reason: impl FnOnce() -> CloseReason) {
+        if self.outcome.is_none() {
+            self.outcome = Some(Box::new(reason()));
+        }
+    }
+
     fn queue(&mut self, frame: Frame, now: Instant) {
         if self.out.is_empty() {
             self.write_progress_at = Some(now);
         }
-        let mask = self.config.mask_outgoing.then(|| {
-            let seed = self.config.mask_seed;
-            let rng = self
-                .rng
-                .get_or_insert_with(|| Box::new(StdRng::from_seed(seed)));
+        let mask = self.rng.as_mut().map(|rng| {
             let mut key = [0u8; 4];
             rng.fill_bytes(&mut key);
             key
@@ -853,7 +892,7 @@ impl Protocol {
     /// failed the connection with, or 1006 when the transport just ended.
     pub fn close_reason(&self) -> Option<&CloseReason> {
         match self.state {
-            State::Closed | State::Finished => self.outcome.as_ref(),
+            State::Closed | State::Finished => self.outcome.as_deref(),
             _ => None,
         }
     }
@@ -935,16 +974,5 @@ impl Protocol {
                 self.next_ping = Some(now + period);
             }
         }
-    }
-}
-
-impl Protocol {
-    /// Ends the connection without a close handshake: 1006 with `why`
-    /// (unless a reason is already known), and the transport is dropped.
-    fn give_up(&mut self, why: String) {
-        warn!("{why}");
-        self.outcome
-            .get_or_insert_with(|| CloseReason::new(CloseCode::ClosedAbnormally, why));
-        self.finish();
     }
 }
