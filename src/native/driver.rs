@@ -217,9 +217,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         if !self.protocol.wants_read() || !self.link.has_inbound_space() {
             return false;
         }
-        let poll = if self.protocol.buffered_input() > 0 {
-            // A frame arrives in pieces: read straight into the engine's
-            // buffer, which has room reserved for the rest of it.
+        let poll = if self.protocol.wants_read_buffer() {
+            // A frame arrives in pieces, or frames are large: read straight
+            // into the engine's buffer, which has room reserved for them
+            // (a large payload is then never copied in user space).
             let buf = self.protocol.read_buffer();
             tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf)
         } else {

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use tracing::{debug, warn};
 
-use super::header::{FrameHeader, LengthOverflow};
+use super::header::{FrameHeader, LengthOverflow, MAX_HEADER_LEN};
 use super::mask::apply_mask;
 use super::output::{EncodedFrame, Output};
 use super::role::Role;
@@ -70,6 +70,14 @@ impl Config {
         }
     }
 }
+
+/// A data frame at least this large makes the next read go straight into
+/// the engine's buffer (see [`Protocol::wants_read_buffer`]).
+const LARGE_FRAME: usize = 4096;
+/// The smallest room [`Protocol::read_buffer`] reserves for a read.
+const MIN_READ: usize = 4096;
+/// The most room [`Protocol::read_buffer`] reserves at once.
+const MAX_RESERVE: usize = 1 << 20;
 
 /// What the engine keeps of its [`Config`]: the masking seed goes into the
 /// key generator at once (a server's engine, which does not mask, keeps
@@ -161,6 +169,10 @@ pub struct Protocol {
     message: Option<Message>,
     /// Raw mode: a fragmented message is open.
     raw_fragmenting: bool,
+    /// The payload length of the last data frame, when it was large (capped
+    /// at the largest read reserve): reads are then sized for one like it
+    /// and go straight into `read`, not through a copy.
+    large_frame_len: u32,
     out: Output,
     /// Masking keys, for an engine that masks: a server's engine does not
     /// carry a generator's 320 bytes.
@@ -205,6 +217,7 @@ impl Protocol {
             in_frame: None,
             message: None,
             raw_fragmenting: false,
+            large_frame_len: 0,
             out: Output::default(),
             rng,
             close_sent: false,
@@ -249,10 +262,13 @@ impl Protocol {
     /// The buffer to read transport bytes into, with room reserved for the
     /// next read. Call [`Protocol::poll_event`] after filling it.
     pub fn read_buffer(&mut self) -> &mut BytesMut {
-        const MIN_READ: usize = 4096;
-        const MAX_RESERVE: usize = 1 << 20;
         let remaining = match &self.in_frame {
             Some(f) => f.len.saturating_sub(self.read.len()),
+            // Between frames after a large one: room for one like it. Once
+            // the handler drops that payload the allocation is unique again
+            // and the next reserve reuses it, still in cache (room for
+            // several frames measured slower: reads landed in fresh memory).
+            None if self.large_frame_len > 0 => self.large_frame_len as usize + MAX_HEADER_LEN,
             None if self.read.is_empty() && self.read.capacity() > 16 * MIN_READ => {
                 // Between messages: give back what a large message needed.
                 self.read = BytesMut::new();
@@ -275,6 +291,17 @@ impl Protocol {
         self.read.len()
     }
 
+    /// Whether the next read should go straight into
+    /// [`Protocol::read_buffer`]: a frame is partly read, or the last data
+    /// frame was large (4 KiB or more), so the next is
+    /// likely large too and copying it in from another buffer would cost
+    /// more than a buffer of its own. Otherwise a driver may read into a
+    /// buffer it shares among connections and call
+    /// [`Protocol::receive_data`], so that an idle connection holds none.
+    pub fn wants_read_buffer(&self) -> bool {
+        !self.read.is_empty() || self.large_frame_len > 0
+    }
+
     /// Gives back the memory of the input and output buffers that hold no
     /// bytes, for a driver whose connection has gone idle. (Parsed payloads
     /// share the input buffer, so an empty one can still keep the last
@@ -282,6 +309,7 @@ impl Protocol {
     pub fn release_idle_buffers(&mut self) {
         if self.read.is_empty() {
             self.read = BytesMut::new();
+            self.large_frame_len = 0;
         }
         self.out.release_if_empty();
     }
@@ -352,6 +380,13 @@ impl Protocol {
                 };
                 self.read.advance(header_len);
                 self.note_activity();
+                if header.opcode & 0x8 == 0 {
+                    self.large_frame_len = if header.payload_len >= LARGE_FRAME as u64 {
+                        header.payload_len.min(MAX_RESERVE as u64) as u32
+                    } else {
+                        0
+                    };
+                }
                 match self.check_header(&header) {
                     Ok(frame) => self.in_frame = Some(frame),
                     Err((code, why)) => {

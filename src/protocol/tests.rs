@@ -587,6 +587,37 @@ fn large_payloads_round_trip_through_the_zero_copy_path() {
     assert_eq!(c.poll_event(now), Some(Frame::text("small after")));
 }
 
+// ----- input buffer ------------------------------------------------------------------
+
+#[test]
+fn after_a_large_frame_reads_go_straight_into_a_buffer_sized_for_the_next() {
+    let now = Instant::now();
+    let mut s = server(now);
+    assert!(
+        !s.wants_read_buffer(),
+        "an idle engine holds no read buffer"
+    );
+    s.receive_data(&from_client(true, 0x2, &[1u8; 20]));
+    assert!(s.poll_event(now).is_some());
+    assert!(!s.wants_read_buffer(), "small frames are copied in");
+
+    s.receive_data(&from_client(true, 0x2, &[2u8; 16 * 1024]));
+    assert!(s.poll_event(now).is_some());
+    assert!(s.wants_read_buffer());
+    // The next frame like it is read into the engine's own buffer, whole.
+    let next = from_client(true, 0x2, &[3u8; 16 * 1024]);
+    let buf = s.read_buffer();
+    assert!(buf.capacity() - buf.len() >= next.len());
+    buf.extend_from_slice(&next);
+    assert_eq!(s.poll_event(now), Some(Frame::binary(vec![3u8; 16 * 1024])));
+
+    s.release_idle_buffers();
+    assert!(
+        !s.wants_read_buffer(),
+        "an idle connection gives the buffer back"
+    );
+}
+
 // ----- frames encoded once for many connections (broadcast) ----------------------
 
 #[test]
