@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The performance table, reproduced with one command:
 #
-#   scripts/bench.sh            every scenario for every server (about 6 minutes)
+#   scripts/bench.sh            every scenario for every server, 3 rounds (about 12 minutes)
 #   scripts/bench.sh --smoke    CI's smoke test: a few seconds of load on tandem
 #
 # Builds bench/ (its own workspace) in release, then for each scenario starts
@@ -15,7 +15,7 @@
 #
 # Environment: SERVER_CPU (default 0), LOADGEN_CPU (default 1), ECHO_SECS
 # (default 5), WARMUP_SECS (default 1), BCAST_SECS (default 4),
-# IDLE_CONNS (default 10000), PORT_BASE (default 19100).
+# IDLE_CONNS (default 10000), ROUNDS (default 3), PORT_BASE (default 19100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +34,10 @@ ECHO_SECS=${ECHO_SECS:-5}
 WARMUP_SECS=${WARMUP_SECS:-1}
 BCAST_SECS=${BCAST_SECS:-4}
 IDLE_CONNS=${IDLE_CONNS:-10000}
+# Every measurement is taken ROUNDS times, the servers in turn within each
+# round, and the table shows the median: on a shared 2-core machine one
+# run moves by tens of percent.
+ROUNDS=${ROUNDS:-3}
 port=${PORT_BASE:-19100}
 
 log "building bench/ (release)"
@@ -106,51 +110,54 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 impls=(tandem tungstenite fastwebsockets)
 
-for scenario in "100 20" "10 1024" "500 16384"; do
-    set -- $scenario
-    for window in 1 16; do
-        for impl in "${impls[@]}"; do
-            log "echo: $impl, $1 connections x $2 B, window $window"
-            start_server "$impl" echo
-            loadgen echo "$impl" --connections "$1" --size "$2" --window "$window" \
-                --duration "$ECHO_SECS" --warmup "$WARMUP_SECS" >>"$jsonl"
+for round in $(seq "$ROUNDS"); do
+    log "round $round of $ROUNDS"
+    for scenario in "100 20" "10 1024" "500 16384"; do
+        set -- $scenario
+        for window in 1 16; do
+            for impl in "${impls[@]}"; do
+                log "echo: $impl, $1 connections x $2 B, window $window"
+                start_server "$impl" echo
+                loadgen echo "$impl" --connections "$1" --size "$2" --window "$window" \
+                    --duration "$ECHO_SECS" --warmup "$WARMUP_SECS" >>"$jsonl"
+                stop_server
+            done
+        done
+    done
+
+    for impl in "${impls[@]}"; do
+        log "idle: $impl, $IDLE_CONNS connections"
+        start_server "$impl" echo
+        sleep 0.5
+        loadgen idle "$impl" --connections "$IDLE_CONNS" --settle 2 >>"$jsonl"
+        stop_server
+    done
+
+    # permessage-deflate: tandem only (the peers do not implement it).
+    for scenario in "100 20 1" "100 20 16" "10 1024 1" "500 16384 1"; do
+        set -- $scenario
+        log "echo with permessage-deflate: tandem, $1 connections x $2 B, window $3"
+        start_server tandem echo --deflate on
+        loadgen echo tandem --deflate on --connections "$1" --size "$2" --window "$3" \
+            --duration "$ECHO_SECS" --warmup "$WARMUP_SECS" >>"$jsonl"
+        stop_server
+    done
+    log "idle with permessage-deflate: tandem, $IDLE_CONNS connections"
+    start_server tandem echo --deflate on
+    sleep 0.5
+    loadgen idle tandem --deflate on --connections "$IDLE_CONNS" --settle 2 >>"$jsonl"
+    stop_server
+
+    for sessions in 1000 10000; do
+        for impl in tandem tungstenite; do
+            log "broadcast: $impl, $sessions sessions"
+            start_server "$impl" chat
+            loadgen broadcast "$impl" --connections "$sessions" --size 64 \
+                --duration "$BCAST_SECS" >>"$jsonl"
             stop_server
         done
     done
-done
-
-for impl in "${impls[@]}"; do
-    log "idle: $impl, $IDLE_CONNS connections"
-    start_server "$impl" echo
-    sleep 0.5
-    loadgen idle "$impl" --connections "$IDLE_CONNS" --settle 2 >>"$jsonl"
-    stop_server
-done
-
-# permessage-deflate: tandem only (the peers do not implement it).
-for scenario in "100 20 1" "100 20 16" "10 1024 1" "500 16384 1"; do
-    set -- $scenario
-    log "echo with permessage-deflate: tandem, $1 connections x $2 B, window $3"
-    start_server tandem echo --deflate on
-    loadgen echo tandem --deflate on --connections "$1" --size "$2" --window "$3" \
-        --duration "$ECHO_SECS" --warmup "$WARMUP_SECS" >>"$jsonl"
-    stop_server
-done
-log "idle with permessage-deflate: tandem, $IDLE_CONNS connections"
-start_server tandem echo --deflate on
-sleep 0.5
-loadgen idle tandem --deflate on --connections "$IDLE_CONNS" --settle 2 >>"$jsonl"
-stop_server
-
-for sessions in 1000 10000; do
-    for impl in tandem tungstenite; do
-        log "broadcast: $impl, $sessions sessions"
-        start_server "$impl" chat
-        loadgen broadcast "$impl" --connections "$sessions" --size 64 \
-            --duration "$BCAST_SECS" >>"$jsonl"
-        stop_server
-    done
-done
+done # rounds
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -160,7 +167,7 @@ python3 bench/report.py "$jsonl" "$results/latest" \
     --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     --started "$started" \
     --load "load average $load_before before, $load_after after" \
-    --pinning "server on CPU $SERVER_CPU, loadgen on CPU $LOADGEN_CPU; echo ${ECHO_SECS} s after ${WARMUP_SECS} s warm-up" \
+    --pinning "server on CPU $SERVER_CPU, loadgen on CPU $LOADGEN_CPU; echo ${ECHO_SECS} s after ${WARMUP_SECS} s warm-up; every figure the median of $ROUNDS rounds" \
     --readme README.md
 log "wrote $results/latest.md and $results/latest.svg"
 cat "$results/latest.md"
