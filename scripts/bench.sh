@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The performance table, reproduced with one command:
 #
-#   scripts/bench.sh            every scenario for every server, 3 rounds (about 12 minutes)
+#   scripts/bench.sh            every scenario for every server, 3 rounds (9 minutes + the build)
 #   scripts/bench.sh --smoke    CI's smoke test: a few seconds of load on tandem
 #
 # Builds bench/ (its own workspace) in release, then for each scenario starts
