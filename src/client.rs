@@ -9,7 +9,8 @@ use crate::extensions::{ExtensionFactory, Extensions};
 use crate::options::WebSocketOptions;
 use crate::session::Session;
 
-/// Connects to `url` (`ws://host[:port]/path`) with default options.
+/// Connects to `url` (`ws://host[:port]/path`, or `wss://` for TLS) with
+/// default options.
 ///
 /// Natively this needs a tokio runtime: the connection is driven by a task
 /// spawned on it. In the browser it opens a `WebSocket`.
@@ -47,6 +48,8 @@ pub struct ClientBuilder {
     pub(crate) protocols: Vec<String>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) extensions: Extensions,
+    #[cfg(all(feature = "tls", not(target_arch = "wasm32")))]
+    pub(crate) tls: Option<Arc<crate::rustls::ClientConfig>>,
 }
 
 impl ClientBuilder {
@@ -62,6 +65,8 @@ impl ClientBuilder {
             protocols: Vec::new(),
             headers: Vec::new(),
             extensions: Extensions::default(),
+            #[cfg(all(feature = "tls", not(target_arch = "wasm32")))]
+            tls: None,
         }
     }
 
@@ -140,11 +145,41 @@ impl ClientBuilder {
         self
     }
 
+    /// The TLS configuration for a `wss://` URL: other root certificates, a
+    /// client certificate, ALPN. Without it the native client trusts the
+    /// Mozilla root certificates (webpki-roots). Natively, with the `tls`
+    /// feature (on by default); the browser brings its own TLS.
+    ///
+    /// ```no_run
+    /// # async fn run(my_ca_der: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use tandem::rustls::{self, ClientConfig, RootCertStore};
+    ///
+    /// let mut roots = RootCertStore::empty();
+    /// roots.add(my_ca_der.into())?;
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let config = ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let session = tandem::ClientBuilder::new("wss://internal.example:8443/echo")
+    ///     .tls_config(Arc::new(config))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(all(feature = "tls", not(target_arch = "wasm32")))]
+    pub fn tls_config(mut self, config: Arc<crate::rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Opens the connection and completes the opening handshake, bounded by
     /// the options' `timeout` ([`Error::Io`] of kind `TimedOut` past it).
     ///
     /// Natively it fails with [`Error::InvalidUrl`], [`Error::Io`] when the
-    /// server cannot be reached, [`Error::HandshakeRefused`] with the status
+    /// server cannot be reached or, for `wss://`, when the TLS handshake
+    /// fails (kind `InvalidData` for a certificate that does not verify), [`Error::HandshakeRefused`] with the status
     /// when the server says no, or [`Error::Handshake`] when its answer
     /// breaks RFC 6455. In the browser, a connection that fails before
     /// opening fails with [`Error::Io`] of kind `ConnectionRefused`:

@@ -78,3 +78,13 @@ pub use error::Error;
 pub use frame::{Frame, FrameType, Rsv};
 pub use options::WebSocketOptions;
 pub use session::{ClosedFuture, Incoming, Outgoing, Request, SendFuture, Session};
+
+/// The rustls crate that `wss://` uses natively, for
+/// [`ClientBuilder::tls_config`]: build a `ClientConfig` with this version.
+///
+/// ```
+/// let provider = tandem::rustls::crypto::ring::default_provider();
+/// assert!(!provider.cipher_suites.is_empty());
+/// ```
+#[cfg(all(feature = "tls", not(target_arch = "wasm32")))]
+pub use tokio_rustls::rustls;

@@ -1,4 +1,5 @@
-//! The native client: Ktor's `client.webSocket(url) { … }` on tokio.
+//! The native client: Ktor's `client.webSocket(url) { … }` on tokio, over
+//! TCP for `ws://` and TLS for `wss://`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,7 +7,7 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use rand::RngCore;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
@@ -48,9 +49,30 @@ async fn connect_inner(builder: ClientBuilder) -> Result<Session, Error> {
         }
     }
     let target = Target::parse(&builder.url)?;
-    let mut stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
-    stream.set_nodelay(true)?;
+    let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
+    tcp.set_nodelay(true)?;
+    if !target.tls {
+        return open(tcp, builder, &target, request_headers).await;
+    }
+    #[cfg(feature = "tls")]
+    {
+        let tls = super::tls::connect(tcp, &target.host, builder.tls.clone()).await?;
+        open(tls, builder, &target, request_headers).await
+    }
+    #[cfg(not(feature = "tls"))]
+    Err(Error::Unsupported("wss:// without tandem's `tls` feature"))
+}
 
+/// The opening handshake over `stream`, then the session on it.
+async fn open<S>(
+    mut stream: S,
+    builder: ClientBuilder,
+    target: &Target,
+    mut request_headers: HeaderMap,
+) -> Result<Session, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut random = [0u8; 16];
     rand::rng().fill_bytes(&mut random);
     let key = handshake::generate_key(random);
@@ -123,9 +145,10 @@ fn confirm_extensions(extensions: &Extensions, headers: &HeaderMap) -> Result<Ne
     extensions.confirm(answers)
 }
 
-/// Where a `ws://` URL points.
+/// Where a `ws://` or `wss://` URL points.
 #[derive(Debug)]
 struct Target {
+    tls: bool,
     host: String,
     host_header: String,
     port: u16,
@@ -139,18 +162,19 @@ impl Target {
             reason: reason.to_owned(),
         };
         let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
-        match uri.scheme_str() {
-            Some("ws") => {}
-            Some("wss") => return Err(Error::Unsupported("wss:// (TLS) in the native client")),
-            _ => return Err(invalid("the scheme must be ws://")),
-        }
+        let tls = match uri.scheme_str() {
+            Some("ws") => false,
+            Some("wss") => true,
+            _ => return Err(invalid("the scheme must be ws:// or wss://")),
+        };
         let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
         let host = authority
             .host()
             .trim_start_matches('[')
             .trim_end_matches(']');
-        let port = authority.port_u16().unwrap_or(80);
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
         Ok(Self {
+            tls,
             host: host.to_owned(),
             host_header: authority.as_str().to_owned(),
             port,
@@ -160,7 +184,9 @@ impl Target {
 }
 
 /// Reads the response head; returns the status, headers and any bytes after it.
-async fn read_response_head(stream: &mut TcpStream) -> Result<(u16, HeaderMap, BytesMut), Error> {
+async fn read_response_head(
+    stream: &mut (impl AsyncRead + Unpin),
+) -> Result<(u16, HeaderMap, BytesMut), Error> {
     let mut buf = BytesMut::with_capacity(1024);
     loop {
         if stream.read_buf(&mut buf).await? == 0 {
@@ -177,7 +203,7 @@ async fn read_response_head(stream: &mut TcpStream) -> Result<(u16, HeaderMap, B
 
 /// Reads up to 1 KiB of a refusal's body, briefly, for the error message.
 async fn read_refusal_body(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     headers: &HeaderMap,
     mut body: BytesMut,
 ) -> String {
@@ -209,7 +235,12 @@ mod tests {
         assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 9001));
         assert_eq!(t.path_and_query, "/runCase?case=1&agent=tandem");
         let t = Target::parse("ws://example.com").unwrap();
-        assert_eq!((t.port, t.path_and_query.as_str()), (80, "/"));
+        assert_eq!((t.tls, t.port, t.path_and_query.as_str()), (false, 80, "/"));
+        let t = Target::parse("wss://example.com/chat").unwrap();
+        assert_eq!(
+            (t.tls, t.port, t.path_and_query.as_str()),
+            (true, 443, "/chat")
+        );
         let t = Target::parse("ws://[::1]:8080/x").unwrap();
         assert_eq!(
             (t.host.as_str(), t.host_header.as_str()),
@@ -222,10 +253,6 @@ mod tests {
         assert!(matches!(
             Target::parse("http://x/"),
             Err(Error::InvalidUrl { .. })
-        ));
-        assert!(matches!(
-            Target::parse("wss://x/"),
-            Err(Error::Unsupported(_))
         ));
         assert!(matches!(
             Target::parse("not a url"),

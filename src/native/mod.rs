@@ -1,10 +1,12 @@
 //! The native backend: the protocol engine driven by tokio, a server on
-//! hyper and a client on a plain TCP stream.
+//! hyper and a client on a TCP stream, with TLS for `wss://`.
 
 mod client;
 mod driver;
 pub mod server;
 mod static_files;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub(crate) use client::connect;
 
