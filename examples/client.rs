@@ -17,7 +17,7 @@ use futures::stream;
 #[tokio::main]
 async fn main() {
     let Some(url) = std::env::args().nth(1) else {
-        eprintln!("usage: client ws://HOST:PORT/PATH");
+        eprintln!("usage: client ws://HOST:PORT/PATH (or wss://)");
         std::process::exit(2);
     };
     let session = match tandem::connect(&url).await {
