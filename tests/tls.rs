@@ -1,7 +1,7 @@
-//! `wss://` in the native client: the echo demo over TLS, and a certificate
-//! that does not verify. The server is tandem's behind a TLS terminator, as
-//! it usually runs in production (behind a proxy), with a self-signed
-//! certificate made for the test.
+//! `wss://`: the echo demo over TLS with tandem's server behind a TLS
+//! terminator (as it often runs in production, behind a proxy) and with the
+//! server's own TLS, and a certificate the client does not trust. Each
+//! test makes a self-signed certificate for `127.0.0.1`.
 #![cfg(all(not(target_arch = "wasm32"), feature = "tls"))]
 
 mod common;
@@ -29,10 +29,9 @@ fn ring() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Accepts TLS on 127.0.0.1 with a new self-signed certificate for
-/// `127.0.0.1`, and relays each connection to `backend` in plain TCP.
-/// Returns the port and the certificate.
-async fn tls_terminator(backend: SocketAddr) -> (u16, CertificateDer<'static>) {
+/// A new self-signed certificate for `127.0.0.1`, and a server
+/// configuration that presents it.
+fn self_signed() -> (CertificateDer<'static>, Arc<ServerConfig>) {
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let cert = certified.cert.der().clone();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
@@ -44,7 +43,15 @@ async fn tls_terminator(backend: SocketAddr) -> (u16, CertificateDer<'static>) {
         .with_no_client_auth()
         .with_single_cert(vec![cert.clone()], key)
         .unwrap();
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+    (cert, Arc::new(config))
+}
+
+/// Accepts TLS on 127.0.0.1 with a new self-signed certificate and relays
+/// each connection to `backend` in plain TCP. Returns the port and the
+/// certificate.
+async fn tls_terminator(backend: SocketAddr) -> (u16, CertificateDer<'static>) {
+    let (cert, config) = self_signed();
+    let acceptor = TlsAcceptor::from(config);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -76,10 +83,8 @@ fn trusting(cert: CertificateDer<'static>) -> Arc<ClientConfig> {
     Arc::new(config)
 }
 
-#[tokio::test]
-async fn the_echo_demo_runs_over_wss() {
-    let server = echo_demo_server().await;
-    let (port, cert) = tls_terminator(server.local_addr()).await;
+/// Runs the echo demo over `wss://127.0.0.1:{port}`, trusting `cert`.
+async fn echo_demo_over_wss(port: u16, cert: CertificateDer<'static>) {
     let mut session = within(
         "connect over TLS",
         ClientBuilder::new(format!("wss://127.0.0.1:{port}/echo"))
@@ -99,6 +104,33 @@ async fn the_echo_demo_runs_over_wss() {
     let reason = within("the server's close", session.close_reason()).await;
     assert_eq!(reason.code, CloseCode::Normal);
     assert_eq!(reason.message, "Client said BYE");
+}
+
+#[tokio::test]
+async fn the_echo_demo_runs_over_wss_behind_a_tls_terminator() {
+    let server = echo_demo_server().await;
+    let (port, cert) = tls_terminator(server.local_addr()).await;
+    echo_demo_over_wss(port, cert).await;
+}
+
+#[tokio::test]
+async fn the_echo_demo_runs_over_wss_on_the_servers_own_tls() {
+    let (cert, config) = self_signed();
+    let server = Server::new()
+        .tls_config(config)
+        .web_socket("/echo", tandem::demo::echo)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    // A client that does not speak TLS gets no session.
+    let plain = within(
+        "connect without TLS",
+        tandem::connect(&format!("ws://{}/echo", server.local_addr())),
+    )
+    .await;
+    assert!(matches!(plain, Err(Error::Handshake(_))), "{plain:?}");
+    assert_eq!(server.session_count(), 0);
+    echo_demo_over_wss(server.local_addr().port(), cert).await;
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! A [`Server`] holds WebSocket routes, session options and static-file
 //! folders; [`Server::bind`] starts it. HTTP/1.1 and the upgrade go through
 //! hyper; after the upgrade the connection belongs to tandem's own driver.
+//! With [`Server::tls_config`] it serves `https://` and `wss://` instead.
 //!
 //! ```no_run
 //! use futures::StreamExt;
@@ -399,6 +400,8 @@ pub struct Server {
     routes: Vec<WsRoute>,
     static_files: StaticFiles,
     extensions: Extensions,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Default for Server {
@@ -434,7 +437,39 @@ impl Server {
             routes: Vec::new(),
             static_files: StaticFiles::default(),
             extensions: Extensions::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// Serves TLS (`https://` and `wss://`) with `config`'s certificate,
+    /// instead of plain TCP (Ktor's `sslConnector`). The TLS handshake is
+    /// bounded by the handshake timeout, like the HTTP request after it.
+    /// With the `tls` feature (on by default).
+    ///
+    /// ```no_run
+    /// # async fn run(chain: Vec<tandem::rustls::pki_types::CertificateDer<'static>>,
+    /// #              key: tandem::rustls::pki_types::PrivateKeyDer<'static>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use tandem::rustls::{self, ServerConfig};
+    /// use tandem::server::Server;
+    ///
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let config = ServerConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_no_client_auth()
+    ///     .with_single_cert(chain, key)?;
+    /// let server = Server::new()
+    ///     .tls_config(Arc::new(config))
+    ///     .web_socket("/echo", tandem::demo::echo)
+    ///     .bind("0.0.0.0:8443")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: Arc<crate::rustls::ServerConfig>) -> Self {
+        self.tls = Some(tokio_rustls::TlsAcceptor::from(config));
+        self
     }
 
     /// Session options for every route (Ktor's `install(WebSockets) { … }`).
@@ -731,6 +766,11 @@ async fn accept_loop(listener: TcpListener, app: Arc<Server>, mut stopped: watch
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
+                #[cfg(feature = "tls")]
+                if let Some(acceptor) = app.tls.clone() {
+                    tokio::spawn(serve_tls_connection(acceptor, stream, peer, app.clone()));
+                    continue;
+                }
                 tokio::spawn(serve_connection(stream, peer, app.clone()));
             }
             Err(error) => {
@@ -742,7 +782,26 @@ async fn accept_loop(listener: TcpListener, app: Arc<Server>, mut stopped: watch
     }
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Arc<Server>) {
+/// The TLS handshake, bounded by the handshake timeout, then HTTP over it.
+#[cfg(feature = "tls")]
+async fn serve_tls_connection(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Arc<Server>,
+) {
+    let timeout = app.server_options.handshake_timeout;
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => serve_connection(tls, peer, app).await,
+        Ok(Err(error)) => debug!(%peer, %error, "TLS handshake failed"),
+        Err(_) => debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+async fn serve_connection<S>(stream: S, peer: SocketAddr, app: Arc<Server>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let limits = &app.server_options;
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -1021,7 +1080,7 @@ fn spawn_session(
     } = parts;
     let mut config = Config::new(Role::Server, &options);
     config.raw = raw;
-    let mut protocol =
+    let protocol =
         Protocol::new(Role::Server, config, std::time::Instant::now()).with_extensions(extensions);
     let link = Arc::new(Link::new(options.incoming_queue, options.outgoing_queue));
     let session = Session::new(link.clone(), handshake);
@@ -1029,21 +1088,38 @@ fn spawn_session(
     debug!(session = slot.id, %peer, "session open");
     let handler = AssertUnwindSafe(handler(session)).catch_unwind();
 
-    // Use the TCP stream directly when hyper hands it back: no boxed I/O.
-    match upgraded.downcast::<TokioIo<TcpStream>>() {
-        Ok(parts) => {
-            protocol.receive_data(&parts.read_buf);
-            // It may be a slice of hyper's read buffer: do not keep that
-            // buffer alive for the life of the session.
-            drop(parts.read_buf);
-            let driver = Driver::new(parts.io.into_inner(), protocol, link.clone());
-            tokio::spawn(SessionTask::new(driver, handler, link, slot));
-        }
-        Err(upgraded) => {
-            let driver = Driver::new(TokioIo::new(upgraded), protocol, link.clone());
-            tokio::spawn(SessionTask::new(driver, handler, link, slot));
-        }
-    }
+    // Use the TCP (or TLS) stream directly when hyper hands it back: no
+    // boxed I/O.
+    let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => return spawn_on(parts, protocol, handler, link, slot),
+        Err(upgraded) => upgraded,
+    };
+    #[cfg(feature = "tls")]
+    let upgraded = match upgraded.downcast::<TokioIo<tokio_rustls::server::TlsStream<TcpStream>>>()
+    {
+        Ok(parts) => return spawn_on(parts, protocol, handler, link, slot),
+        Err(upgraded) => upgraded,
+    };
+    let driver = Driver::new(TokioIo::new(upgraded), protocol, link.clone());
+    tokio::spawn(SessionTask::new(driver, handler, link, slot));
+}
+
+/// Spawns the session's task on the stream hyper gave back after the upgrade.
+fn spawn_on<IO>(
+    parts: hyper::upgrade::Parts<TokioIo<IO>>,
+    mut protocol: Protocol,
+    handler: HandlerTask,
+    link: Arc<Link>,
+    slot: SessionSlot,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    protocol.receive_data(&parts.read_buf);
+    // It may be a slice of hyper's read buffer: do not keep that buffer
+    // alive for the life of the session.
+    drop(parts.read_buf);
+    let driver = Driver::new(parts.io.into_inner(), protocol, link.clone());
+    tokio::spawn(SessionTask::new(driver, handler, link, slot));
 }
 
 /// How many handler-then-driver rounds one poll of a session may run.
