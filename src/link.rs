@@ -188,17 +188,27 @@ impl Link {
         }
     }
 
+    /// Resolves once the connection is over. A task that waits for that
+    /// with every received frame taken counts as an idle reader: a Close
+    /// the peer sent is answered at once, not after the engine's grace
+    /// (`send(…)` then `close_reason().await`, without reading, is a
+    /// common way to end a session).
     pub(crate) fn poll_close_reason(&self, cx: &mut Context<'_>) -> Poll<CloseReason> {
         let mut s = self.lock();
-        match s.close_reason.as_deref() {
-            Some(reason) => Poll::Ready(reason.clone()),
-            None => {
-                if !s.close_waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                    s.close_waiters.push(cx.waker().clone());
-                }
-                Poll::Pending
+        if let Some(reason) = s.close_reason.as_deref() {
+            return Poll::Ready(reason.clone());
+        }
+        if !s.close_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            s.close_waiters.push(cx.waker().clone());
+        }
+        if s.inbound.is_empty() {
+            s.reader_idle = true;
+            if s.driver_awaits_idle_reader {
+                s.driver_awaits_idle_reader = false;
+                wake_other(&s.driver, cx.waker());
             }
         }
+        Poll::Pending
     }
 
     pub(crate) fn close_reason(&self) -> Option<CloseReason> {

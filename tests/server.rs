@@ -679,3 +679,77 @@ async fn many_clients_at_once_are_each_served_their_own_session() {
     }
     server.shutdown().await;
 }
+
+/// Ends when the session does, sending what the server saw as its close
+/// reason on `seen`.
+async fn report_close(session: Session, seen: tokio::sync::oneshot::Sender<CloseReason>) {
+    let _ = seen.send(session.close_reason().await);
+}
+
+#[tokio::test]
+async fn a_client_that_sends_then_awaits_the_close_reason_answers_the_servers_close() {
+    // The echo demo closes with 1000 on "bye"; the client reads nothing
+    // after sending it, only awaits the end, as Ktor's examples do.
+    let (seen, server_saw) = tokio::sync::oneshot::channel();
+    let seen = std::sync::Mutex::new(Some(seen));
+    let server = start(
+        Server::new().web_socket("/echo", move |mut session: Session| {
+            let seen = seen.lock().unwrap().take().expect("one session");
+            async move {
+                let _ = session.send("ready").await;
+                let _ = session.receive().await;
+                let _ = session
+                    .close(CloseReason::new(CloseCode::Normal, "Client said BYE"))
+                    .await;
+                report_close(session, seen).await;
+            }
+        }),
+    )
+    .await;
+    let mut session = connect(&server, "/echo").await;
+    assert_eq!(next_text(&mut session).await, "ready");
+    session.send("bye").await.unwrap();
+    let reason = within("the client's close reason", session.close_reason()).await;
+    assert_eq!(reason.code, CloseCode::Normal, "{reason}");
+    // The server got the client's answer: its handshake completed, it did
+    // not time out (1006).
+    let reason = within("the server's close reason", server_saw)
+        .await
+        .unwrap();
+    assert_eq!(reason.code, CloseCode::Normal, "{reason}");
+}
+
+#[tokio::test]
+async fn a_handler_that_only_sends_still_answers_the_clients_close() {
+    // A ticker: it never reads. The client's Close must still be answered
+    // (after the engine's one-second grace), well before the client's own
+    // close timeout would fail it with 1006.
+    let server = start(
+        Server::new().web_socket("/ticks", |session: Session| async move {
+            while session.send("tick").await.is_ok() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }),
+    )
+    .await;
+    let options = tandem::WebSocketOptions {
+        close_timeout: std::time::Duration::from_secs(4),
+        ..Default::default()
+    };
+    let mut session = within(
+        "connect",
+        ClientBuilder::new(ws_url(&server, "/ticks"))
+            .options(options)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(next_text(&mut session).await, "tick");
+    session
+        .close(CloseReason::new(CloseCode::GoingAway, "leaving"))
+        .await
+        .unwrap();
+    drain(&mut session).await;
+    let reason = within("the close reason", session.close_reason()).await;
+    assert_eq!(reason.code, CloseCode::GoingAway, "{reason}");
+}

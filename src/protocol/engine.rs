@@ -74,6 +74,10 @@ impl Config {
 /// A data frame at least this large makes the next read go straight into
 /// the engine's buffer (see [`Protocol::wants_read_buffer`]).
 const LARGE_FRAME: usize = 4096;
+/// How long a deferred Close (the answer to the peer's Close, or the
+/// failure for its violation) waits for the caller to handle the frames
+/// before it; then it goes out anyway.
+const DEFERRED_CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// The smallest room [`Protocol::read_buffer`] reserves for a read.
 const MIN_READ: usize = 4096;
 /// The most room [`Protocol::read_buffer`] reserves at once.
@@ -686,7 +690,10 @@ impl Protocol {
         self.in_frame = None;
         self.message = None;
         self.read.clear();
-        self.deadline_close = Some(now + self.config.close_timeout);
+        // The caller normally takes the frames before it at once; one that
+        // never reads (a handler that only sends) must not make the peer
+        // wait out its close timeout.
+        self.deadline_close = Some(now + DEFERRED_CLOSE_GRACE.min(self.config.close_timeout));
     }
 
     /// Whether a Close waits for [`Protocol::apply_deferred_close`]: the
