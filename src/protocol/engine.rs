@@ -56,6 +56,20 @@ pub struct Config {
 
 impl Config {
     /// The engine configuration for `role` from session options.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// let config = Config::new(Role::Client, &WebSocketOptions::default());
+    /// assert!(config.mask_outgoing); // clients mask
+    /// ```
     pub fn new(role: Role, options: &WebSocketOptions) -> Self {
         Self {
             raw: false,
@@ -198,6 +212,20 @@ pub struct Protocol {
 
 impl Protocol {
     /// A new engine for an open connection, as of `now`.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// let client = Protocol::new(Role::Client, Config::new(Role::Client, &WebSocketOptions::default()), now);
+    /// assert_eq!(client.role(), Role::Client);
+    /// ```
     pub fn new(role: Role, config: Config, now: Instant) -> Self {
         let next_ping = config.ping_period.map(|p| now + p);
         let rng = config
@@ -238,6 +266,19 @@ impl Protocol {
     }
 
     /// This engine's role.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// assert_eq!(server.role(), Role::Server);
+    /// ```
     pub fn role(&self) -> Role {
         self.role
     }
@@ -247,6 +288,21 @@ impl Protocol {
     /// incoming ones through [`Extension::decode`] in reverse order. Their
     /// RSV bits become legal on the first frame of a message. Raw mode
     /// leaves messages as they are on the wire.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// use tandem::extensions::Extension;
+    /// let server = server.with_extensions(Vec::<Box<dyn Extension>>::new());
+    /// assert!(server.wants_read());
+    /// ```
     pub fn with_extensions(mut self, extensions: Vec<Box<dyn Extension>>) -> Self {
         for extension in &extensions {
             self.config.allowed_rsv |= extension.rsv();
@@ -265,6 +321,21 @@ impl Protocol {
 
     /// The buffer to read transport bytes into, with room reserved for the
     /// next read. Call [`Protocol::poll_event`] after filling it.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// // A driver reads the socket into this buffer.
+    /// server.read_buffer().extend_from_slice(&HELLO);
+    /// assert_eq!(server.poll_event(now), Some(Frame::text("Hello")));
+    /// ```
     pub fn read_buffer(&mut self) -> &mut BytesMut {
         let remaining = match &self.in_frame {
             Some(f) => f.len.saturating_sub(self.read.len()),
@@ -291,17 +362,48 @@ impl Protocol {
     /// not arrived whole yet). A driver reads straight into
     /// [`Protocol::read_buffer`] while this is not zero, and may read
     /// elsewhere and call [`Protocol::receive_data`] when it is.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// server.receive_data(&HELLO[..5]);
+    /// assert_eq!(server.poll_event(now), None); // not a whole header yet
+    /// assert_eq!(server.buffered_input(), 5);
+    /// ```
     pub fn buffered_input(&self) -> usize {
         self.read.len()
     }
 
     /// Whether the next read should go straight into
     /// [`Protocol::read_buffer`]: a frame is partly read, or the last data
-    /// frame was large (4 KiB or more), so the next is
-    /// likely large too and copying it in from another buffer would cost
-    /// more than a buffer of its own. Otherwise a driver may read into a
-    /// buffer it shares among connections and call
-    /// [`Protocol::receive_data`], so that an idle connection holds none.
+    /// frame was large (4 KiB or more), so the next is likely large too and
+    /// copying it in from another buffer would cost more than a buffer of
+    /// its own. Otherwise a driver may read into a buffer it shares among
+    /// connections and call [`Protocol::receive_data`], so that an idle
+    /// connection holds none.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// assert!(!server.wants_read_buffer());
+    /// server.receive_data(&HELLO[..5]);
+    /// server.poll_event(now);
+    /// assert!(server.wants_read_buffer()); // the rest of the frame goes there
+    /// ```
     pub fn wants_read_buffer(&self) -> bool {
         !self.read.is_empty() || self.large_frame_len > 0
     }
@@ -310,6 +412,22 @@ impl Protocol {
     /// bytes, for a driver whose connection has gone idle. (Parsed payloads
     /// share the input buffer, so an empty one can still keep the last
     /// read's allocation; the output buffer keeps the largest batch's.)
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// server.receive_data(&HELLO);
+    /// server.poll_event(now);
+    /// server.release_idle_buffers();
+    /// assert_eq!(server.buffered_input(), 0);
+    /// ```
     pub fn release_idle_buffers(&mut self) {
         if self.read.is_empty() {
             self.read = BytesMut::new();
@@ -319,6 +437,20 @@ impl Protocol {
     }
 
     /// Appends transport bytes (a copy; drivers read into [`Protocol::read_buffer`]).
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// server.receive_data(&HELLO);
+    /// assert_eq!(server.poll_event(now), Some(Frame::text("Hello")));
+    /// ```
     pub fn receive_data(&mut self, data: &[u8]) {
         if self.state != State::Finished {
             self.read.extend_from_slice(data);
@@ -326,6 +458,21 @@ impl Protocol {
     }
 
     /// The transport reached end of file.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// server.receive_eof();
+    /// assert!(server.is_finished());
+    /// assert_eq!(server.close_reason().map(|r| r.code), Some(CloseCode::ClosedAbnormally));
+    /// ```
     pub fn receive_eof(&mut self) {
         if let Some(DeferredClose::Failure(reason) | DeferredClose::Answer(reason)) =
             self.deferred.take().map(|close| *close)
@@ -341,6 +488,20 @@ impl Protocol {
     }
 
     /// The transport failed; the connection is over with 1006.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// server.transport_failed(&std::io::ErrorKind::ConnectionReset.into());
+    /// assert_eq!(server.close_reason().map(|r| r.code), Some(CloseCode::ClosedAbnormally));
+    /// ```
     pub fn transport_failed(&mut self, error: &std::io::Error) {
         if self.state != State::Closed && self.state != State::Finished {
             debug!(%error, "transport failed");
@@ -363,6 +524,21 @@ impl Protocol {
     /// protocol or sent its Close: then [`Protocol::has_deferred_close`] is
     /// true, and the driver calls [`Protocol::apply_deferred_close`] once the
     /// caller has handled the frames that came before.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// server.receive_data(&HELLO);
+    /// assert_eq!(server.poll_event(now), Some(Frame::text("Hello")));
+    /// assert_eq!(server.poll_event(now), None);
+    /// ```
     pub fn poll_event(&mut self, now: Instant) -> Option<Frame> {
         loop {
             let parsing = matches!(
@@ -698,6 +874,21 @@ impl Protocol {
 
     /// Whether a Close waits for [`Protocol::apply_deferred_close`]: the
     /// answer to the peer's Close, or the failure for a violation.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// server.receive_data(&CLOSE_1000);
+    /// assert_eq!(server.poll_event(now), None);
+    /// assert!(server.has_deferred_close()); // answered once the caller is ready
+    /// ```
     pub fn has_deferred_close(&self) -> bool {
         self.deferred.is_some()
     }
@@ -706,6 +897,22 @@ impl Protocol {
     /// or fails the connection with the violation's code (1002, 1007, 1009,
     /// …). A driver calls this once the caller has handled the frames that
     /// came before, so that its replies to them go out first.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// server.receive_data(&CLOSE_1000);
+    /// server.poll_event(now);
+    /// server.apply_deferred_close(now);
+    /// assert_eq!(server.output_bytes(), [0x88, 0x02, 0x03, 0xe8]); // the answer, 1000
+    /// ```
     pub fn apply_deferred_close(&mut self, now: Instant) {
         match self.deferred.take().map(|close| *close) {
             Some(DeferredClose::Failure(reason)) => self.fail(reason.code, &reason.message, now),
@@ -775,6 +982,20 @@ impl Protocol {
     /// A Close frame starts the close handshake, as [`Protocol::close`] does.
     /// Fails with [`Error::ConnectionClosed`] once a Close was sent, and with
     /// [`Error::InvalidFrame`] for a control frame over 125 bytes.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// server.send(Frame::text("Hi"), now).unwrap();
+    /// assert_eq!(server.output_bytes(), [0x81, 0x02, b'H', b'i']);
+    /// ```
     pub fn send(&mut self, frame: Frame, now: Instant) -> Result<(), Error> {
         if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
             return Err(Error::ConnectionClosed(self.outcome.as_deref().cloned()));
@@ -847,6 +1068,20 @@ impl Protocol {
     /// Does nothing if a Close was already sent. Codes that cannot go on the
     /// wire (1005, 1006, 1015, out of range) are refused with
     /// [`Error::InvalidFrame`].
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// server.close(CloseReason::new(CloseCode::Normal, ""), now).unwrap();
+    /// assert_eq!(server.output_bytes(), [0x88, 0x02, 0x03, 0xe8]);
+    /// ```
     pub fn close(&mut self, reason: CloseReason, now: Instant) -> Result<(), Error> {
         reason.code.check_sendable()?;
         if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
@@ -891,6 +1126,20 @@ impl Protocol {
     }
 
     /// How many bytes wait to be written.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// server.send(Frame::text("Hi"), now).unwrap();
+    /// assert_eq!(server.output_len(), 4);
+    /// ```
     pub fn output_len(&self) -> usize {
         self.out.len()
     }
@@ -898,6 +1147,23 @@ impl Protocol {
     /// Fills `dst` with slices of the bytes to write, in order; returns how
     /// many it filled. Pass them to a vectored write, then call
     /// [`Protocol::consume_output`] with the number of bytes written.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// server.send(Frame::text("Hi"), now).unwrap();
+    /// let mut slices = [std::io::IoSlice::new(&[]); 8];
+    /// let n = server.output(&mut slices);
+    /// let bytes: Vec<u8> = slices[..n].iter().flat_map(|s| s.iter().copied()).collect();
+    /// assert_eq!(bytes, [0x81, 0x02, b'H', b'i']);
+    /// ```
     pub fn output<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         self.out.slices(dst)
     }
@@ -907,12 +1173,42 @@ impl Protocol {
     /// Output that makes no progress for the `timeout` of the options means
     /// the peer stopped reading: [`Protocol::handle_timeout`] then ends the
     /// connection with 1006 instead of holding its buffers forever.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// server.send(Frame::text("Hi"), now).unwrap();
+    /// server.consume_output(4, now); // a write took all four bytes
+    /// assert_eq!(server.output_len(), 0);
+    /// ```
     pub fn consume_output(&mut self, n: usize, now: Instant) {
         self.out.consume(n);
         self.write_progress_at = (!self.out.is_empty()).then_some(now);
     }
 
     /// Takes all pending output as one vector (for tests and simple drivers).
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// server.send(Frame::text("Hi"), now).unwrap();
+    /// assert_eq!(server.output_bytes(), [0x81, 0x02, b'H', b'i']);
+    /// assert_eq!(server.output_len(), 0);
+    /// ```
     pub fn output_bytes(&mut self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(self.out.len());
         while !self.out.is_empty() {
@@ -932,6 +1228,23 @@ impl Protocol {
 
     /// Why the connection closed, once it has: the peer's Close, the code we
     /// failed the connection with, or 1006 when the transport just ended.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// assert_eq!(server.close_reason(), None);
+    /// server.close(CloseReason::new(CloseCode::Normal, "bye"), now).unwrap();
+    /// server.receive_data(&CLOSE_1000); // the client's answer
+    /// server.poll_event(now);
+    /// assert_eq!(server.close_reason().map(|r| r.code), Some(CloseCode::Normal));
+    /// ```
     pub fn close_reason(&self) -> Option<&CloseReason> {
         match self.state {
             State::Closed | State::Finished => self.outcome.as_deref(),
@@ -940,6 +1253,21 @@ impl Protocol {
     }
 
     /// Whether the driver should keep reading the transport.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// assert!(server.wants_read());
+    /// server.receive_eof();
+    /// assert!(!server.wants_read());
+    /// ```
     pub fn wants_read(&self) -> bool {
         self.state != State::Finished
     }
@@ -947,6 +1275,24 @@ impl Protocol {
     /// Whether the driver should now shut down the transport's write side:
     /// the handshake is over, the output is flushed, and this end closes first.
     /// Returns `true` once; the driver then keeps reading until end of file.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// server.close(CloseReason::new(CloseCode::Normal, ""), now).unwrap();
+    /// server.receive_data(&CLOSE_1000); // the client's answer
+    /// server.poll_event(now);
+    /// server.output_bytes(); // written
+    /// assert!(server.take_shutdown()); // the server closes the TCP connection first
+    /// assert!(!server.take_shutdown());
+    /// ```
     pub fn take_shutdown(&mut self) -> bool {
         let due = self.state == State::Closed
             && self.out.is_empty()
@@ -957,6 +1303,21 @@ impl Protocol {
     }
 
     /// Whether the connection is over and the transport can be dropped.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// assert!(!server.is_finished());
+    /// server.receive_eof();
+    /// assert!(server.is_finished());
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.state == State::Finished
     }
@@ -964,6 +1325,21 @@ impl Protocol {
     // ----- time --------------------------------------------------------------
 
     /// The next instant at which [`Protocol::handle_timeout`] has work to do.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// let options = WebSocketOptions { ping_period: Some(Duration::from_secs(10)), ..Default::default() };
+    /// let pinging = Protocol::new(Role::Server, Config::new(Role::Server, &options), now);
+    /// assert_eq!(pinging.poll_timeout(), Some(now + Duration::from_secs(10)));
+    /// ```
     pub fn poll_timeout(&self) -> Option<Instant> {
         let ping_deadline = self.ping_sent_at.map(|at| at + self.config.timeout);
         let write_deadline = self.write_progress_at.map(|at| at + self.config.timeout);
@@ -980,6 +1356,22 @@ impl Protocol {
 
     /// Runs the timers due at `now`: sends a ping, gives up on a silent peer,
     /// or ends a close handshake that takes too long.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use tandem::protocol::{Config, Protocol, Role};
+    /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
+    /// # let now = Instant::now();
+    /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
+    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// # // A masked Close with 1000 from a client (a zero masking key).
+    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// let options = WebSocketOptions { ping_period: Some(Duration::from_secs(10)), ..Default::default() };
+    /// let mut pinging = Protocol::new(Role::Server, Config::new(Role::Server, &options), now);
+    /// pinging.handle_timeout(now + Duration::from_secs(10));
+    /// assert_eq!(pinging.output_bytes()[0], 0x89); // a ping went out
+    /// ```
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.deferred.is_some() && self.deadline_close.is_some_and(|d| d <= now) {
             self.apply_deferred_close(now);
