@@ -112,10 +112,16 @@ impls=(tandem tungstenite fastwebsockets)
 
 for round in $(seq "$ROUNDS"); do
     log "round $round of $ROUNDS"
+    # Each round starts with another server, so that no server always runs
+    # first (or right after the same one).
+    shift_by=$(((round - 1) % ${#impls[@]}))
+    order=("${impls[@]:shift_by}" "${impls[@]:0:shift_by}")
+    pair=(tandem tungstenite)
+    if [ $((round % 2)) = 0 ]; then pair=(tungstenite tandem); fi
     for scenario in "100 20" "10 1024" "500 16384"; do
         set -- $scenario
         for window in 1 16; do
-            for impl in "${impls[@]}"; do
+            for impl in "${order[@]}"; do
                 log "echo: $impl, $1 connections x $2 B, window $window"
                 start_server "$impl" echo
                 loadgen echo "$impl" --connections "$1" --size "$2" --window "$window" \
@@ -125,7 +131,7 @@ for round in $(seq "$ROUNDS"); do
         done
     done
 
-    for impl in "${impls[@]}"; do
+    for impl in "${order[@]}"; do
         log "idle: $impl, $IDLE_CONNS connections"
         start_server "$impl" echo
         sleep 0.5
@@ -149,7 +155,7 @@ for round in $(seq "$ROUNDS"); do
     stop_server
 
     for sessions in 1000 10000; do
-        for impl in tandem tungstenite; do
+        for impl in "${pair[@]}"; do
             log "broadcast: $impl, $sessions sessions"
             start_server "$impl" chat
             loadgen broadcast "$impl" --connections "$sessions" --size 64 \
