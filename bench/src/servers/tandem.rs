@@ -31,8 +31,8 @@ pub async fn echo(listener: TcpListener, deflate: bool) -> std::io::Result<()> {
 }
 
 /// A chat room on tandem's `Hub`, as its documentation shows, with the
-/// default slow-member policy: every text goes to every member (one
-/// `Frame`, its payload shared).
+/// default slow-member policy: every text goes to every member (encoded
+/// once, its bytes shared by all of them).
 pub async fn chat(listener: TcpListener) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     drop(listener);
