@@ -49,18 +49,17 @@ async fn connect_inner(builder: ClientBuilder) -> Result<Session, Error> {
         }
     }
     let target = Target::parse(&builder.url)?;
+    if target.tls && cfg!(not(feature = "tls")) {
+        return Err(Error::Unsupported("wss:// without tandem's `tls` feature"));
+    }
     let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
     tcp.set_nodelay(true)?;
-    if !target.tls {
-        return open(tcp, builder, &target, request_headers).await;
-    }
     #[cfg(feature = "tls")]
-    {
+    if target.tls {
         let tls = super::tls::connect(tcp, &target.host, builder.tls.clone()).await?;
-        open(tls, builder, &target, request_headers).await
+        return open(tls, builder, &target, request_headers).await;
     }
-    #[cfg(not(feature = "tls"))]
-    Err(Error::Unsupported("wss:// without tandem's `tls` feature"))
+    open(tcp, builder, &target, request_headers).await
 }
 
 /// The opening handshake over `stream`, then the session on it.
