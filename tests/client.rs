@@ -7,51 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{drain, next_text, within};
+use common::{drain, hand_written_server, next_text, switching, within};
 use tandem::server::{Route, Server};
 use tandem::{ClientBuilder, CloseCode, CloseReason, Error, Session, WebSocketOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-/// A one-connection server: reads the upgrade request and hands the stream
-/// and the request's `Sec-WebSocket-Key` to `answer`.
-async fn hand_written_server<F, Fut>(answer: F) -> (String, tokio::task::JoinHandle<()>)
-where
-    F: FnOnce(TcpStream, String) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/test", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8; 1];
-            if stream.read(&mut byte).await.unwrap() == 0 {
-                return;
-            }
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8(head).unwrap();
-        let key = head
-            .lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("sec-websocket-key")
-                    .then(|| value.trim().to_owned())
-            })
-            .expect("a Sec-WebSocket-Key");
-        answer(stream, key).await;
-    });
-    (url, task)
-}
-
-fn switching(accept: &str, extra: &str) -> String {
-    format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {accept}\r\n{extra}\r\n"
-    )
-}
 
 fn accept(key: &str) -> String {
     tandem::protocol::handshake::accept_key(key)

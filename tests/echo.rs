@@ -8,18 +8,10 @@ mod common;
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use common::{connect, drain, next_frame, next_text, within};
+use common::{connect, drain, echo_demo_server, next_frame, next_text, within};
 use tandem::server::{RunningServer, Server};
 use tandem::{CloseCode, CloseReason, Frame, FrameType, Session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn echo_demo_server() -> RunningServer {
-    Server::new()
-        .web_socket("/echo", tandem::demo::echo)
-        .bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0")
-}
 
 /// A handler that sends every frame back as it came.
 async fn mirror(mut session: Session) {

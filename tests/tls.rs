@@ -9,21 +9,13 @@ mod common;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use common::{next_text, within};
+use common::{echo_demo_server, next_text, within};
 use tandem::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tandem::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
-use tandem::server::{RunningServer, Server};
+use tandem::server::Server;
 use tandem::{ClientBuilder, CloseCode, Error};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-
-async fn echo_demo_server() -> RunningServer {
-    Server::new()
-        .web_socket("/echo", tandem::demo::echo)
-        .bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0")
-}
 
 fn ring() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tandem::server::RunningServer;
+use tandem::server::{RunningServer, Server};
 use tandem::{Frame, FrameType, Session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -25,6 +25,15 @@ pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
         Ok(output) => output,
         Err(_) => panic!("timed out after {HANG_GUARD:?}: {what}"),
     }
+}
+
+/// The echo demo (`tandem::demo::echo`) at `/echo` on a free port.
+pub async fn echo_demo_server() -> RunningServer {
+    Server::new()
+        .web_socket("/echo", tandem::demo::echo)
+        .bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0")
 }
 
 /// `ws://ADDR/PATH` for a running server.
@@ -351,39 +360,66 @@ fn parse_frame(buf: &[u8]) -> Option<(WireFrame, usize)> {
     ))
 }
 
+/// A one-connection server: reads the upgrade request and hands the stream
+/// and the request's `Sec-WebSocket-Key` to `answer`, whose result the
+/// returned task gives (the default when the client sends no whole request).
+pub async fn hand_written_server<F, Fut, T>(answer: F) -> (String, tokio::task::JoinHandle<T>)
+where
+    F: FnOnce(TcpStream, String) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Default + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/test", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            if stream.read(&mut byte).await.unwrap() == 0 {
+                return T::default();
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        let key = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("sec-websocket-key")
+                    .then(|| value.trim().to_owned())
+            })
+            .expect("a Sec-WebSocket-Key");
+        answer(stream, key).await
+    });
+    (url, task)
+}
+
+/// A 101 answer with `accept` and `extra` header lines (each ending in CRLF).
+pub fn switching(accept: &str, extra: &str) -> String {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\n{extra}\r\n"
+    )
+}
+
 /// A server that answers any upgrade with `extensions` and reports the
-/// first frame it then receives.
+/// bytes it then receives.
 pub async fn answering_server(
     extensions: &'static str,
 ) -> (String, tokio::task::JoinHandle<Vec<u8>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        let mut request = Vec::new();
-        while !request.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8; 1];
-            stream.read_exact(&mut byte).await.unwrap();
-            request.push(byte[0]);
-        }
-        let text = String::from_utf8(request).unwrap();
-        let key = text
-            .lines()
-            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-            .unwrap()
-            .trim()
-            .to_owned();
+    hand_written_server(move |mut stream, key| async move {
         let accept = tandem::protocol::handshake::accept_key(&key);
-        let response = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: {extensions}\r\n\r\n"
-        );
-        stream.write_all(response.as_bytes()).await.unwrap();
+        let extra = format!("Sec-WebSocket-Extensions: {extensions}\r\n");
+        stream
+            .write_all(switching(&accept, &extra).as_bytes())
+            .await
+            .unwrap();
         let mut frame = Vec::new();
         let _ = stream.read_to_end(&mut frame).await;
         frame
-    });
-    (url, task)
+    })
+    .await
 }
 
 /// The close code of the masked Close frame at the start of `bytes`.
