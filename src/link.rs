@@ -68,6 +68,18 @@ struct State {
     close_waiters: Vec<Waker>,
 }
 
+impl State {
+    /// The reader has handled every frame given to it: wakes a driver that
+    /// waits for that (to send a deferred Close).
+    fn set_reader_idle(&mut self, cx: &Context<'_>) {
+        self.reader_idle = true;
+        if self.driver_awaits_idle_reader {
+            self.driver_awaits_idle_reader = false;
+            wake_other(&self.driver, cx.waker());
+        }
+    }
+}
+
 /// Shared by a session's handles and its driver.
 #[derive(Debug)]
 pub(crate) struct Link {
@@ -126,11 +138,7 @@ impl Link {
             return Poll::Ready(None);
         }
         set_waker(&mut s.reader, cx);
-        s.reader_idle = true;
-        if s.driver_awaits_idle_reader {
-            s.driver_awaits_idle_reader = false;
-            wake_other(&s.driver, cx.waker());
-        }
+        s.set_reader_idle(cx);
         Poll::Pending
     }
 
@@ -202,11 +210,7 @@ impl Link {
             s.close_waiters.push(cx.waker().clone());
         }
         if s.inbound.is_empty() {
-            s.reader_idle = true;
-            if s.driver_awaits_idle_reader {
-                s.driver_awaits_idle_reader = false;
-                wake_other(&s.driver, cx.waker());
-            }
+            s.set_reader_idle(cx);
         }
         Poll::Pending
     }

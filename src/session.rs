@@ -401,14 +401,7 @@ impl Outgoing {
     /// ```
     pub fn send(&self, frame: impl Into<Frame>) -> SendFuture<'_> {
         let frame = frame.into();
-        let state = match check_outgoing(&frame) {
-            Ok(()) => SendState::Queue(Command::Frame(frame)),
-            Err(error) => SendState::Failed(error),
-        };
-        SendFuture {
-            link: &self.link,
-            state,
-        }
+        self.queue(check_outgoing(&frame).map(|()| Command::Frame(frame)))
     }
 
     /// Sends a frame if the queue has room, without waiting; fails with
@@ -424,25 +417,34 @@ impl Outgoing {
     pub fn try_send(&self, frame: impl Into<Frame>) -> Result<(), Error> {
         let frame = frame.into();
         check_outgoing(&frame)?;
-        self.link
-            .try_send(Command::Frame(frame))
-            .map_err(|(_, error)| error)
+        self.try_queue(Command::Frame(frame))
     }
 
     /// [`Outgoing::try_send`] for a frame encoded once for many sessions;
     /// the caller checked it with [`check_outgoing`].
     pub(crate) fn try_send_encoded(&self, frame: EncodedFrame) -> Result<(), Error> {
-        self.link
-            .try_send(Command::Encoded(frame))
-            .map_err(|(_, error)| error)
+        self.try_queue(Command::Encoded(frame))
     }
 
     /// [`Outgoing::send`] for a frame encoded once for many sessions.
     pub(crate) fn send_encoded(&self, frame: EncodedFrame) -> SendFuture<'_> {
+        self.queue(Ok(Command::Encoded(frame)))
+    }
+
+    /// A future that queues `command`, waiting for room, or fails at once.
+    fn queue(&self, command: Result<Command, Error>) -> SendFuture<'_> {
         SendFuture {
             link: &self.link,
-            state: SendState::Queue(Command::Encoded(frame)),
+            state: match command {
+                Ok(command) => SendState::Queue(command),
+                Err(error) => SendState::Failed(error),
+            },
         }
+    }
+
+    /// Queues `command` if there is room, without waiting.
+    fn try_queue(&self, command: Command) -> Result<(), Error> {
+        self.link.try_send(command).map_err(|(_, error)| error)
     }
 
     /// Starts the close handshake with `reason` (see [`Session::close`]).

@@ -103,7 +103,6 @@ const MAX_RESERVE: usize = 1 << 20;
 #[derive(Debug)]
 struct Settings {
     raw: bool,
-    mask_outgoing: bool,
     max_frame_size: Option<usize>,
     max_message_size: Option<usize>,
     ping_period: Option<Duration>,
@@ -233,7 +232,6 @@ impl Protocol {
             .then(|| Box::new(StdRng::from_seed(config.mask_seed)));
         let config = Settings {
             raw: config.raw,
-            mask_outgoing: config.mask_outgoing,
             max_frame_size: config.max_frame_size,
             max_message_size: config.max_message_size,
             ping_period: config.ping_period,
@@ -1038,7 +1036,8 @@ impl Protocol {
     // The browser encodes every frame itself.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn send_encoded(&mut self, frame: EncodedFrame, now: Instant) -> Result<(), Error> {
-        let as_is = !self.config.mask_outgoing
+        // An engine that masks holds the key generator.
+        let as_is = self.rng.is_none()
             && (self.config.raw || self.extensions.is_empty())
             && frame.frame_type() != FrameType::Close;
         if !as_is {
