@@ -326,6 +326,15 @@ struct Net {
 }
 
 impl Net {
+    /// Waits up to `timeout` for readiness; the tokens of the ready
+    /// connections.
+    fn ready(&mut self, timeout: Duration) -> Vec<usize> {
+        self.poll
+            .poll(&mut self.events, Some(timeout))
+            .expect("poll");
+        self.events.iter().map(|e| e.token().0).collect()
+    }
+
     fn new(args: &Args) -> Net {
         let extensions = if args.deflate {
             // What browsers offer.
@@ -618,9 +627,7 @@ fn run_echo(args: &Args) -> i32 {
             break;
         }
         let timeout = Duration::from_millis(50);
-        net.poll.poll(&mut net.events, Some(timeout)).expect("poll");
-        let tokens: Vec<usize> = net.events.iter().map(|e| e.token().0).collect();
-        for t in tokens {
+        for t in net.ready(timeout) {
             let c = &mut net.conns[t];
             if c.phase != Phase::Open {
                 continue;
@@ -836,11 +843,7 @@ fn run_idle(args: &Args) -> i32 {
 }
 
 fn idle_poll(net: &mut Net, stats: &mut Stats) {
-    net.poll
-        .poll(&mut net.events, Some(Duration::from_millis(100)))
-        .expect("poll");
-    let tokens: Vec<usize> = net.events.iter().map(|e| e.token().0).collect();
-    for t in tokens {
+    for t in net.ready(Duration::from_millis(100)) {
         let c = &mut net.conns[t];
         if c.phase != Phase::Open {
             continue;
@@ -917,11 +920,7 @@ fn run_broadcast(args: &Args) -> i32 {
                 stats.error(format!("round {round}: only {got} of {n} got the message"));
                 break;
             }
-            net.poll
-                .poll(&mut net.events, Some(Duration::from_millis(100)))
-                .expect("poll");
-            let tokens: Vec<usize> = net.events.iter().map(|e| e.token().0).collect();
-            for t in tokens {
+            for t in net.ready(Duration::from_millis(100)) {
                 let c = &mut net.conns[t];
                 if t == 0 {
                     let _ = c.flush();
