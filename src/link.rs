@@ -69,6 +69,20 @@ struct State {
 }
 
 impl State {
+    /// Moves up to `max` queued commands into `into` and wakes the senders
+    /// waiting for room.
+    fn take(&mut self, max: usize, into: &mut Vec<Command>) {
+        let n = max.min(self.outbound.len());
+        if n == 0 {
+            return;
+        }
+        into.extend(self.outbound.drain(..n));
+        self.taken += n as u64;
+        for waker in self.senders.drain(..) {
+            waker.wake();
+        }
+    }
+
     /// The reader has handled every frame given to it: wakes a driver that
     /// waits for that (to send a deferred Close).
     fn set_reader_idle(&mut self, cx: &Context<'_>) {
@@ -256,16 +270,7 @@ impl Link {
     /// Takes up to `max` queued commands.
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn take_commands(&self, max: usize, into: &mut Vec<Command>) {
-        let mut s = self.lock();
-        let n = max.min(s.outbound.len());
-        if n == 0 {
-            return;
-        }
-        into.extend(s.outbound.drain(..n));
-        s.taken += n as u64;
-        for waker in s.senders.drain(..) {
-            waker.wake();
-        }
+        self.lock().take(max, into);
     }
 
     /// Whether a received frame can be pushed now.
@@ -320,7 +325,6 @@ impl Link {
 
     /// Takes up to `max` queued commands, like [`Link::take_commands`], and
     /// tells whether every handle of the session is gone: one lock for both.
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     ///
     /// Returns `None`, without taking the lock, when nothing was queued and no
     /// handle dropped since the last call that took everything.
@@ -335,18 +339,7 @@ impl Link {
         }
         let mut s = self.lock();
         let abandoned = !s.incoming_alive && s.outgoing_handles == 0;
-        let n = if abandoned {
-            s.outbound.len()
-        } else {
-            max.min(s.outbound.len())
-        };
-        if n > 0 {
-            into.extend(s.outbound.drain(..n));
-            s.taken += n as u64;
-            for waker in s.senders.drain(..) {
-                waker.wake();
-            }
-        }
+        s.take(if abandoned { usize::MAX } else { max }, into);
         if !s.outbound.is_empty() {
             // Left for the next call (a batch's worth, or output was full).
             self.commands_changed.store(true, Ordering::Release);

@@ -85,7 +85,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         } else {
             COMMAND_BATCH
         };
-        // Takes everything, whatever the output holds, once abandoned.
         COMMANDS.with(|commands| {
             let mut commands = commands.borrow_mut();
             // Empty unless a command panicked half-way for another session:
