@@ -92,6 +92,19 @@ const LARGE_FRAME: usize = 4096;
 /// failure for its violation) waits for the caller to handle the frames
 /// before it; then it goes out anyway.
 const DEFERRED_CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// The engine queues the control frames it makes by itself (pongs, its
+/// pings) only while its output holds less than this many bytes.
+///
+/// Past it, a pong waits and a newer ping's pong replaces it (RFC 6455
+/// §5.5.3 lets an endpoint answer only the latest ping), and a due ping is
+/// skipped, so a peer that pings at line rate and never reads cannot make
+/// the output grow: what the engine adds by itself to its output stays under
+/// this bound plus two control frames and a Close.
+///
+/// ```
+/// assert_eq!(tandem::protocol::CONTROL_OUTPUT_LIMIT, 16 * 1024);
+/// ```
+pub const CONTROL_OUTPUT_LIMIT: usize = 16 * 1024;
 /// The smallest room [`Protocol::read_buffer`] reserves for a read.
 const MIN_READ: usize = 4096;
 /// The most room [`Protocol::read_buffer`] reserves at once.
@@ -201,6 +214,9 @@ pub struct Protocol {
     next_ping: Option<Instant>,
     ping_sent_at: Option<Instant>,
     ping_counter: u64,
+    /// The payload of the latest ping, when its pong waits for the output to
+    /// drain below [`CONTROL_OUTPUT_LIMIT`].
+    pending_pong: Option<Bytes>,
     shutdown_requested: bool,
     deferred: Option<Box<DeferredClose>>,
     /// When output last made progress, while there is output.
@@ -226,7 +242,8 @@ impl Protocol {
     /// assert_eq!(client.role(), Role::Client);
     /// ```
     pub fn new(role: Role, config: Config, now: Instant) -> Self {
-        let next_ping = config.ping_period.map(|p| now + p);
+        let ping_period = config.ping_period.filter(|p| !p.is_zero());
+        let next_ping = ping_period.and_then(|p| now.checked_add(p));
         let rng = config
             .mask_outgoing
             .then(|| Box::new(StdRng::from_seed(config.mask_seed)));
@@ -234,7 +251,7 @@ impl Protocol {
             raw: config.raw,
             max_frame_size: config.max_frame_size,
             max_message_size: config.max_message_size,
-            ping_period: config.ping_period,
+            ping_period,
             timeout: config.timeout,
             close_timeout: config.close_timeout,
             allowed_rsv: config.allowed_rsv,
@@ -256,6 +273,7 @@ impl Protocol {
             next_ping,
             ping_sent_at: None,
             ping_counter: 0,
+            pending_pong: None,
             shutdown_requested: false,
             deferred: None,
             write_progress_at: None,
@@ -350,8 +368,15 @@ impl Protocol {
             None => 0,
         };
         let want = remaining.clamp(MIN_READ, MAX_RESERVE);
-        if self.read.capacity() - self.read.len() < want.min(16 * MIN_READ) {
-            self.read.reserve(want);
+        if self.read.capacity() - self.read.len() < want.min(16 * MIN_READ)
+            && !self.read.try_reclaim(want)
+        {
+            // Exactly the room wanted: `reserve` may double the allocation,
+            // and a payload sliced from it keeps all of it alive while it
+            // waits in the session's queue, counted at its own length.
+            let mut fresh = BytesMut::with_capacity(self.read.len() + want);
+            fresh.extend_from_slice(&self.read);
+            self.read = fresh;
         }
         &mut self.read
     }
@@ -715,7 +740,11 @@ impl Protocol {
         match frame.frame_type {
             FrameType::Ping => {
                 if self.state == State::Open {
-                    self.queue(Frame::pong(payload), now);
+                    if self.out.len() < CONTROL_OUTPUT_LIMIT {
+                        self.queue(Frame::pong(payload), now);
+                    } else {
+                        self.pending_pong = Some(payload);
+                    }
                 }
                 None
             }
@@ -838,7 +867,7 @@ impl Protocol {
         }
         if self.config.raw {
             self.state = State::CloseReceived;
-            self.deadline_close = Some(now + self.config.close_timeout);
+            self.deadline_close = now.checked_add(self.config.close_timeout);
             return Some(Frame::from_parts(
                 FrameType::Close,
                 true,
@@ -867,7 +896,7 @@ impl Protocol {
         // The caller normally takes the frames before it at once; one that
         // never reads (a handler that only sends) must not make the peer
         // wait out its close timeout.
-        self.deadline_close = Some(now + DEFERRED_CLOSE_GRACE.min(self.config.close_timeout));
+        self.deadline_close = now.checked_add(DEFERRED_CLOSE_GRACE.min(self.config.close_timeout));
     }
 
     /// Whether a Close waits for [`Protocol::apply_deferred_close`]: the
@@ -953,7 +982,8 @@ impl Protocol {
         self.read.clear();
         self.next_ping = None;
         self.ping_sent_at = None;
-        self.deadline_close = Some(now + self.config.close_timeout);
+        self.pending_pong = None;
+        self.deadline_close = now.checked_add(self.config.close_timeout);
     }
 
     fn finish(&mut self) {
@@ -966,6 +996,7 @@ impl Protocol {
         self.deadline_close = None;
         self.deferred = None;
         self.write_progress_at = None;
+        self.pending_pong = None;
         self.out = Output::default();
     }
 
@@ -1006,7 +1037,7 @@ impl Protocol {
                 self.enter_closed(now);
             } else {
                 self.state = State::CloseSent;
-                self.deadline_close = Some(now + self.config.close_timeout);
+                self.deadline_close = now.checked_add(self.config.close_timeout);
             }
             return Ok(());
         }
@@ -1108,6 +1139,11 @@ impl Protocol {
         if self.out.is_empty() {
             self.write_progress_at = Some(now);
         }
+        self.push_output(frame);
+    }
+
+    /// Encodes `frame` (masked, for an engine that masks) at the end of the output.
+    fn push_output(&mut self, frame: Frame) {
         let mask = self.rng.as_mut().map(|rng| {
             let mut key = [0u8; 4];
             rng.fill_bytes(&mut key);
@@ -1190,6 +1226,11 @@ impl Protocol {
     pub fn consume_output(&mut self, n: usize, now: Instant) {
         self.out.consume(n);
         self.write_progress_at = (!self.out.is_empty()).then_some(now);
+        if self.out.len() < CONTROL_OUTPUT_LIMIT {
+            if let Some(payload) = self.pending_pong.take() {
+                self.queue(Frame::pong(payload), now);
+            }
+        }
     }
 
     /// Takes all pending output as one vector (for tests and simple drivers).
@@ -1210,7 +1251,13 @@ impl Protocol {
     /// ```
     pub fn output_bytes(&mut self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(self.out.len());
-        while !self.out.is_empty() {
+        loop {
+            if self.out.is_empty() {
+                match self.pending_pong.take() {
+                    Some(payload) => self.push_output(Frame::pong(payload)),
+                    None => break,
+                }
+            }
             let mut slices = [IoSlice::new(&[]); 64];
             let n = self.out.slices(&mut slices);
             for s in &slices[..n] {
@@ -1340,8 +1387,9 @@ impl Protocol {
     /// assert_eq!(pinging.poll_timeout(), Some(now + Duration::from_secs(10)));
     /// ```
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let ping_deadline = self.ping_sent_at.map(|at| at + self.config.timeout);
-        let write_deadline = self.write_progress_at.map(|at| at + self.config.timeout);
+        let timeout_after = |at: Option<Instant>| at?.checked_add(self.config.timeout);
+        let ping_deadline = timeout_after(self.ping_sent_at);
+        let write_deadline = timeout_after(self.write_progress_at);
         [
             self.next_ping,
             ping_deadline,
@@ -1384,7 +1432,12 @@ impl Protocol {
             }
             return;
         }
-        let expired = |at: Option<Instant>| at.filter(|at| *at + self.config.timeout <= now);
+        let expired = |at: Option<Instant>| {
+            at.filter(|at| {
+                at.checked_add(self.config.timeout)
+                    .is_some_and(|due| due <= now)
+            })
+        };
         if let Some(since) = expired(self.write_progress_at) {
             let waited = now.duration_since(since);
             self.give_up(format!(
@@ -1401,10 +1454,14 @@ impl Protocol {
         }
         if let (Some(at), Some(period)) = (self.next_ping, self.config.ping_period) {
             if at <= now && self.state == State::Open {
-                self.ping_counter += 1;
-                self.queue(Frame::ping(self.ping_counter.to_be_bytes().to_vec()), now);
-                self.ping_sent_at.get_or_insert(now);
-                self.next_ping = Some(now + period);
+                // Output that does not drain is found by the write deadline;
+                // a ping behind it would only add to it.
+                if self.out.len() < CONTROL_OUTPUT_LIMIT {
+                    self.ping_counter += 1;
+                    self.queue(Frame::ping(self.ping_counter.to_be_bytes().to_vec()), now);
+                    self.ping_sent_at.get_or_insert(now);
+                }
+                self.next_ping = now.checked_add(period);
             }
         }
     }

@@ -33,7 +33,7 @@ mod output;
 mod role;
 mod utf8;
 
-pub use engine::{Config, Protocol};
+pub use engine::{Config, Protocol, CONTROL_OUTPUT_LIMIT};
 pub use header::{FrameHeader, LengthOverflow, MAX_HEADER_LEN};
 pub use mask::apply_mask;
 pub(crate) use output::EncodedFrame;

@@ -844,3 +844,126 @@ fn idle_buffers_are_released_only_when_empty_and_the_engine_carries_on() {
     s.send(Frame::text("ok"), now).unwrap();
     assert_eq!(s.output_bytes(), vec![0x81, 2, b'o', b'k']);
 }
+
+#[test]
+fn every_ping_is_answered_while_output_is_small() {
+    let now = Instant::now();
+    let mut p = server(now);
+    for i in 0..10u8 {
+        p.receive_data(&from_client(true, 0x9, &[i; 20]));
+    }
+    assert_eq!(p.poll_event(now), None);
+    let pongs = frames_in(&p.output_bytes());
+    assert_eq!(pongs.len(), 10, "one pong per ping");
+    for (i, (_, opcode, payload)) in pongs.into_iter().enumerate() {
+        assert_eq!((opcode, payload), (0xA, vec![i as u8; 20]));
+    }
+}
+
+#[test]
+fn a_ping_flood_nobody_reads_answers_only_the_latest_ping() {
+    let now = Instant::now();
+    let mut p = server(now);
+    // Ten thousand pings, the output never written: 1.2 MB of pongs if
+    // each were answered.
+    for i in 0..10_000u32 {
+        let mut payload = [0u8; 125];
+        payload[..4].copy_from_slice(&i.to_be_bytes());
+        p.receive_data(&from_client(true, 0x9, &payload));
+        assert_eq!(p.poll_event(now), None);
+        assert!(
+            p.output_len() <= CONTROL_OUTPUT_LIMIT + 2 + 125,
+            "output grew to {} bytes",
+            p.output_len()
+        );
+    }
+    // Once the output drains, the latest ping gets its pong; the ones in
+    // between are never answered.
+    let pongs = frames_in(&p.output_bytes());
+    let (_, opcode, last) = pongs.last().unwrap().clone();
+    assert_eq!(opcode, 0xA);
+    assert_eq!(last[..4], 9_999u32.to_be_bytes());
+    assert!(pongs.len() < 200, "{} pongs", pongs.len());
+}
+
+#[test]
+fn the_pong_that_waited_goes_out_as_the_output_drains() {
+    let now = Instant::now();
+    let mut p = server(now);
+    p.send(Frame::binary(vec![0; CONTROL_OUTPUT_LIMIT]), now)
+        .unwrap();
+    p.receive_data(&from_client(true, 0x9, b"late"));
+    assert_eq!(p.poll_event(now), None);
+    let queued = p.output_len();
+    // The socket takes the whole data frame: the pong follows at once.
+    p.consume_output(queued, now);
+    assert_eq!(
+        frames_in(&p.output_bytes()),
+        vec![(true, 0xA, b"late".to_vec())]
+    );
+}
+
+#[test]
+fn no_timer_ping_joins_output_that_does_not_drain() {
+    let now = Instant::now();
+    let options = WebSocketOptions {
+        ping_period: Some(Duration::from_secs(1)),
+        timeout: Duration::from_secs(60),
+        ..WebSocketOptions::default()
+    };
+    let mut p = server_with(options, false, now);
+    p.send(Frame::binary(vec![0; CONTROL_OUTPUT_LIMIT]), now)
+        .unwrap();
+    let queued = p.output_len();
+    for s in 1..=30 {
+        p.handle_timeout(now + Duration::from_secs(s));
+    }
+    assert_eq!(p.output_len(), queued, "no ping queued behind stuck output");
+}
+
+#[test]
+fn a_zero_ping_period_sends_no_pings() {
+    let now = Instant::now();
+    let options = WebSocketOptions {
+        ping_period: Some(Duration::ZERO),
+        ..WebSocketOptions::default()
+    };
+    let mut p = server_with(options, false, now);
+    assert_eq!(p.poll_timeout(), None);
+    p.handle_timeout(now + Duration::from_secs(3600));
+    assert_eq!(p.output_len(), 0);
+}
+
+#[test]
+fn the_largest_durations_mean_never_and_do_not_panic() {
+    let now = Instant::now();
+    let options = WebSocketOptions {
+        ping_period: Some(Duration::MAX),
+        timeout: Duration::MAX,
+        close_timeout: Duration::MAX,
+        ..WebSocketOptions::default()
+    };
+    for role in [Role::Server, Role::Client] {
+        let mut p = Protocol::new(role, Config::new(role, &options), now);
+        let later = now + Duration::from_secs(100 * 365 * 24 * 3600);
+        assert_eq!(p.poll_timeout(), None);
+        p.send(Frame::text("x"), now).unwrap();
+        // Output that never drains and a ping never answered: no deadline
+        // can be computed, so none fires.
+        p.handle_timeout(later);
+        assert!(p.close_reason().is_none());
+        p.close(CloseReason::normal(), now).unwrap();
+        p.handle_timeout(later);
+        assert!(!p.is_finished(), "the close timeout is never");
+        // A peer's violation still ends the session after its grace.
+        let mut q = Protocol::new(role, Config::new(role, &options), now);
+        let frame = match role {
+            Role::Server => from_client(true, 0x3, b""),
+            Role::Client => wire(true, Rsv::NONE, 0x3, b"", None),
+        };
+        q.receive_data(&frame);
+        assert_eq!(q.poll_event(now), None);
+        q.handle_timeout(now + Duration::from_secs(1));
+        assert_eq!(q.close_reason().map(|r| u16::from(r.code)), Some(1002));
+    }
+}
