@@ -344,7 +344,7 @@ mod tests {
 
     /// A session whose outgoing queue holds `QUEUE` frames and is never emptied.
     fn stuck_session() -> (Session, Arc<Link>) {
-        let link = Arc::new(Link::new(1, QUEUE));
+        let link = Arc::new(Link::with_queues(1, QUEUE));
         (Session::new(link.clone(), Handshake::default()), link)
     }
 
@@ -548,7 +548,7 @@ mod tests {
         // every 30 ms: the last waits several times the 50 ms bound, but the
         // member never stops reading, so it is not closed.
         let hub = Hub::new(SlowMemberPolicy::CloseAfter(Duration::from_millis(50)));
-        let link = Arc::new(Link::new(1, 1));
+        let link = Arc::new(Link::with_queues(1, 1));
         let session = Session::new(link.clone(), Handshake::default());
         let _member = hub.join(session.outgoing());
         let drainer = {

@@ -14,6 +14,7 @@ use std::task::{Context, Poll, Waker};
 use crate::close::CloseReason;
 use crate::error::Error;
 use crate::frame::{Frame, FrameType};
+use crate::options::WebSocketOptions;
 use crate::protocol::EncodedFrame;
 
 /// What a session asks its driver to do.
@@ -28,6 +29,15 @@ pub(crate) enum Command {
 }
 
 impl Command {
+    /// The bytes this command holds, as the outgoing queue's budget counts them.
+    fn len(&self) -> usize {
+        match self {
+            Command::Frame(frame) => frame.payload().len(),
+            Command::Encoded(frame) => frame.wire_len(),
+            Command::Close(reason) => reason.message.len(),
+        }
+    }
+
     fn is_close(&self) -> bool {
         match self {
             Command::Close(_) => true,
@@ -37,10 +47,34 @@ impl Command {
     }
 }
 
+/// A queue's bounds: it is full at `frames` entries or at `bytes` bytes of
+/// payload, whichever comes first. An entry is taken while the queue is not
+/// full, so one entry of any size fits in an empty queue.
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    frames: usize,
+    bytes: usize,
+}
+
+impl Bound {
+    fn new(frames: usize, bytes: usize) -> Self {
+        Self {
+            frames: frames.max(1),
+            bytes: bytes.max(1),
+        }
+    }
+
+    fn is_full(&self, frames: usize, bytes: usize) -> bool {
+        frames >= self.frames || bytes >= self.bytes
+    }
+}
+
 #[derive(Debug)]
 struct State {
     inbound: VecDeque<Frame>,
-    inbound_capacity: u32,
+    /// Payload bytes in `inbound`.
+    inbound_bytes: usize,
+    inbound_bound: Bound,
     /// No more frames will be pushed.
     inbound_ended: bool,
     incoming_alive: bool,
@@ -52,7 +86,9 @@ struct State {
     driver_awaits_idle_reader: bool,
 
     outbound: VecDeque<Command>,
-    outbound_capacity: u32,
+    /// Bytes held by the commands in `outbound`.
+    outbound_bytes: usize,
+    outbound_bound: Bound,
     senders: Vec<Waker>,
     outgoing_handles: u32,
     /// How many commands the driver has taken so far: progress on the
@@ -76,11 +112,46 @@ impl State {
         if n == 0 {
             return;
         }
-        into.extend(self.outbound.drain(..n));
+        for command in self.outbound.drain(..n) {
+            self.outbound_bytes -= command.len();
+            into.push(command);
+        }
         self.taken += n as u64;
         for waker in self.senders.drain(..) {
             waker.wake();
         }
+    }
+
+    fn inbound_full(&self) -> bool {
+        self.inbound_bound
+            .is_full(self.inbound.len(), self.inbound_bytes)
+    }
+
+    fn outbound_full(&self) -> bool {
+        self.outbound_bound
+            .is_full(self.outbound.len(), self.outbound_bytes)
+    }
+
+    fn push_outbound(&mut self, command: Command) {
+        self.send_closed |= command.is_close();
+        self.outbound_bytes += command.len();
+        self.outbound.push_back(command);
+    }
+
+    /// Queues a received frame for the reader, if anybody reads.
+    fn push_inbound(&mut self, frame: Frame) -> bool {
+        if !self.incoming_alive {
+            return false;
+        }
+        self.inbound_bytes += frame.payload().len();
+        self.inbound.push_back(frame);
+        self.reader_idle = false;
+        true
+    }
+
+    fn clear_inbound(&mut self) {
+        self.inbound.clear();
+        self.inbound_bytes = 0;
     }
 
     /// The reader has handled every frame given to it: wakes a driver that
@@ -107,20 +178,24 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    pub(crate) fn new(inbound_capacity: usize, outbound_capacity: usize) -> Self {
+    /// A link with the queue bounds of `options` (`incoming_queue`,
+    /// `incoming_queue_bytes`, `outgoing_queue`, `outgoing_queue_bytes`).
+    pub(crate) fn new(options: &WebSocketOptions) -> Self {
         Self {
             commands_changed: AtomicBool::new(false),
             dropped: AtomicBool::new(false),
             state: Mutex::new(State {
                 inbound: VecDeque::new(),
-                inbound_capacity: capacity(inbound_capacity),
+                inbound_bytes: 0,
+                inbound_bound: Bound::new(options.incoming_queue, options.incoming_queue_bytes),
                 inbound_ended: false,
                 incoming_alive: true,
                 reader: None,
                 reader_idle: false,
                 driver_awaits_idle_reader: false,
                 outbound: VecDeque::new(),
-                outbound_capacity: capacity(outbound_capacity),
+                outbound_bytes: 0,
+                outbound_bound: Bound::new(options.outgoing_queue, options.outgoing_queue_bytes),
                 senders: Vec::new(),
                 outgoing_handles: 1,
                 taken: 0,
@@ -130,6 +205,18 @@ impl Link {
                 close_waiters: Vec::new(),
             }),
         }
+    }
+
+    /// A link whose queues are bounded by frame counts alone, for tests.
+    #[cfg(test)]
+    pub(crate) fn with_queues(incoming: usize, outgoing: usize) -> Self {
+        Self::new(&WebSocketOptions {
+            incoming_queue: incoming,
+            incoming_queue_bytes: usize::MAX,
+            outgoing_queue: outgoing,
+            outgoing_queue_bytes: usize::MAX,
+            ..WebSocketOptions::default()
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -142,8 +229,10 @@ impl Link {
 
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
         let mut s = self.lock();
+        let was_full = s.inbound_full();
         if let Some(frame) = s.inbound.pop_front() {
-            if s.inbound.len() + 1 == s.inbound_capacity as usize {
+            s.inbound_bytes -= frame.payload().len();
+            if was_full && !s.inbound_full() {
                 wake_other(&s.driver, cx.waker());
             }
             return Poll::Ready(Some(frame));
@@ -167,15 +256,14 @@ impl Link {
                 s.close_reason.as_deref().cloned(),
             )));
         }
-        if s.outbound.len() >= s.outbound_capacity as usize {
+        if s.outbound_full() {
             if !s.senders.iter().any(|w| w.will_wake(cx.waker())) {
                 s.senders.push(cx.waker().clone());
             }
             return Poll::Pending;
         }
         if let Some(command) = command.take() {
-            s.send_closed |= command.is_close();
-            s.outbound.push_back(command);
+            s.push_outbound(command);
             self.commands_changed.store(true, Ordering::Release);
             wake_other(&s.driver, cx.waker());
         }
@@ -189,11 +277,10 @@ impl Link {
             let reason = s.close_reason.as_deref().cloned();
             return Err((command, Error::ConnectionClosed(reason)));
         }
-        if s.outbound.len() >= s.outbound_capacity as usize {
+        if s.outbound_full() {
             return Err((command, Error::QueueFull));
         }
-        s.send_closed |= command.is_close();
-        s.outbound.push_back(command);
+        s.push_outbound(command);
         self.commands_changed.store(true, Ordering::Release);
         wake_ref(&s.driver);
         Ok(())
@@ -203,8 +290,7 @@ impl Link {
     pub(crate) fn request_close(&self, reason: CloseReason) {
         let mut s = self.lock();
         if !s.send_closed {
-            s.send_closed = true;
-            s.outbound.push_back(Command::Close(reason));
+            s.push_outbound(Command::Close(reason));
             self.commands_changed.store(true, Ordering::Release);
             wake_ref(&s.driver);
         }
@@ -255,7 +341,7 @@ impl Link {
         let mut s = self.lock();
         s.incoming_alive = false;
         self.commands_changed.store(true, Ordering::Release);
-        s.inbound.clear();
+        s.clear_inbound();
         wake_ref(&s.driver);
     }
 
@@ -273,19 +359,18 @@ impl Link {
         self.lock().take(max, into);
     }
 
-    /// Whether a received frame can be pushed now.
+    /// Whether a received frame can be pushed now: the reader's queue is
+    /// below both of its bounds, or nobody reads.
     pub(crate) fn has_inbound_space(&self) -> bool {
         let s = self.lock();
-        !s.incoming_alive || s.inbound.len() < s.inbound_capacity as usize
+        !s.incoming_alive || !s.inbound_full()
     }
 
     /// Hands a received frame to the session (dropped if nobody reads).
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn push_inbound(&self, frame: Frame) {
         let mut s = self.lock();
-        if s.incoming_alive {
-            s.inbound.push_back(frame);
-            s.reader_idle = false;
+        if s.push_inbound(frame) {
             wake_ref(&s.reader);
         }
     }
@@ -296,9 +381,7 @@ impl Link {
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn push_inbound_from(&self, frame: Frame, driver: &Waker) {
         let mut s = self.lock();
-        if s.incoming_alive {
-            s.inbound.push_back(frame);
-            s.reader_idle = false;
+        if s.push_inbound(frame) {
             wake_other(&s.reader, driver);
         }
     }
@@ -391,6 +474,7 @@ impl Link {
         s.inbound_ended = true;
         s.send_closed = true;
         s.outbound.clear();
+        s.outbound_bytes = 0;
         wake(s.reader.take());
         let state = &mut *s;
         for waker in state.senders.drain(..).chain(state.close_waiters.drain(..)) {
@@ -404,11 +488,6 @@ fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
         Some(w) if w.will_wake(cx.waker()) => {}
         _ => *slot = Some(cx.waker().clone()),
     }
-}
-
-/// A queue bound from the options: at least 1, at most `u32::MAX`.
-fn capacity(n: usize) -> u32 {
-    u32::try_from(n.max(1)).unwrap_or(u32::MAX)
 }
 
 /// Wakes `slot` unless it is `current`, the waker of the task running now.
@@ -451,7 +530,7 @@ mod tests {
 
     #[test]
     fn send_waits_while_the_outgoing_queue_is_full() {
-        let link = Arc::new(Link::new(1, 3));
+        let link = Arc::new(Link::with_queues(1, 3));
         let session = Session::new(link.clone(), Handshake::default());
         for i in 0..3 {
             assert!(matches!(
@@ -474,9 +553,57 @@ mod tests {
         assert_eq!(taken.len(), 4, "nothing beyond the bound was ever queued");
     }
 
+    fn bytes_only(incoming_bytes: usize, outgoing_bytes: usize) -> Link {
+        Link::new(&WebSocketOptions {
+            incoming_queue: usize::MAX,
+            incoming_queue_bytes: incoming_bytes,
+            outgoing_queue: usize::MAX,
+            outgoing_queue_bytes: outgoing_bytes,
+            ..WebSocketOptions::default()
+        })
+    }
+
+    #[test]
+    fn send_waits_while_queued_frames_hold_the_byte_budget() {
+        let link = Arc::new(bytes_only(1, 100));
+        let session = Session::new(link.clone(), Handshake::default());
+        // Below the budget a frame of any size goes in, even one over it.
+        assert!(matches!(
+            session.send(vec![0u8; 60]).now_or_never(),
+            Some(Ok(()))
+        ));
+        assert!(matches!(
+            session.send(vec![0u8; 60]).now_or_never(),
+            Some(Ok(()))
+        ));
+        // 120 bytes queued: the next waits, however small.
+        let mut third = Box::pin(session.send("x"));
+        assert!((&mut third).now_or_never().is_none());
+        assert!(matches!(
+            session.outgoing().try_send("y"),
+            Err(Error::QueueFull)
+        ));
+        let mut taken = Vec::new();
+        link.take_commands(1, &mut taken);
+        assert!(matches!(third.now_or_never(), Some(Ok(()))));
+    }
+
+    #[test]
+    fn the_inbound_queue_is_full_at_its_byte_budget() {
+        let link = Arc::new(bytes_only(100, 1));
+        let mut session = Session::new(link.clone(), Handshake::default());
+        link.push_inbound(Frame::binary(vec![0u8; 99]));
+        assert!(link.has_inbound_space());
+        link.push_inbound(Frame::binary(vec![0u8; 1]));
+        // The driver stops reading the socket here.
+        assert!(!link.has_inbound_space());
+        assert!(session.receive().now_or_never().is_some());
+        assert!(link.has_inbound_space(), "the reader freed 99 bytes");
+    }
+
     #[test]
     fn the_inbound_queue_reports_full_at_its_bound() {
-        let link = Link::new(2, 1);
+        let link = Link::with_queues(2, 1);
         assert!(link.has_inbound_space());
         link.push_inbound(Frame::text("a"));
         link.push_inbound(Frame::text("b"));

@@ -115,10 +115,7 @@ where
     let mut engine = Protocol::new(Role::Client, config, now).with_extensions(extensions);
     engine.receive_data(&rest);
     rest.clear();
-    let link = Arc::new(Link::new(
-        builder.options.incoming_queue,
-        builder.options.outgoing_queue,
-    ));
+    let link = Arc::new(Link::new(&builder.options));
     tokio::spawn(Driver::new(stream, engine, link.clone()));
     Ok(Session::new(
         link,

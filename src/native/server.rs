@@ -1082,7 +1082,7 @@ fn spawn_session(
     config.raw = raw;
     let protocol =
         Protocol::new(Role::Server, config, std::time::Instant::now()).with_extensions(extensions);
-    let link = Arc::new(Link::new(options.incoming_queue, options.outgoing_queue));
+    let link = Arc::new(Link::new(&options));
     let session = Session::new(link.clone(), handshake);
     slot.attach(&link);
     debug!(session = slot.id, %peer, "session open");

@@ -162,6 +162,11 @@ impl EncodedFrame {
         self.frame_type
     }
 
+    /// How many bytes go on the wire: header and payload.
+    pub(crate) fn wire_len(&self) -> usize {
+        self.wire.len()
+    }
+
     /// The bytes on the wire: header, then payload.
     #[cfg(test)]
     pub(crate) fn wire(&self) -> &Bytes {

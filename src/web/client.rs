@@ -38,10 +38,7 @@ pub(crate) async fn connect(builder: ClientBuilder) -> Result<Session, Error> {
     let ws = open(&builder.url, &builder.protocols)?;
     ws.set_binary_type(BinaryType::Arraybuffer);
 
-    let link = Arc::new(Link::new(
-        builder.options.incoming_queue,
-        builder.options.outgoing_queue,
-    ));
+    let link = Arc::new(Link::new(&builder.options));
     // The browser hands over whole messages: one limit covers both.
     let max_message = match (
         builder.options.max_frame_size,
