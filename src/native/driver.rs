@@ -22,6 +22,12 @@ use crate::link::{Command, Link};
 use crate::protocol::Protocol;
 
 /// Stop taking commands while this much output waits to be written.
+///
+/// Reading goes on: stopping it too would deadlock two peers that both
+/// send faster than the other reads (each waits for the other to read
+/// first). What reading can add to the output is bounded by the engine
+/// instead: past [`CONTROL_OUTPUT_LIMIT`](crate::protocol::CONTROL_OUTPUT_LIMIT)
+/// it answers only the latest ping, and it sends one Close at most.
 const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 /// Commands taken from the link at a time.
 const COMMAND_BATCH: usize = 64;
@@ -212,9 +218,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         progress
     }
 
-    fn read(&mut self, cx: &mut Context<'_>, now: std::time::Instant) -> bool {
+    /// Reads the socket into the engine: `None` when reading waits for the
+    /// session (its inbound queue is full), else whether anything arrived
+    /// (`Some(false)`: the socket had nothing and will wake the task when
+    /// it has).
+    fn read(&mut self, cx: &mut Context<'_>, now: std::time::Instant) -> Option<bool> {
         if !self.protocol.wants_read() || !self.link.has_inbound_space() {
-            return false;
+            return None;
         }
         let poll = if self.protocol.wants_read_buffer() {
             // A frame arrives in pieces, or frames are large: read straight
@@ -240,7 +250,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 poll.map_ok(|()| buf.filled().len())
             })
         };
-        match poll {
+        Some(match poll {
             Poll::Ready(Ok(0)) => {
                 self.protocol.receive_eof();
                 true
@@ -259,7 +269,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 }
                 false
             }
-        }
+        })
     }
 
     fn run_timer(&mut self, cx: &mut Context<'_>, now: std::time::Instant) -> bool {
@@ -326,13 +336,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
             progress |= this.write(cx, now);
             progress |= this.deliver(cx, now);
             // The socket's readiness only changes between polls: once a read
-            // found nothing, do not ask again in this one.
+            // found nothing, do not ask again in this one. A read held back by
+            // a full queue is tried again after progress.
             if !read_idle {
-                let read = this.read(cx, now);
-                read_idle = !read;
-                if read {
-                    progress = true;
-                    this.deliver(cx, now);
+                match this.read(cx, now) {
+                    Some(true) => {
+                        progress = true;
+                        this.deliver(cx, now);
+                    }
+                    Some(false) => read_idle = true,
+                    None => {}
                 }
             }
             progress |= this.run_timer(cx, now);
