@@ -23,7 +23,7 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use js_sys::{ArrayBuffer, JsString, Uint8Array};
-use tracing::{debug, trace, warn};
+use tracing::{debug, warn};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
@@ -141,15 +141,18 @@ impl Socket {
                 if shared.borrow().failed {
                     return;
                 }
-                match receive(&event.data(), max_message) {
-                    Ok(Some(frame)) => {
-                        if !link.has_inbound_space() {
-                            // A browser cannot be told to stop reading: the
-                            // queue grows past `incoming_queue` instead.
-                            trace!("the handler reads slower than messages arrive");
-                        }
-                        link.push_inbound(frame);
-                    }
+                // A browser cannot be told to stop reading: a message that
+                // finds the handler's queue full ends the session instead
+                // of growing the queue past its bounds.
+                let received = match receive(&event.data(), max_message) {
+                    Ok(Some(_)) if !link.has_inbound_space() => Err(CloseReason::new(
+                        CloseCode::ViolatedPolicy,
+                        "the handler did not keep up: its incoming queue is full",
+                    )),
+                    received => received,
+                };
+                match received {
+                    Ok(Some(frame)) => link.push_inbound(frame),
                     Ok(None) => {}
                     Err(reason) => {
                         warn!(%reason, "failing the WebSocket session");

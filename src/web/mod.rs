@@ -25,8 +25,11 @@
 //!   [`Error::Unsupported`].
 //! - **Close codes**: see [`driver::browser_close`].
 //! - **Incoming backpressure**: a browser cannot be told to stop reading, so
-//!   the incoming queue is unbounded here (`incoming_queue` is ignored); the
-//!   size limits still bound each message.
+//!   a message that arrives while the handler's queue is full
+//!   (`incoming_queue` messages or `incoming_queue_bytes` bytes unread) ends
+//!   the session with 1008 Policy Violation (sent to the server as 1000 with
+//!   "1008" in front of the reason: see [`driver::browser_close`]) instead
+//!   of growing the queue. A page that reads as messages come never sees it.
 //! - **Outgoing backpressure**: the driver waits while the socket's
 //!   `bufferedAmount` is over [`driver::HIGH_WATER_MARK`], so `send` waits
 //!   once the outgoing queue is full, as natively.
