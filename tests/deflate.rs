@@ -65,11 +65,17 @@ async fn round_trip(session: &mut Session, frame: Frame) {
 
 #[tokio::test]
 async fn client_and_server_agree_and_messages_round_trip() {
-    let server = deflate_server(PerMessageDeflate::new(), WebSocketOptions::default()).await;
+    // Room for the 1.2 MB message below, over the 1 MiB default.
+    let options = WebSocketOptions {
+        max_message_size: Some(4 << 20),
+        ..WebSocketOptions::default()
+    };
+    let server = deflate_server(PerMessageDeflate::new(), options.clone()).await;
     let mut session = within(
         "connect",
         ClientBuilder::new(url(&server, "/agreed"))
             .extension(PerMessageDeflate::new())
+            .options(options)
             .connect(),
     )
     .await
