@@ -388,3 +388,45 @@ async fn replies_to_messages_right_before_a_close_still_arrive() {
     assert_eq!(session.close_reason().await.code, CloseCode::Normal);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_largest_option_values_saturate_instead_of_panicking() {
+    let options = tandem::WebSocketOptions {
+        ping_period: Some(std::time::Duration::MAX),
+        timeout: std::time::Duration::MAX,
+        close_timeout: std::time::Duration::MAX,
+        max_frame_size: Some(usize::MAX),
+        max_message_size: Some(usize::MAX),
+        masking: None,
+        outgoing_queue: usize::MAX,
+        outgoing_queue_bytes: usize::MAX,
+        incoming_queue: usize::MAX,
+        incoming_queue_bytes: usize::MAX,
+    };
+    let server = Server::new()
+        .options(options.clone())
+        .web_socket("/mirror", mirror)
+        .bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let url = common::ws_url(&server, "/mirror");
+    let mut session = within(
+        "connect",
+        tandem::ClientBuilder::new(url).options(options).connect(),
+    )
+    .await
+    .expect("connect");
+    for size in [5, 70_000] {
+        let payload = vec![b'x'; size];
+        within("send", session.send(payload.clone())).await.unwrap();
+        assert_eq!(next_frame(&mut session).await.read_bytes(), &payload[..]);
+    }
+    within("close", session.close(CloseReason::normal()))
+        .await
+        .unwrap();
+    assert_eq!(
+        within("the close reason", session.close_reason()).await.code,
+        CloseCode::Normal
+    );
+    server.shutdown().await;
+}
