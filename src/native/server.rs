@@ -30,14 +30,12 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
-use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -46,7 +44,7 @@ use futures::FutureExt;
 use http::{header, HeaderValue, Request as HttpRequest, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming as HyperBody;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -60,6 +58,14 @@ use crate::link::Link;
 use crate::options::WebSocketOptions;
 use crate::protocol::{handshake, Config, Protocol, Role};
 use crate::session::{Handshake, Request, Session};
+use accept::accept_loop;
+use connections::{going_away, Phase, SessionSlot, Sessions};
+
+mod accept;
+mod connections;
+mod options;
+
+pub use options::ServerOptions;
 
 type Body = Full<Bytes>;
 type Handler = Arc<dyn Fn(Session) -> BoxFuture<'static, CloseReason> + Send + Sync>;
@@ -163,92 +169,6 @@ struct WsRoute {
     handler: Handler,
 }
 
-/// Limits and policies of the HTTP side of a [`Server`]: what it accepts
-/// before a connection becomes a WebSocket session, how many sessions it
-/// runs at once, and which browser origins may open one.
-///
-/// Every field has a default that keeps a public server safe; set them with
-/// [`Server::server_options`] or one at a time with the builder methods of
-/// the same names.
-///
-/// ```
-/// use std::time::Duration;
-/// use tandem::server::ServerOptions;
-///
-/// let options = ServerOptions {
-///     max_connections: Some(1_000),
-///     allowed_origins: Some(vec!["https://chat.example".into()]),
-///     ..ServerOptions::default()
-/// };
-/// assert_eq!(options.handshake_timeout, Duration::from_secs(10));
-/// assert_eq!(options.max_request_head, 16 * 1024);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerOptions {
-    /// The largest request head (request line and headers) accepted, in
-    /// bytes; a bigger one is answered with 431 before it reaches a route.
-    /// Default 16 KiB. (hyper buffers at least 8 KiB of a head; the limit is
-    /// checked exactly on the parsed head.)
-    pub max_request_head: usize,
-    /// How long a client may take to send a whole request head, and how long
-    /// an accepted upgrade may take to complete. A client that trickles its
-    /// request (slowloris), or connects and says nothing, is dropped after
-    /// this long. Default 10 s.
-    pub handshake_timeout: Duration,
-    /// The most WebSocket sessions open at once, counting upgrades under
-    /// way; an upgrade over it is answered with 503 and `Retry-After`, and
-    /// open sessions are untouched. Plain HTTP requests (static files) are
-    /// not counted: each is bounded by `max_request_head` and
-    /// `handshake_timeout`. Default 10 000; `None` means no cap.
-    pub max_connections: Option<usize>,
-    /// The browser origins allowed to open a session (against cross-site
-    /// WebSocket hijacking), compared without regard to ASCII case, e.g.
-    /// `"https://chat.example"` or `"http://127.0.0.1:8080"`. An upgrade
-    /// whose `Origin` header is not listed is answered with 403 and never
-    /// reaches a handler; one without `Origin` (not from a browser) is
-    /// accepted. `None` (the default, as in Ktor) accepts every origin.
-    pub allowed_origins: Option<Vec<String>>,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        Self {
-            max_request_head: 16 * 1024,
-            handshake_timeout: Duration::from_secs(10),
-            max_connections: Some(10_000),
-            allowed_origins: None,
-        }
-    }
-}
-
-impl ServerOptions {
-    /// Whether an upgrade with this `Origin` header value may proceed.
-    ///
-    /// ```
-    /// use tandem::server::ServerOptions;
-    /// let options = ServerOptions {
-    ///     allowed_origins: Some(vec!["https://chat.example".into()]),
-    ///     ..ServerOptions::default()
-    /// };
-    /// assert!(options.origin_allowed(Some("https://CHAT.example")));
-    /// assert!(options.origin_allowed(None));
-    /// assert!(!options.origin_allowed(Some("https://evil.example")));
-    /// assert!(!options.origin_allowed(Some("null")));
-    /// assert!(ServerOptions::default().origin_allowed(Some("https://evil.example")));
-    /// ```
-    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
-        match (&self.allowed_origins, origin) {
-            (None, _) | (Some(_), None) => true,
-            (Some(allowed), Some(origin)) => {
-                let origin = origin.trim().trim_end_matches('/');
-                allowed
-                    .iter()
-                    .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
-            }
-        }
-    }
-}
-
 /// What [`RunningServer::shutdown_gracefully`] did.
 ///
 /// ```no_run
@@ -267,117 +187,6 @@ pub struct ShutdownReport {
     pub closed: usize,
     /// Sessions still open at the deadline, whose connections were dropped.
     pub dropped: usize,
-}
-
-/// Where a running server is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Phase {
-    Running,
-    /// Graceful shutdown: sessions were sent 1001, new upgrades get 503.
-    Stopping,
-    /// The deadline passed: remaining connections are dropped.
-    Dropping,
-}
-
-/// The sessions a server runs: counted for the cap, reachable for the
-/// shutdown.
-#[derive(Debug)]
-struct Sessions {
-    state: Mutex<SessionsState>,
-    /// How many connections hold a slot.
-    count: watch::Sender<usize>,
-    phase: watch::Sender<Phase>,
-}
-
-#[derive(Debug, Default)]
-struct SessionsState {
-    next_id: u64,
-    /// Every slot; the link is there once the session started.
-    live: HashMap<u64, Option<Arc<Link>>>,
-}
-
-/// The close reason a graceful shutdown sends.
-fn going_away() -> CloseReason {
-    CloseReason::new(CloseCode::GoingAway, "the server is shutting down")
-}
-
-impl Sessions {
-    fn new() -> Self {
-        Self {
-            state: Mutex::new(SessionsState::default()),
-            count: watch::channel(0).0,
-            phase: watch::channel(Phase::Running).0,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, SessionsState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Takes a slot for a new session, unless the cap is reached or the
-    /// server is shutting down.
-    fn try_reserve(self: &Arc<Self>, max: Option<usize>) -> Result<SessionSlot, &'static str> {
-        if *self.phase.borrow() != Phase::Running {
-            return Err("the server is shutting down");
-        }
-        let mut state = self.lock();
-        if max.is_some_and(|max| state.live.len() >= max) {
-            return Err("too many connections; try again later");
-        }
-        let id = state.next_id;
-        state.next_id += 1;
-        state.live.insert(id, None);
-        self.count.send_replace(state.live.len());
-        Ok(SessionSlot {
-            sessions: self.clone(),
-            id,
-        })
-    }
-
-    fn phase(&self) -> Phase {
-        *self.phase.borrow()
-    }
-}
-
-/// A session's place in [`Sessions`]; dropping it frees the place.
-#[derive(Debug)]
-struct SessionSlot {
-    sessions: Arc<Sessions>,
-    id: u64,
-}
-
-impl SessionSlot {
-    /// Records the session's link; it is sent 1001 at once if a graceful
-    /// shutdown already began.
-    fn attach(&self, link: &Arc<Link>) {
-        let mut state = self.sessions.lock();
-        if let Some(slot) = state.live.get_mut(&self.id) {
-            *slot = Some(link.clone());
-        }
-        drop(state);
-        let phase = self.sessions.phase();
-        if phase != Phase::Running {
-            link.request_close(going_away());
-        }
-        if phase >= Phase::Dropping {
-            link.drop_connection();
-        }
-    }
-}
-
-impl Drop for SessionSlot {
-    fn drop(&mut self) {
-        let mut state = self.sessions.lock();
-        state.live.remove(&self.id);
-        self.sessions.count.send_replace(state.live.len());
-    }
-}
-
-/// Resolves once the server's phase is at least `phase`.
-async fn reached(mut phases: watch::Receiver<Phase>, phase: Phase) {
-    if phases.wait_for(|p| *p >= phase).await.is_err() {
-        futures::future::pending::<()>().await;
-    }
 }
 
 /// A WebSocket server under construction: routes, options, static files.
@@ -754,85 +563,6 @@ impl RunningServer {
     /// Runs until the server stops (it stops only on [`RunningServer::shutdown`]).
     pub async fn wait(self) -> std::io::Result<()> {
         self.task.await.map_err(std::io::Error::other)
-    }
-}
-
-async fn accept_loop(listener: TcpListener, app: Arc<Server>, mut stopped: watch::Receiver<bool>) {
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stopped.changed() => return,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                #[cfg(feature = "tls")]
-                if let Some(acceptor) = app.tls.clone() {
-                    tokio::spawn(serve_tls_connection(acceptor, stream, peer, app.clone()));
-                    continue;
-                }
-                tokio::spawn(serve_connection(stream, peer, app.clone()));
-            }
-            Err(error) => {
-                // Out of file descriptors and the like: back off, keep serving.
-                warn!(%error, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// The TLS handshake, bounded by the handshake timeout, then HTTP over it.
-#[cfg(feature = "tls")]
-async fn serve_tls_connection(
-    acceptor: tokio_rustls::TlsAcceptor,
-    stream: TcpStream,
-    peer: SocketAddr,
-    app: Arc<Server>,
-) {
-    let timeout = app.server_options.handshake_timeout;
-    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => serve_connection(tls, peer, app).await,
-        Ok(Err(error)) => debug!(%peer, %error, "TLS handshake failed"),
-        Err(_) => debug!(%peer, "TLS handshake timed out"),
-    }
-}
-
-async fn serve_connection<S>(stream: S, peer: SocketAddr, app: Arc<Server>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let limits = &app.server_options;
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.handshake_timeout)
-        // hyper's minimum; the exact limit is checked on the parsed head.
-        .max_buf_size(limits.max_request_head.max(8 * 1024));
-    let phases = app.sessions.phase.subscribe();
-    let service_app = app.clone();
-    let service = hyper::service::service_fn(move |request| {
-        let app = service_app.clone();
-        async move { Ok::<_, Infallible>(app.respond(request, peer).await) }
-    });
-    let connection = builder
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
-    tokio::pin!(connection);
-    // A graceful shutdown lets requests in flight finish, then closes; at its
-    // deadline the connection is dropped.
-    let result = tokio::select! {
-        result = connection.as_mut() => Some(result),
-        _ = reached(phases.clone(), Phase::Stopping) => {
-            connection.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = connection.as_mut() => Some(result),
-                _ = reached(phases, Phase::Dropping) => None,
-            }
-        }
-    };
-    if let Some(Err(error)) = result {
-        debug!(%peer, %error, "HTTP connection ended with an error");
     }
 }
 

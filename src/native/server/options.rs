@@ -1,0 +1,89 @@
+//! [`ServerOptions`]: the limits and policies of the HTTP side of a server.
+
+use std::time::Duration;
+
+/// Limits and policies of the HTTP side of a [`Server`](super::Server): what it accepts
+/// before a connection becomes a WebSocket session, how many sessions it
+/// runs at once, and which browser origins may open one.
+///
+/// Every field has a default that keeps a public server safe; set them with
+/// [`Server::server_options`](super::Server::server_options) or one at a time with the builder methods of
+/// the same names.
+///
+/// ```
+/// use std::time::Duration;
+/// use tandem::server::ServerOptions;
+///
+/// let options = ServerOptions {
+///     max_connections: Some(1_000),
+///     allowed_origins: Some(vec!["https://chat.example".into()]),
+///     ..ServerOptions::default()
+/// };
+/// assert_eq!(options.handshake_timeout, Duration::from_secs(10));
+/// assert_eq!(options.max_request_head, 16 * 1024);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// The largest request head (request line and headers) accepted, in
+    /// bytes; a bigger one is answered with 431 before it reaches a route.
+    /// Default 16 KiB. (hyper buffers at least 8 KiB of a head; the limit is
+    /// checked exactly on the parsed head.)
+    pub max_request_head: usize,
+    /// How long a client may take to send a whole request head, and how long
+    /// an accepted upgrade may take to complete. A client that trickles its
+    /// request (slowloris), or connects and says nothing, is dropped after
+    /// this long. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// The most WebSocket sessions open at once, counting upgrades under
+    /// way; an upgrade over it is answered with 503 and `Retry-After`, and
+    /// open sessions are untouched. Plain HTTP requests (static files) are
+    /// not counted: each is bounded by `max_request_head` and
+    /// `handshake_timeout`. Default 10 000; `None` means no cap.
+    pub max_connections: Option<usize>,
+    /// The browser origins allowed to open a session (against cross-site
+    /// WebSocket hijacking), compared without regard to ASCII case, e.g.
+    /// `"https://chat.example"` or `"http://127.0.0.1:8080"`. An upgrade
+    /// whose `Origin` header is not listed is answered with 403 and never
+    /// reaches a handler; one without `Origin` (not from a browser) is
+    /// accepted. `None` (the default, as in Ktor) accepts every origin.
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            max_request_head: 16 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: Some(10_000),
+            allowed_origins: None,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// Whether an upgrade with this `Origin` header value may proceed.
+    ///
+    /// ```
+    /// use tandem::server::ServerOptions;
+    /// let options = ServerOptions {
+    ///     allowed_origins: Some(vec!["https://chat.example".into()]),
+    ///     ..ServerOptions::default()
+    /// };
+    /// assert!(options.origin_allowed(Some("https://CHAT.example")));
+    /// assert!(options.origin_allowed(None));
+    /// assert!(!options.origin_allowed(Some("https://evil.example")));
+    /// assert!(!options.origin_allowed(Some("null")));
+    /// assert!(ServerOptions::default().origin_allowed(Some("https://evil.example")));
+    /// ```
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        match (&self.allowed_origins, origin) {
+            (None, _) | (Some(_), None) => true,
+            (Some(allowed), Some(origin)) => {
+                let origin = origin.trim().trim_end_matches('/');
+                allowed
+                    .iter()
+                    .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
+            }
+        }
+    }
+}
