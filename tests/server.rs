@@ -96,6 +96,18 @@ async fn bad_upgrades_are_refused_with_a_reason() {
     let response = http_exchange(addr, &upgrade_request(addr, "/ws", &short_key)).await;
     assert_eq!(response.status, 400, "{response:?}");
 
+    // Each of the key and the version may appear once: with two keys, the
+    // answer cannot prove which one it read.
+    for twice in [format!("{KEY}{KEY}{V13}"), format!("{KEY}{V13}{V13}")] {
+        let request = upgrade_request(addr, "/ws", &format!("{UPGRADE}{twice}"));
+        let response = http_exchange(addr, &request).await;
+        assert_eq!(response.status, 400, "{twice:?}: {response:?}");
+        assert!(
+            response.body_text().contains("more than once"),
+            "{response:?}"
+        );
+    }
+
     let no_connection = format!("Upgrade: websocket\r\n{KEY}{V13}");
     let response = http_exchange(addr, &upgrade_request(addr, "/ws", &no_connection)).await;
     assert_eq!(response.status, 400, "{response:?}");
