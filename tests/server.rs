@@ -441,6 +441,23 @@ async fn shutdown_stops_accepting_connections() {
     drain(&mut open).await;
 }
 
+#[tokio::test]
+async fn a_dropped_running_server_keeps_serving() {
+    let server = common::echo_demo_server().await;
+    let url = ws_url(&server, "/echo");
+    drop(server);
+    let mut session = within("connect", tandem::connect(&url))
+        .await
+        .unwrap_or_else(|e| panic!("the server stopped with its handle: {e}"));
+    assert_eq!(next_text(&mut session).await, "Please enter your name");
+    within("send", session.send("Ktor")).await.unwrap();
+    assert_eq!(next_text(&mut session).await, "Hi, Ktor!");
+    within("close", session.close(CloseReason::normal()))
+        .await
+        .unwrap();
+    drain(&mut session).await;
+}
+
 async fn mirror(mut session: Session) {
     while let Some(frame) = session.receive().await {
         if session.send(frame).await.is_err() {

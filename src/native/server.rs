@@ -456,7 +456,8 @@ impl Server {
     }
 }
 
-/// A server that is running; dropping this handle does not stop it.
+/// A server that is running; dropping this handle does not stop it (the
+/// server then serves until the process ends).
 ///
 /// ```no_run
 /// # async fn run() -> std::io::Result<()> {

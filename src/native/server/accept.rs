@@ -13,15 +13,18 @@ use tracing::{debug, warn};
 use super::connections::{reached, Phase};
 use super::Server;
 
+/// Accepts connections until `stop` says `true`. A dropped sender (the
+/// [`RunningServer`](super::RunningServer) dropped) is no stop: the server
+/// keeps serving.
 pub(super) async fn accept_loop(
     listener: TcpListener,
     app: Arc<Server>,
-    mut stopped: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = stopped.changed() => return,
+            _ = stop_requested(&mut stop) => return,
         };
         match accepted {
             Ok((stream, peer)) => {
@@ -39,6 +42,13 @@ pub(super) async fn accept_loop(
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+/// Resolves once `stop` says `true`; never when its sender is gone.
+async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|stop| *stop).await.is_err() {
+        futures::future::pending::<()>().await;
     }
 }
 
