@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -275,6 +275,111 @@ async fn upgrades_over_the_connection_cap_get_503_and_open_sessions_are_untouche
     .await;
     let mut third = connect(&server, "/echo").await;
     assert_eq!(next_text(&mut third).await, "Please enter your name");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_connection_counts_against_the_cap_and_one_over_it_gets_503() {
+    let server = start(
+        Server::new()
+            .max_connections(Some(2))
+            .web_socket("/echo", tandem::demo::echo),
+    )
+    .await;
+    let addr = server.local_addr();
+    let url = common::ws_url(&server, "/echo");
+    let mut session = connect(&server, "/echo").await;
+    assert_eq!(next_text(&mut session).await, "Please enter your name");
+    // A keep-alive HTTP connection that has had its answer and stays open
+    // holds the second place.
+    let get = format!("GET /nothing HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let mut keep_alive = within("connect", TcpStream::connect(addr)).await.unwrap();
+    within("write", keep_alive.write_all(get.as_bytes()))
+        .await
+        .unwrap();
+    let (answer, _) = within("a 404", common::read_http_response(&mut keep_alive)).await;
+    assert_eq!(answer.status, 404);
+
+    // A third connection is refused with a 503 that says so, then closed.
+    let mut refused = within("connect", TcpStream::connect(addr)).await.unwrap();
+    within("write", refused.write_all(get.as_bytes()))
+        .await
+        .unwrap();
+    let (response, rest) = within("the 503", common::read_http_response(&mut refused)).await;
+    assert_eq!(response.status, 503, "{response:?}");
+    assert_eq!(response.header("retry-after"), Some("5"));
+    assert_eq!(response.header("connection"), Some("close"));
+    assert!(
+        response.body_text().contains("too many connections"),
+        "{response:?}"
+    );
+    assert!(rest.is_empty());
+    assert!(within("the close", read_until_closed(&mut refused))
+        .await
+        .is_empty());
+    // So is an upgrade.
+    match within("a third connect", tandem::connect(&url)).await {
+        Err(Error::HandshakeRefused { status: 503, .. }) => {}
+        other => panic!("expected 503 over the cap, got {other:?}"),
+    }
+    // The session did not notice.
+    within("send", session.send("Ktor")).await.unwrap();
+    assert_eq!(next_text(&mut session).await, "Hi, Ktor!");
+
+    // Once the HTTP connection leaves there is room again.
+    drop(keep_alive);
+    let mut third = within("room for a third", async {
+        loop {
+            match tandem::connect(&url).await {
+                Ok(session) => return session,
+                Err(Error::HandshakeRefused { status: 503, .. }) => {
+                    tokio::time::sleep(Duration::from_millis(5)).await
+                }
+                Err(e) => panic!("connect: {e}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(next_text(&mut third).await, "Please enter your name");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_per_address_get_503_and_other_addresses_are_served() {
+    let server = start(
+        Server::new()
+            .max_connections_per_ip(Some(1))
+            .web_socket("/echo", tandem::demo::echo),
+    )
+    .await;
+    let addr = server.local_addr();
+    let home = Ipv4Addr::new(127, 0, 0, 1);
+    let mut first =
+        RawClient::handshake(common::connect_from(home, addr).await, addr, "/echo").await;
+    assert_eq!(
+        first.read_frame().await.unwrap().text(),
+        "Please enter your name"
+    );
+
+    let response = http_exchange(addr, &upgrade_request(addr, "/echo", "")).await;
+    assert_eq!(response.status, 503, "{response:?}");
+    assert_eq!(response.header("retry-after"), Some("5"));
+    assert!(
+        response.body_text().contains("from your address"),
+        "{response:?}"
+    );
+
+    // Another client address has a place of its own.
+    let elsewhere = Ipv4Addr::new(127, 0, 0, 2);
+    let mut other =
+        RawClient::handshake(common::connect_from(elsewhere, addr).await, addr, "/echo").await;
+    assert_eq!(
+        other.read_frame().await.unwrap().text(),
+        "Please enter your name"
+    );
+    // The first session did not notice.
+    first.send(0x1, true, b"Ktor").await;
+    assert_eq!(first.read_frame().await.unwrap().text(), "Hi, Ktor!");
     server.shutdown().await;
 }
 

@@ -59,7 +59,7 @@ use crate::options::WebSocketOptions;
 use crate::protocol::{handshake, Config, Protocol, Role};
 use crate::session::{Handshake, Request, Session};
 use accept::accept_loop;
-use connections::{going_away, Phase, SessionSlot, Sessions};
+use connections::{ConnectionSlot, Connections, SharedSlot};
 
 mod accept;
 mod connections;
@@ -68,6 +68,10 @@ mod options;
 pub use options::ServerOptions;
 
 type Body = Full<Bytes>;
+
+/// The `Retry-After` of a 503 for a server that is full or shutting down,
+/// in seconds.
+const RETRY_AFTER_SECS: u32 = 5;
 type Handler = Arc<dyn Fn(Session) -> BoxFuture<'static, CloseReason> + Send + Sync>;
 
 /// What a handler's return value means for its session's close.
@@ -205,7 +209,7 @@ pub struct ShutdownReport {
 pub struct Server {
     options: WebSocketOptions,
     server_options: ServerOptions,
-    sessions: Arc<Sessions>,
+    connections: Arc<Connections>,
     routes: Vec<WsRoute>,
     static_files: StaticFiles,
     extensions: Extensions,
@@ -242,7 +246,7 @@ impl Server {
         Self {
             options: WebSocketOptions::default(),
             server_options: ServerOptions::default(),
-            sessions: Arc::new(Sessions::new()),
+            connections: Arc::new(Connections::new()),
             routes: Vec::new(),
             static_files: StaticFiles::default(),
             extensions: Extensions::default(),
@@ -327,14 +331,28 @@ impl Server {
         self
     }
 
-    /// The most WebSocket sessions open at once (default 10 000; `None`: no
-    /// cap); upgrades over it get 503 and open sessions are untouched.
+    /// The most connections open at once, HTTP and WebSocket alike
+    /// (default 10 000; `None`: no cap). A connection over it is refused as
+    /// it is accepted: a 503 with `Retry-After` on plain TCP, closed over
+    /// TLS; open connections are untouched.
     ///
     /// ```
     /// let server = tandem::server::Server::new().max_connections(Some(500));
     /// ```
     pub fn max_connections(mut self, max: Option<usize>) -> Self {
         self.server_options.max_connections = max;
+        self
+    }
+
+    /// The most connections open at once from one client IP address
+    /// (default `None`: no cap per address), refused as over
+    /// [`Server::max_connections`].
+    ///
+    /// ```
+    /// let server = tandem::server::Server::new().max_connections_per_ip(Some(50));
+    /// ```
+    pub fn max_connections_per_ip(mut self, max: Option<usize>) -> Self {
+        self.server_options.max_connections_per_ip = max;
         self
     }
 
@@ -445,13 +463,13 @@ impl Server {
         let (stop, stopped) = watch::channel(false);
         let app = Arc::new(self);
         info!(%local_addr, "tandem server listening");
-        let sessions = app.sessions.clone();
+        let connections = app.connections.clone();
         let task = tokio::spawn(accept_loop(listener, app, stopped));
         Ok(RunningServer {
             local_addr,
             stop,
             task,
-            sessions,
+            connections,
         })
     }
 }
@@ -471,7 +489,7 @@ pub struct RunningServer {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
-    sessions: Arc<Sessions>,
+    connections: Arc<Connections>,
 }
 
 impl RunningServer {
@@ -503,7 +521,21 @@ impl RunningServer {
     /// # Ok(()) }
     /// ```
     pub fn session_count(&self) -> usize {
-        *self.sessions.count.borrow()
+        self.connections.session_count()
+    }
+
+    /// How many connections are open right now, of every kind: TLS
+    /// handshakes, plain HTTP, upgrades and WebSocket sessions (what
+    /// [`ServerOptions::max_connections`] caps).
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let server = tandem::server::Server::new().bind("127.0.0.1:0").await?;
+    /// assert_eq!(server.connection_count(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn connection_count(&self) -> usize {
+        self.connections.count()
     }
 
     /// Stops the server gracefully: stops accepting connections, sends every
@@ -527,33 +559,7 @@ impl RunningServer {
     pub async fn shutdown_gracefully(self, deadline: Duration) -> ShutdownReport {
         let _ = self.stop.send(true);
         let _ = self.task.await;
-        let sessions = self.sessions;
-        sessions.phase.send_replace(Phase::Stopping);
-        let links: Vec<Arc<Link>> = sessions.lock().live.values().flatten().cloned().collect();
-        let open = *sessions.count.borrow();
-        info!(
-            sessions = open,
-            "graceful shutdown: sending 1001 to every session"
-        );
-        for link in &links {
-            link.request_close(going_away());
-        }
-        let mut count = sessions.count.subscribe();
-        let _ = tokio::time::timeout(deadline, count.wait_for(|n| *n == 0)).await;
-        let dropped = *sessions.count.borrow();
-        if dropped > 0 {
-            warn!(
-                dropped,
-                "graceful shutdown: dropping the sessions left at the deadline"
-            );
-        }
-        // The phase first, then the links: a session attached after this
-        // snapshot sees the phase itself (SessionSlot::attach).
-        sessions.phase.send_replace(Phase::Dropping);
-        let links: Vec<Arc<Link>> = sessions.lock().live.values().flatten().cloned().collect();
-        for link in &links {
-            link.drop_connection();
-        }
+        let (open, dropped) = self.connections.shutdown_gracefully(deadline).await;
         ShutdownReport {
             sessions: open,
             closed: open.saturating_sub(dropped),
@@ -591,7 +597,12 @@ fn text_response(status: StatusCode, body: impl Into<String>) -> Response<Body> 
 }
 
 impl Server {
-    async fn respond(&self, request: HttpRequest<HyperBody>, peer: SocketAddr) -> Response<Body> {
+    async fn respond(
+        &self,
+        request: HttpRequest<HyperBody>,
+        peer: SocketAddr,
+        slot: &SharedSlot,
+    ) -> Response<Body> {
         let head_len = request_head_len(&request);
         if head_len > self.server_options.max_request_head {
             debug!(%peer, head_len, "request head over the limit");
@@ -609,7 +620,7 @@ impl Server {
         }
         let path = request.uri().path();
         if let Some(route) = self.routes.iter().find(|r| r.route.path == path) {
-            return self.upgrade(route, request, peer);
+            return self.upgrade(route, request, peer, slot);
         }
         if let Some(response) = self.static_files.serve(&request).await {
             return response;
@@ -622,6 +633,7 @@ impl Server {
         route: &WsRoute,
         mut request: HttpRequest<HyperBody>,
         peer: SocketAddr,
+        slot: &SharedSlot,
     ) -> Response<Body> {
         let accept = match handshake::check_request(
             request.method(),
@@ -675,17 +687,15 @@ impl Server {
                 "this origin may not open a WebSocket session here",
             );
         }
-        let slot = match self
-            .sessions
-            .try_reserve(self.server_options.max_connections)
-        {
+        // The connection's place among the server's becomes the session's.
+        let slot = match slot.take_for_session() {
             Ok(slot) => slot,
             Err(why) => {
                 debug!(%peer, why, "upgrade refused with 503");
                 let mut response = text_response(StatusCode::SERVICE_UNAVAILABLE, why);
                 response
                     .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
                 return response;
             }
         };
@@ -784,8 +794,8 @@ struct SessionParts {
     options: WebSocketOptions,
     raw: bool,
     extensions: Vec<Box<dyn Extension>>,
-    /// The session's place among the server's; freed when the connection ends.
-    slot: SessionSlot,
+    /// The connection's place among the server's; freed when it ends.
+    slot: ConnectionSlot,
 }
 
 /// Starts one upgraded connection: the driver and the handler in one task of
@@ -841,7 +851,7 @@ fn spawn_on<IO>(
     mut protocol: Protocol,
     handler: HandlerTask,
     link: Arc<Link>,
-    slot: SessionSlot,
+    slot: ConnectionSlot,
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -860,8 +870,8 @@ type HandlerTask = futures::future::CatchUnwind<AssertUnwindSafe<BoxFuture<'stat
 
 /// The driver and the handler of one session, polled together (as `join!`
 /// would): done when both are. The connection (the driver) ends on its own,
-/// or when a graceful shutdown's deadline drops it; its slot among the
-/// server's sessions is freed then, while the handler may run on.
+/// or when a graceful shutdown's deadline drops it; its place among the
+/// server's connections is freed then, while the handler may run on.
 struct SessionTask<IO> {
     driver: Option<Driver<IO>>,
     handler: Option<HandlerTask>,
@@ -869,11 +879,16 @@ struct SessionTask<IO> {
     /// The session's number in the logs ("session open" gives its peer):
     /// 8 bytes where the address took 32.
     id: u64,
-    slot: Option<SessionSlot>,
+    slot: Option<ConnectionSlot>,
 }
 
 impl<IO> SessionTask<IO> {
-    fn new(driver: Driver<IO>, handler: HandlerTask, link: Arc<Link>, slot: SessionSlot) -> Self {
+    fn new(
+        driver: Driver<IO>,
+        handler: HandlerTask,
+        link: Arc<Link>,
+        slot: ConnectionSlot,
+    ) -> Self {
         Self {
             driver: Some(driver),
             handler: Some(handler),

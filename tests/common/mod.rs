@@ -101,6 +101,19 @@ impl HttpResponse {
     }
 }
 
+/// A TCP connection to `addr` from the loopback address `from` (any of
+/// 127.0.0.0/8 on Linux), for tests that need another client address.
+pub async fn connect_from(from: std::net::Ipv4Addr, addr: SocketAddr) -> TcpStream {
+    within(&format!("connect to {addr} from {from}"), async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket
+            .bind(SocketAddr::from((from, 0)))
+            .unwrap_or_else(|e| panic!("bind {from}: {e}"));
+        socket.connect(addr).await.expect("TCP connect")
+    })
+    .await
+}
+
 /// Sends `request` (a whole hand-written HTTP/1.1 request) on a fresh TCP
 /// connection and reads one response with its `Content-Length` body.
 pub async fn http_exchange(addr: SocketAddr, request: &str) -> HttpResponse {
@@ -199,8 +212,16 @@ impl RawClient {
     /// Opens `path` on `addr` with a valid upgrade request; fails the test
     /// unless the answer is 101.
     pub async fn connect(addr: SocketAddr, path: &str) -> Self {
+        let stream = within("TCP connect", TcpStream::connect(addr))
+            .await
+            .expect("TCP connect");
+        Self::handshake(stream, addr, path).await
+    }
+
+    /// The same over `stream`, already connected to `addr` (from an address
+    /// of the test's choosing, say).
+    pub async fn handshake(mut stream: TcpStream, addr: SocketAddr, path: &str) -> Self {
         within("a raw WebSocket handshake", async {
-            let mut stream = TcpStream::connect(addr).await.expect("TCP connect");
             let request = format!(
                 "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
                  Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\

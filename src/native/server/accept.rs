@@ -1,17 +1,26 @@
 //! The accept loop and the HTTP connection that each accepted socket gets,
 //! over TLS when the server has a certificate.
+//!
+//! A socket takes its place among the server's connections as it is
+//! accepted, before any TLS handshake; one over the cap is answered with a
+//! 503 (on plain TCP) or closed (over TLS) and costs nothing more.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use super::connections::{reached, Phase};
-use super::Server;
+use super::connections::{reached, ConnectionSlot, Phase, SharedSlot};
+use super::{Server, RETRY_AFTER_SECS};
+
+/// How long a refused connection is given to take its 503 and close.
+const REFUSAL_GRACE: Duration = Duration::from_secs(1);
 
 /// Accepts connections until `stop` says `true`. A dropped sender (the
 /// [`RunningServer`](super::RunningServer) dropped) is no stop: the server
@@ -28,13 +37,26 @@ pub(super) async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
+                let slot = match app.connections.try_admit(peer.ip(), &app.server_options) {
+                    Ok(slot) => slot,
+                    Err(why) => {
+                        refuse(stream, peer, why, &app);
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 #[cfg(feature = "tls")]
                 if let Some(acceptor) = app.tls.clone() {
-                    tokio::spawn(serve_tls_connection(acceptor, stream, peer, app.clone()));
+                    tokio::spawn(serve_tls_connection(
+                        acceptor,
+                        stream,
+                        peer,
+                        app.clone(),
+                        slot,
+                    ));
                     continue;
                 }
-                tokio::spawn(serve_connection(stream, peer, app.clone()));
+                tokio::spawn(serve_connection(stream, peer, app.clone(), slot));
             }
             Err(error) => {
                 // Out of file descriptors and the like: back off, keep serving.
@@ -52,6 +74,41 @@ async fn stop_requested(stop: &mut watch::Receiver<bool>) {
     }
 }
 
+/// Answers a connection refused at accept: on plain TCP a 503 with
+/// `Retry-After` and `Connection: close`, over TLS nothing (the client
+/// would not read plain text), then closes it.
+fn refuse(stream: TcpStream, peer: SocketAddr, why: &'static str, app: &Arc<Server>) {
+    debug!(%peer, why, "connection refused");
+    #[cfg(feature = "tls")]
+    if app.tls.is_some() {
+        return;
+    }
+    let Some(permit) = app.connections.try_refusal() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _permit = permit;
+        let _ = tokio::time::timeout(REFUSAL_GRACE, answer_503(stream, why)).await;
+    });
+}
+
+async fn answer_503(mut stream: TcpStream, why: &str) -> std::io::Result<()> {
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: {RETRY_AFTER_SECS}\r\n\
+         Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\n\r\n{why}\n",
+        why.len() + 1
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await?;
+    // Read what the client sent until it closes: a socket closed with its
+    // request unread is reset, and the reset can destroy the 503 before the
+    // client reads it.
+    let mut sink = [0u8; 1024];
+    while stream.read(&mut sink).await? > 0 {}
+    Ok(())
+}
+
 /// The TLS handshake, bounded by the handshake timeout, then HTTP over it.
 #[cfg(feature = "tls")]
 async fn serve_tls_connection(
@@ -59,16 +116,17 @@ async fn serve_tls_connection(
     stream: TcpStream,
     peer: SocketAddr,
     app: Arc<Server>,
+    slot: ConnectionSlot,
 ) {
     let timeout = app.server_options.handshake_timeout;
     match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => serve_connection(tls, peer, app).await,
+        Ok(Ok(tls)) => serve_connection(tls, peer, app, slot).await,
         Ok(Err(error)) => debug!(%peer, %error, "TLS handshake failed"),
         Err(_) => debug!(%peer, "TLS handshake timed out"),
     }
 }
 
-async fn serve_connection<S>(stream: S, peer: SocketAddr, app: Arc<Server>)
+async fn serve_connection<S>(stream: S, peer: SocketAddr, app: Arc<Server>, slot: ConnectionSlot)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -79,11 +137,13 @@ where
         .header_read_timeout(limits.handshake_timeout)
         // hyper's minimum; the exact limit is checked on the parsed head.
         .max_buf_size(limits.max_request_head.max(8 * 1024));
-    let phases = app.sessions.phase.subscribe();
+    let phases = app.connections.phases();
     let service_app = app.clone();
+    let slot = SharedSlot::new(slot);
     let service = hyper::service::service_fn(move |request| {
         let app = service_app.clone();
-        async move { Ok::<_, Infallible>(app.respond(request, peer).await) }
+        let slot = slot.clone();
+        async move { Ok::<_, Infallible>(app.respond(request, peer, &slot).await) }
     });
     let connection = builder
         .serve_connection(TokioIo::new(stream), service)

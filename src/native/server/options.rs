@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
-/// Limits and policies of the HTTP side of a [`Server`](super::Server): what it accepts
-/// before a connection becomes a WebSocket session, how many sessions it
-/// runs at once, and which browser origins may open one.
+/// Limits and policies of the HTTP side of a [`Server`](super::Server):
+/// what it accepts before a connection becomes a WebSocket session, how
+/// many connections it holds at once, and which browser origins may open a
+/// session.
 ///
 /// Every field has a default that keeps a public server safe; set them with
-/// [`Server::server_options`](super::Server::server_options) or one at a time with the builder methods of
-/// the same names.
+/// [`Server::server_options`](super::Server::server_options) or one at a
+/// time with the builder methods of the same names.
 ///
 /// ```
 /// use std::time::Duration;
@@ -20,6 +21,7 @@ use std::time::Duration;
 ///     ..ServerOptions::default()
 /// };
 /// assert_eq!(options.handshake_timeout, Duration::from_secs(10));
+/// assert_eq!(options.max_connections_per_ip, None);
 /// assert_eq!(options.max_request_head, 16 * 1024);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +36,19 @@ pub struct ServerOptions {
     /// request (slowloris), or connects and says nothing, is dropped after
     /// this long. Default 10 s.
     pub handshake_timeout: Duration,
-    /// The most WebSocket sessions open at once, counting upgrades under
-    /// way; an upgrade over it is answered with 503 and `Retry-After`, and
-    /// open sessions are untouched. Plain HTTP requests (static files) are
-    /// not counted: each is bounded by `max_request_head` and
-    /// `handshake_timeout`. Default 10 000; `None` means no cap.
+    /// The most connections open at once, of every kind: TLS handshakes,
+    /// plain HTTP (static files, keep-alive), upgrades and WebSocket
+    /// sessions. It is checked as a socket is accepted, before any TLS
+    /// handshake; a socket over it is answered on plain TCP with
+    /// `503 Service Unavailable`, `Retry-After` and `Connection: close`, over
+    /// TLS closed at once, and open connections are untouched. An upgraded
+    /// connection keeps the place it had. Default 10 000; `None` means no
+    /// cap.
     pub max_connections: Option<usize>,
+    /// The most connections open at once from one client IP address,
+    /// counted and refused as `max_connections` is. Clients behind one NAT
+    /// or proxy share an address. Default `None`: no cap per address.
+    pub max_connections_per_ip: Option<usize>,
     /// The browser origins allowed to open a session (against cross-site
     /// WebSocket hijacking), compared without regard to ASCII case, e.g.
     /// `"https://chat.example"` or `"http://127.0.0.1:8080"`. An upgrade
@@ -55,6 +64,7 @@ impl Default for ServerOptions {
             max_request_head: 16 * 1024,
             handshake_timeout: Duration::from_secs(10),
             max_connections: Some(10_000),
+            max_connections_per_ip: None,
             allowed_origins: None,
         }
     }
