@@ -500,6 +500,41 @@ async fn graceful_shutdown_sends_1001_waits_for_the_handshakes_and_drops_the_res
     drop(stuck);
 }
 
+#[tokio::test]
+async fn graceful_shutdown_lets_a_download_in_flight_finish_with_no_session_open() {
+    const SIZE: u64 = 32 << 20;
+    let root = tempfile::tempdir().unwrap();
+    common::sparse_file(root.path(), "big.bin", SIZE);
+    let server = start(Server::new().static_files("/", root.path())).await;
+    let addr = server.local_addr();
+    let mut stream = within("connect", TcpStream::connect(addr)).await.unwrap();
+    let get = format!("GET /big.bin HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    within("write", stream.write_all(get.as_bytes()))
+        .await
+        .unwrap();
+    let (response, early) = within("the head", common::read_response_head(&mut stream)).await;
+    assert_eq!(response.status, 200);
+    // The shutdown begins with most of the file still to send (more than
+    // the socket buffers hold), and no session open.
+    let shutdown = tokio::spawn(server.shutdown_gracefully(Duration::from_secs(15)));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let rest = within("the rest of the file", read_until_closed(&mut stream)).await;
+    assert_eq!(
+        (early.len() + rest.len()) as u64,
+        SIZE,
+        "the download was cut short by the shutdown"
+    );
+    let report = within("the shutdown", shutdown).await.unwrap();
+    assert_eq!(
+        report,
+        ShutdownReport {
+            sessions: 0,
+            closed: 0,
+            dropped: 0
+        }
+    );
+}
+
 // ----- backpressure ----------------------------------------------------------------
 
 #[tokio::test]

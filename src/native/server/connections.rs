@@ -179,9 +179,10 @@ impl Connections {
     }
 
     /// Sends every session 1001 and lets HTTP connections finish their
-    /// request in flight; waits up to `deadline` for every session to end,
-    /// then drops the connections left. Returns how many sessions were open
-    /// and how many of them were dropped.
+    /// request in flight; waits up to `deadline` for every connection to
+    /// end, sessions and HTTP alike (a download in flight with no session
+    /// open is waited for too), then drops those left. Returns how many
+    /// sessions were open and how many of them were dropped.
     pub(super) async fn shutdown_gracefully(&self, deadline: Duration) -> (usize, usize) {
         self.phase.send_replace(Phase::Stopping);
         let links = self.links();
@@ -194,8 +195,8 @@ impl Connections {
         for link in &links {
             link.request_close(going_away());
         }
-        let mut sessions = self.sessions.subscribe();
-        let _ = tokio::time::timeout(deadline, sessions.wait_for(|n| *n == 0)).await;
+        let mut count = self.count.subscribe();
+        let _ = tokio::time::timeout(deadline, count.wait_for(|n| *n == 0)).await;
         let dropped = self.session_count();
         let left = self.count();
         if left > 0 {
