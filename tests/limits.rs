@@ -279,6 +279,76 @@ async fn upgrades_over_the_connection_cap_get_503_and_open_sessions_are_untouche
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_a_download_is_dropped() {
+    const SIZE: u64 = 64 << 20;
+    let root = tempfile::tempdir().unwrap();
+    common::sparse_file(root.path(), "big.bin", SIZE);
+    let server = start(
+        Server::new()
+            .http_idle_timeout(Duration::from_millis(300))
+            .static_files("/", root.path()),
+    )
+    .await;
+    let addr = server.local_addr();
+    let mut stream = within("connect", TcpStream::connect(addr)).await.unwrap();
+    let get = format!("GET /big.bin HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    within("write", stream.write_all(get.as_bytes()))
+        .await
+        .unwrap();
+    let (response, early) = within("the head", common::read_response_head(&mut stream)).await;
+    assert_eq!(response.status, 200);
+    // The client reads no more: once the socket buffers are full the
+    // server's writes stall, and it gives the connection up.
+    within("the stalled connection to be dropped", async {
+        while server.connection_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let rest = read_until_closed(&mut stream).await;
+    assert!(
+        ((early.len() + rest.len()) as u64) < SIZE,
+        "the whole file was sent to a client that stopped reading"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_that_sends_nothing_is_dropped() {
+    // A long head timeout: the idle timeout alone ends the connection.
+    let server = start(
+        Server::new()
+            .handshake_timeout(Duration::from_secs(60))
+            .http_idle_timeout(Duration::from_millis(300))
+            .web_socket("/echo", tandem::demo::echo),
+    )
+    .await;
+    let addr = server.local_addr();
+    let mut stream = within("connect", TcpStream::connect(addr)).await.unwrap();
+    let get = format!("GET /nothing HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    within("write", stream.write_all(get.as_bytes()))
+        .await
+        .unwrap();
+    let (response, rest) = within("a 404", common::read_http_response(&mut stream)).await;
+    assert_eq!(response.status, 404);
+    assert!(rest.is_empty());
+    assert!(within(
+        "the quiet connection to be dropped",
+        read_until_closed(&mut stream)
+    )
+    .await
+    .is_empty());
+    // A WebSocket session is not an HTTP connection: it outlives the idle
+    // timeout.
+    let mut session = connect(&server, "/echo").await;
+    assert_eq!(next_text(&mut session).await, "Please enter your name");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    within("send", session.send("Ktor")).await.unwrap();
+    assert_eq!(next_text(&mut session).await, "Hi, Ktor!");
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn every_connection_counts_against_the_cap_and_one_over_it_gets_503() {
     let server = start(
         Server::new()

@@ -60,9 +60,11 @@ use crate::protocol::{handshake, Config, Protocol, Role};
 use crate::session::{Handshake, Request, Session};
 use accept::accept_loop;
 use connections::{ConnectionSlot, Connections, SharedSlot};
+use idle::IdleIo;
 
 mod accept;
 mod connections;
+mod idle;
 mod options;
 
 pub use options::ServerOptions;
@@ -328,6 +330,20 @@ impl Server {
     /// ```
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.server_options.handshake_timeout = timeout;
+        self
+    }
+
+    /// The longest a plain HTTP connection may wait on its client with no
+    /// byte moving (default 30 s): a client that stops reading a response,
+    /// or keeps a connection open and quiet, is dropped. WebSocket sessions
+    /// are not subject to it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let server = tandem::server::Server::new().http_idle_timeout(Duration::from_secs(60));
+    /// ```
+    pub fn http_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.server_options.http_idle_timeout = timeout;
         self
     }
 
@@ -830,24 +846,25 @@ fn spawn_session(
     let handler = AssertUnwindSafe(handler(session)).catch_unwind();
 
     // Use the TCP (or TLS) stream directly when hyper hands it back: no
-    // boxed I/O.
-    let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
+    // boxed I/O, and no HTTP idle deadline on the session's path.
+    let upgraded = match upgraded.downcast::<TokioIo<IdleIo<TcpStream>>>() {
         Ok(parts) => return spawn_on(parts, protocol, handler, link, slot),
         Err(upgraded) => upgraded,
     };
     #[cfg(feature = "tls")]
-    let upgraded = match upgraded.downcast::<TokioIo<tokio_rustls::server::TlsStream<TcpStream>>>()
-    {
-        Ok(parts) => return spawn_on(parts, protocol, handler, link, slot),
-        Err(upgraded) => upgraded,
-    };
+    let upgraded =
+        match upgraded.downcast::<TokioIo<IdleIo<tokio_rustls::server::TlsStream<TcpStream>>>>() {
+            Ok(parts) => return spawn_on(parts, protocol, handler, link, slot),
+            Err(upgraded) => upgraded,
+        };
     let driver = Driver::new(TokioIo::new(upgraded), protocol, link.clone());
     tokio::spawn(SessionTask::new(driver, handler, link, slot));
 }
 
-/// Spawns the session's task on the stream hyper gave back after the upgrade.
+/// Spawns the session's task on the stream hyper gave back after the
+/// upgrade, out of its HTTP idle deadline.
 fn spawn_on<IO>(
-    parts: hyper::upgrade::Parts<TokioIo<IO>>,
+    parts: hyper::upgrade::Parts<TokioIo<IdleIo<IO>>>,
     mut protocol: Protocol,
     handler: HandlerTask,
     link: Arc<Link>,
@@ -859,7 +876,7 @@ fn spawn_on<IO>(
     // It may be a slice of hyper's read buffer: do not keep that buffer
     // alive for the life of the session.
     drop(parts.read_buf);
-    let driver = Driver::new(parts.io.into_inner(), protocol, link.clone());
+    let driver = Driver::new(parts.io.into_inner().into_inner(), protocol, link.clone());
     tokio::spawn(SessionTask::new(driver, handler, link, slot));
 }
 

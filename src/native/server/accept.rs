@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::connections::{reached, ConnectionSlot, Phase, SharedSlot};
+use super::idle::IdleIo;
 use super::{Server, RETRY_AFTER_SECS};
 
 /// How long a refused connection is given to take its 503 and close.
@@ -145,6 +146,7 @@ where
         let slot = slot.clone();
         async move { Ok::<_, Infallible>(app.respond(request, peer, &slot).await) }
     });
+    let stream = IdleIo::new(stream, limits.http_idle_timeout);
     let connection = builder
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();

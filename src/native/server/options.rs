@@ -21,6 +21,7 @@ use std::time::Duration;
 ///     ..ServerOptions::default()
 /// };
 /// assert_eq!(options.handshake_timeout, Duration::from_secs(10));
+/// assert_eq!(options.http_idle_timeout, Duration::from_secs(30));
 /// assert_eq!(options.max_connections_per_ip, None);
 /// assert_eq!(options.max_request_head, 16 * 1024);
 /// ```
@@ -34,8 +35,19 @@ pub struct ServerOptions {
     /// How long a client may take to send a whole request head, and how long
     /// an accepted upgrade may take to complete. A client that trickles its
     /// request (slowloris), or connects and says nothing, is dropped after
-    /// this long. Default 10 s.
+    /// this long; so is a keep-alive connection whose next request does not
+    /// come. Default 10 s.
     pub handshake_timeout: Duration,
+    /// The longest a plain HTTP connection may wait on its client with no
+    /// byte moving either way: a client that stops reading a response (a
+    /// large file requested and never read), or a keep-alive connection
+    /// that sends nothing, is dropped after this long. (An idle keep-alive
+    /// connection is also bounded by `handshake_timeout`, the time to send
+    /// its next request head: the shorter of the two ends it.) WebSocket
+    /// sessions are not subject to it: they have
+    /// [`WebSocketOptions::timeout`](crate::WebSocketOptions::timeout) and
+    /// the ping period. Default 30 s.
+    pub http_idle_timeout: Duration,
     /// The most connections open at once, of every kind: TLS handshakes,
     /// plain HTTP (static files, keep-alive), upgrades and WebSocket
     /// sessions. It is checked as a socket is accepted, before any TLS
@@ -63,6 +75,7 @@ impl Default for ServerOptions {
         Self {
             max_request_head: 16 * 1024,
             handshake_timeout: Duration::from_secs(10),
+            http_idle_timeout: Duration::from_secs(30),
             max_connections: Some(10_000),
             max_connections_per_ip: None,
             allowed_origins: None,
