@@ -455,20 +455,97 @@ async fn connections_over_the_cap_per_address_get_503_and_other_addresses_are_se
 
 // ----- origins -------------------------------------------------------------------
 
+/// A handler that counts its sessions, greets and waits for the end.
+fn welcoming(calls: Arc<AtomicUsize>) -> impl Fn(Session) -> ReportFut + Clone {
+    move |session: Session| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            let _ = session.send("welcome").await;
+            session.close_reason().await;
+        })
+    }
+}
+
+/// The status of an upgrade to `/ws` with these `Host` and `Origin` values.
+async fn upgrade_status(addr: SocketAddr, host: &str, origin: &str) -> u16 {
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    http_exchange(addr, &request).await.status
+}
+
+#[tokio::test]
+async fn by_default_only_the_servers_own_pages_may_open_a_session() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = start(Server::new().web_socket("/ws", welcoming(calls.clone()))).await;
+    let addr = server.local_addr();
+    let here = addr.to_string();
+    let other_port = format!("http://127.0.0.1:{}", addr.port() ^ 1);
+    let cases = [
+        // The server's own pages, whatever the case; a host without a port
+        // is on its scheme's default one.
+        (here.as_str(), format!("http://{addr}"), 101),
+        (here.as_str(), format!("HTTP://{addr}/"), 101),
+        ("chat.example", "http://Chat.Example:80".to_owned(), 101),
+        ("chat.example", "https://chat.example".to_owned(), 101),
+        // Pages of other hosts or ports, and opaque origins.
+        (
+            here.as_str(),
+            format!("http://localhost:{}", addr.port()),
+            403,
+        ),
+        (here.as_str(), other_port, 403),
+        (here.as_str(), "https://evil.example".to_owned(), 403),
+        (here.as_str(), "null".to_owned(), 403),
+        ("chat.example:8443", "https://chat.example".to_owned(), 403),
+    ];
+    let mut accepted = 0;
+    for (host, origin, status) in &cases {
+        let got = upgrade_status(addr, host, origin).await;
+        assert_eq!(got, *status, "Origin {origin} on Host {host}");
+        accepted += usize::from(got == 101);
+    }
+    // A client that sends no Origin (not a browser) is accepted.
+    let mut session = connect(&server, "/ws").await;
+    assert_eq!(next_text(&mut session).await, "welcome");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        accepted + 1,
+        "no refused upgrade reaches the handler"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn allow_any_origin_lets_every_page_open_a_session() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = start(
+        Server::new()
+            .allow_any_origin()
+            .web_socket("/ws", welcoming(calls.clone())),
+    )
+    .await;
+    let addr = server.local_addr();
+    for origin in ["https://evil.example", "null"] {
+        assert_eq!(
+            upgrade_status(addr, &addr.to_string(), origin).await,
+            101,
+            "{origin}"
+        );
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn origins_not_on_the_allow_list_get_403_and_never_reach_the_handler() {
     let calls = Arc::new(AtomicUsize::new(0));
-    let counted = calls.clone();
     let server = start(
         Server::new()
             .allowed_origins(["http://good.example"])
-            .web_socket("/ws", move |session: Session| {
-                counted.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    let _ = session.send("welcome").await;
-                    session.close_reason().await;
-                }
-            }),
+            .web_socket("/ws", welcoming(calls.clone())),
     )
     .await;
     let addr = server.local_addr();

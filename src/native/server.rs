@@ -66,8 +66,10 @@ mod accept;
 mod connections;
 mod idle;
 mod options;
+mod origin;
 
 pub use options::ServerOptions;
+pub use origin::OriginPolicy;
 
 type Body = Full<Bytes>;
 
@@ -372,19 +374,35 @@ impl Server {
         self
     }
 
-    /// Accepts upgrades from browsers only when their `Origin` is one of
-    /// `origins` (others get 403); requests without `Origin` are accepted.
+    /// Accepts upgrades from browser pages of `origins` as well as from the
+    /// server's own pages (others get 403; requests without `Origin` are
+    /// accepted): [`OriginPolicy::SameHostOr`]. Replaces the policy set
+    /// before.
     ///
     /// ```
     /// let server = tandem::server::Server::new()
-    ///     .allowed_origins(["http://127.0.0.1:8080", "http://localhost:8080"]);
+    ///     .allowed_origins(["https://app.example", "http://localhost:3000"]);
     /// ```
     pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.server_options.allowed_origins = Some(origins.into_iter().map(Into::into).collect());
+        self.server_options.origins =
+            OriginPolicy::SameHostOr(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Accepts upgrades from pages of any origin, `null` included
+    /// ([`OriginPolicy::Any`]): only for sessions that do not rely on what a
+    /// browser sends by itself (cookies, HTTP authentication), or pages
+    /// served from elsewhere. Replaces the policy set before.
+    ///
+    /// ```
+    /// let server = tandem::server::Server::new().allow_any_origin();
+    /// ```
+    pub fn allow_any_origin(mut self) -> Self {
+        self.server_options.origins = OriginPolicy::Any;
         self
     }
 
@@ -690,17 +708,17 @@ impl Server {
             }
         };
 
-        let origin = request.headers().get(header::ORIGIN).map(|v| v.to_str());
-        let origin_allowed = match origin {
-            None => self.server_options.origin_allowed(None),
-            Some(Ok(origin)) => self.server_options.origin_allowed(Some(origin)),
-            Some(Err(_)) => self.server_options.allowed_origins.is_none(),
-        };
-        if !origin_allowed {
-            debug!(%peer, ?origin, "upgrade refused: origin not allowed");
+        if !self.origin_allowed(&request) {
+            debug!(
+                %peer,
+                origin = ?request.headers().get(header::ORIGIN),
+                host = ?request.headers().get(header::HOST),
+                "upgrade refused: origin not allowed"
+            );
             return text_response(
                 StatusCode::FORBIDDEN,
-                "this origin may not open a WebSocket session here",
+                "this origin may not open a WebSocket session here: \
+                 it is neither this server's host nor an allowed origin",
             );
         }
         // The connection's place among the server's becomes the session's.
@@ -781,6 +799,23 @@ impl Server {
             }
         }
         response
+    }
+
+    /// Whether the upgrade's `Origin` passes the server's policy; the host
+    /// is the `Host` header's, or the request target's authority.
+    fn origin_allowed<B>(&self, request: &HttpRequest<B>) -> bool {
+        let policy = &self.server_options.origins;
+        let Some(origin) = request.headers().get(header::ORIGIN) else {
+            return true;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return *policy == OriginPolicy::Any;
+        };
+        let host = match request.headers().get(header::HOST) {
+            Some(host) => host.to_str().ok(),
+            None => request.uri().authority().map(|a| a.as_str()),
+        };
+        policy.allows(Some(origin), host)
     }
 
     /// Accepts what the client offers of the configured extensions. A

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::OriginPolicy;
+
 /// Limits and policies of the HTTP side of a [`Server`](super::Server):
 /// what it accepts before a connection becomes a WebSocket session, how
 /// many connections it holds at once, and which browser origins may open a
@@ -13,11 +15,11 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tandem::server::ServerOptions;
+/// use tandem::server::{OriginPolicy, ServerOptions};
 ///
 /// let options = ServerOptions {
 ///     max_connections: Some(1_000),
-///     allowed_origins: Some(vec!["https://chat.example".into()]),
+///     origins: OriginPolicy::SameHostOr(vec!["https://chat.example".into()]),
 ///     ..ServerOptions::default()
 /// };
 /// assert_eq!(options.handshake_timeout, Duration::from_secs(10));
@@ -61,13 +63,13 @@ pub struct ServerOptions {
     /// counted and refused as `max_connections` is. Clients behind one NAT
     /// or proxy share an address. Default `None`: no cap per address.
     pub max_connections_per_ip: Option<usize>,
-    /// The browser origins allowed to open a session (against cross-site
-    /// WebSocket hijacking), compared without regard to ASCII case, e.g.
-    /// `"https://chat.example"` or `"http://127.0.0.1:8080"`. An upgrade
-    /// whose `Origin` header is not listed is answered with 403 and never
-    /// reaches a handler; one without `Origin` (not from a browser) is
-    /// accepted. `None` (the default, as in Ktor) accepts every origin.
-    pub allowed_origins: Option<Vec<String>>,
+    /// Which browser pages may open a session (against cross-site WebSocket
+    /// hijacking). Default [`OriginPolicy::SameHostOr`] with no origin
+    /// listed: the server's own pages (an `Origin` naming the host the
+    /// request was sent to); an upgrade from another site's page, or with
+    /// `Origin: null`, gets 403. Requests without `Origin` (not from a
+    /// browser) are accepted under every policy.
+    pub origins: OriginPolicy,
 }
 
 impl Default for ServerOptions {
@@ -78,35 +80,7 @@ impl Default for ServerOptions {
             http_idle_timeout: Duration::from_secs(30),
             max_connections: Some(10_000),
             max_connections_per_ip: None,
-            allowed_origins: None,
-        }
-    }
-}
-
-impl ServerOptions {
-    /// Whether an upgrade with this `Origin` header value may proceed.
-    ///
-    /// ```
-    /// use tandem::server::ServerOptions;
-    /// let options = ServerOptions {
-    ///     allowed_origins: Some(vec!["https://chat.example".into()]),
-    ///     ..ServerOptions::default()
-    /// };
-    /// assert!(options.origin_allowed(Some("https://CHAT.example")));
-    /// assert!(options.origin_allowed(None));
-    /// assert!(!options.origin_allowed(Some("https://evil.example")));
-    /// assert!(!options.origin_allowed(Some("null")));
-    /// assert!(ServerOptions::default().origin_allowed(Some("https://evil.example")));
-    /// ```
-    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
-        match (&self.allowed_origins, origin) {
-            (None, _) | (Some(_), None) => true,
-            (Some(allowed), Some(origin)) => {
-                let origin = origin.trim().trim_end_matches('/');
-                allowed
-                    .iter()
-                    .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
-            }
+            origins: OriginPolicy::default(),
         }
     }
 }
