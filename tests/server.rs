@@ -1,6 +1,7 @@
 //! The server as a user meets it: HTTP answers for what is not a WebSocket
 //! session, upgrade refusals, subprotocols per route, the request seen by
-//! the handler, how a handler's end closes its session, and static files.
+//! the handler, and how a handler's end closes its session. Static files
+//! are in `tests/static_files.rs`.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -351,73 +352,6 @@ async fn a_handler_can_close_with_its_own_code() {
         within("close reason", session.close_reason()).await,
         CloseReason::new(CloseCode::TryAgainLater, "closed for today")
     );
-    server.shutdown().await;
-}
-
-#[tokio::test]
-async fn static_files_are_served_and_traversal_is_refused() {
-    let root = tempfile::tempdir().expect("a temporary folder");
-    let www = root.path().join("www");
-    std::fs::create_dir_all(www.join("sub")).unwrap();
-    std::fs::write(www.join("index.html"), "<h1>tandem</h1>\n").unwrap();
-    std::fs::write(www.join("sub").join("page.txt"), "a page\n").unwrap();
-    std::fs::write(www.join("app.js"), "console.log(1)\n").unwrap();
-    std::fs::write(root.path().join("secret.txt"), "do not serve\n").unwrap();
-
-    let server = start(
-        Server::new()
-            .web_socket("/ws", quiet)
-            .static_files("/", &www),
-    )
-    .await;
-    let addr = server.local_addr();
-    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-
-    let response = http_exchange(addr, &get("/")).await;
-    assert_eq!(response.status, 200);
-    assert_eq!(response.body_text(), "<h1>tandem</h1>\n");
-    assert!(response
-        .header("content-type")
-        .is_some_and(|t| t.starts_with("text/html")));
-
-    let response = http_exchange(addr, &get("/index.html")).await;
-    assert_eq!(
-        (response.status, response.body_text().as_str()),
-        (200, "<h1>tandem</h1>\n")
-    );
-
-    let response = http_exchange(addr, &get("/sub/page.txt")).await;
-    assert_eq!(
-        (response.status, response.body_text().as_str()),
-        (200, "a page\n")
-    );
-
-    let response = http_exchange(addr, &get("/app.js")).await;
-    assert_eq!(response.status, 200);
-    assert!(response
-        .header("content-type")
-        .is_some_and(|t| t.starts_with("text/javascript")));
-
-    let head = format!("HEAD /sub/page.txt HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-    let response = http_exchange(addr, &head).await;
-    assert_eq!(response.status, 200);
-
-    for path in [
-        "/missing.html",
-        "/../secret.txt",
-        "/sub/../../secret.txt",
-        "/%2e%2e/secret.txt",
-        "/sub/%2e%2e/%2e%2e/secret.txt",
-        "/..%2fsecret.txt",
-    ] {
-        let response = http_exchange(addr, &get(path)).await;
-        assert_eq!(response.status, 404, "{path}: {response:?}");
-        assert!(!response.body_text().contains("do not serve"), "{path}");
-    }
-
-    // The WebSocket route still wins over the files for its own path.
-    let response = http_exchange(addr, &get("/ws")).await;
-    assert_eq!(response.status, 426);
     server.shutdown().await;
 }
 
