@@ -453,6 +453,56 @@ async fn connections_over_the_cap_per_address_get_503_and_other_addresses_are_se
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn the_largest_option_values_mean_no_limit_and_the_server_serves() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("index.html"), "page\n").unwrap();
+    let server = start(
+        Server::new()
+            .handshake_timeout(Duration::MAX)
+            .http_idle_timeout(Duration::MAX)
+            .max_connections(Some(usize::MAX))
+            .max_connections_per_ip(Some(usize::MAX))
+            .max_request_head(usize::MAX)
+            .web_socket("/echo", tandem::demo::echo)
+            .static_files("/", root.path()),
+    )
+    .await;
+    let addr = server.local_addr();
+    // A page and then an upgrade on one keep-alive connection: every
+    // timer of the HTTP side is armed on the way.
+    let mut stream = within("connect", TcpStream::connect(addr)).await.unwrap();
+    let get = format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    within("write", stream.write_all(get.as_bytes()))
+        .await
+        .unwrap();
+    let (page, _) = within("the page", common::read_http_response(&mut stream)).await;
+    assert_eq!((page.status, page.body_text().as_str()), (200, "page\n"));
+    let mut raw = RawClient::handshake(stream, addr, "/echo").await;
+    assert_eq!(
+        raw.read_frame().await.unwrap().text(),
+        "Please enter your name"
+    );
+    raw.send(0x1, true, b"Ktor").await;
+    assert_eq!(raw.read_frame().await.unwrap().text(), "Hi, Ktor!");
+    // And the tandem client's session.
+    let mut session = connect(&server, "/echo").await;
+    assert_eq!(next_text(&mut session).await, "Please enter your name");
+    within("send", session.send("MAX")).await.unwrap();
+    assert_eq!(next_text(&mut session).await, "Hi, MAX!");
+    within("close", session.close(CloseReason::normal()))
+        .await
+        .unwrap();
+    drain(&mut session).await;
+    drop(raw);
+    let report = within(
+        "a graceful shutdown without a deadline",
+        server.shutdown_gracefully(Duration::MAX),
+    )
+    .await;
+    assert_eq!(report.dropped, 0);
+}
+
 // ----- origins -------------------------------------------------------------------
 
 /// A handler that counts its sessions, greets and waits for the end.

@@ -68,6 +68,14 @@ pub(super) async fn accept_loop(
     }
 }
 
+/// A timeout as hyper takes it: hyper adds it to the clock at every request
+/// head, which panics on a huge one (`Duration::MAX`), so one of a century
+/// or more is no timeout.
+fn hyper_timeout(timeout: Duration) -> Option<Duration> {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    (timeout < CENTURY).then_some(timeout)
+}
+
 /// Resolves once `stop` says `true`; never when its sender is gone.
 async fn stop_requested(stop: &mut watch::Receiver<bool>) {
     if stop.wait_for(|stop| *stop).await.is_err() {
@@ -135,7 +143,7 @@ where
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.handshake_timeout)
+        .header_read_timeout(hyper_timeout(limits.handshake_timeout))
         // hyper's minimum; the exact limit is checked on the parsed head.
         .max_buf_size(limits.max_request_head.max(8 * 1024));
     let phases = app.connections.phases();

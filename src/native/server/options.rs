@@ -12,6 +12,8 @@ use super::OriginPolicy;
 /// Every field has a default that keeps a public server safe; set them with
 /// [`Server::server_options`](super::Server::server_options) or one at a
 /// time with the builder methods of the same names.
+/// The largest values mean no limit: `Duration::MAX` (or any timeout of a
+/// century or more) never times out, `usize::MAX` never refuses.
 ///
 /// ```
 /// use std::time::Duration;
