@@ -3,7 +3,7 @@
 //!
 //! A socket takes its place among the server's connections as it is
 //! accepted, before any TLS handshake; one over the cap is answered with a
-//! 503 (on plain TCP) or closed (over TLS) and costs nothing more.
+//! 503 (on plain TCP) or closed (over TLS), and takes no place.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -62,7 +62,7 @@ pub(super) async fn accept_loop(
             Err(error) => {
                 // Out of file descriptors and the like: back off, keep serving.
                 warn!(%error, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }

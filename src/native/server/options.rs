@@ -57,9 +57,10 @@ pub struct ServerOptions {
     /// sessions. It is checked as a socket is accepted, before any TLS
     /// handshake; a socket over it is answered on plain TCP with
     /// `503 Service Unavailable`, `Retry-After` and `Connection: close`, over
-    /// TLS closed at once, and open connections are untouched. An upgraded
-    /// connection keeps the place it had. Default 10 000; `None` means no
-    /// cap.
+    /// TLS closed at once, and open connections are untouched (at most 64
+    /// refused connections are answered at a time, each for up to a second;
+    /// past that they are closed without an answer). An upgraded connection
+    /// keeps the place it had. Default 10 000; `None` means no cap.
     pub max_connections: Option<usize>,
     /// The most connections open at once from one client IP address,
     /// counted and refused as `max_connections` is. Clients behind one NAT
