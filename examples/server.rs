@@ -4,6 +4,11 @@
 //! cargo run --example server -- --addr 127.0.0.1:8080 --www www --pkg pkg
 //! ```
 //!
+//! Its own pages may open sessions; so may pages from each
+//! `--allow-origin ORIGIN` (repeatable, e.g. `--allow-origin
+//! http://localhost:3000`), or from anywhere with `--any-origin` (the
+//! browser tests' page is served from another port, so they need it).
+//!
 //! Every route negotiates permessage-deflate with clients that offer it
 //! (browsers do), in its default configuration.
 //!
@@ -41,15 +46,24 @@ async fn main() {
     let mut addr = "127.0.0.1:8080".to_string();
     let mut www = "www".to_string();
     let mut pkg = "pkg".to_string();
+    let mut origins = Vec::new();
+    let mut any_origin = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let value = args.next();
-        match (arg.as_str(), value) {
+        if arg == "--any-origin" {
+            any_origin = true;
+            continue;
+        }
+        match (arg.as_str(), args.next()) {
             ("--addr", Some(v)) => addr = v,
             ("--www", Some(v)) => www = v,
             ("--pkg", Some(v)) => pkg = v,
+            ("--allow-origin", Some(v)) => origins.push(v),
             _ => {
-                eprintln!("usage: server [--addr HOST:PORT] [--www DIR] [--pkg DIR]");
+                eprintln!(
+                    "usage: server [--addr HOST:PORT] [--www DIR] [--pkg DIR] \
+                     [--allow-origin ORIGIN]... [--any-origin]"
+                );
                 std::process::exit(2);
             }
         }
@@ -59,7 +73,12 @@ async fn main() {
     let log_any = CloseLog::default();
     let (log_proto, log_closed) = (log_any.clone(), log_any.clone());
     let log_extensions = log_any.clone();
-    let server = Server::new()
+    let server = if any_origin {
+        Server::new().allow_any_origin()
+    } else {
+        Server::new().allowed_origins(origins)
+    };
+    let server = server
         .extension(PerMessageDeflate::new())
         .web_socket("/echo", echo)
         .web_socket("/chat", move |session| room.clone().join(session))

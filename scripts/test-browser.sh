@@ -10,7 +10,9 @@
 # version in Cargo.lock are installed only when missing. The demo server is
 # started on a free 127.0.0.1 port (`--addr 127.0.0.1:0`), its address is
 # handed to the tests at compile time as TANDEM_TEST_SERVER, and it is
-# stopped on exit.
+# stopped on exit. It runs with --any-origin: the wasm-bindgen-test runner
+# serves the test page from a port of its own, so every session the tests
+# open is cross-origin.
 # Every step is bounded in time.
 set -euo pipefail
 
@@ -44,7 +46,7 @@ trap 'exit 130' INT TERM
 
 # A process group of its own, so that cleanup stops cargo and the server alike.
 RUST_LOG="${RUST_LOG:-tandem=warn}" setsid cargo run --quiet --example server -- \
-    --addr 127.0.0.1:0 >"$server_log" 2>&1 &
+    --addr 127.0.0.1:0 --any-origin >"$server_log" 2>&1 &
 server_pid=$!
 
 addr=""

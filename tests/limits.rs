@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -278,22 +278,324 @@ async fn upgrades_over_the_connection_cap_get_503_and_open_sessions_are_untouche
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_client_that_stops_reading_a_download_is_dropped() {
+    const SIZE: u64 = 64 << 20;
+    let root = tempfile::tempdir().unwrap();
+    common::sparse_file(root.path(), "big.bin", SIZE);
+    let server = start(
+        Server::new()
+            .http_idle_timeout(Duration::from_millis(300))
+            .static_files("/", root.path()),
+    )
+    .await;
+    let addr = server.local_addr();
+    let mut stream = within("connect", TcpStream::connect(addr)).await.unwrap();
+    let get = format!("GET /big.bin HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    within("write", stream.write_all(get.as_bytes()))
+        .await
+        .unwrap();
+    let (response, early) = within("the head", common::read_response_head(&mut stream)).await;
+    assert_eq!(response.status, 200);
+    // The client reads no more: once the socket buffers are full the
+    // server's writes stall, and it gives the connection up.
+    within("the stalled connection to be dropped", async {
+        while server.connection_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let rest = read_until_closed(&mut stream).await;
+    assert!(
+        ((early.len() + rest.len()) as u64) < SIZE,
+        "the whole file was sent to a client that stopped reading"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_that_sends_nothing_is_dropped() {
+    // A long head timeout: the idle timeout alone ends the connection.
+    let server = start(
+        Server::new()
+            .handshake_timeout(Duration::from_secs(60))
+            .http_idle_timeout(Duration::from_millis(300))
+            .web_socket("/echo", tandem::demo::echo),
+    )
+    .await;
+    let addr = server.local_addr();
+    let mut stream = within("connect", TcpStream::connect(addr)).await.unwrap();
+    let get = format!("GET /nothing HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    within("write", stream.write_all(get.as_bytes()))
+        .await
+        .unwrap();
+    let (response, rest) = within("a 404", common::read_http_response(&mut stream)).await;
+    assert_eq!(response.status, 404);
+    assert!(rest.is_empty());
+    assert!(within(
+        "the quiet connection to be dropped",
+        read_until_closed(&mut stream)
+    )
+    .await
+    .is_empty());
+    // A WebSocket session is not an HTTP connection: it outlives the idle
+    // timeout.
+    let mut session = connect(&server, "/echo").await;
+    assert_eq!(next_text(&mut session).await, "Please enter your name");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    within("send", session.send("Ktor")).await.unwrap();
+    assert_eq!(next_text(&mut session).await, "Hi, Ktor!");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_connection_counts_against_the_cap_and_one_over_it_gets_503() {
+    let server = start(
+        Server::new()
+            .max_connections(Some(2))
+            .web_socket("/echo", tandem::demo::echo),
+    )
+    .await;
+    let addr = server.local_addr();
+    let url = common::ws_url(&server, "/echo");
+    let mut session = connect(&server, "/echo").await;
+    assert_eq!(next_text(&mut session).await, "Please enter your name");
+    // A keep-alive HTTP connection that has had its answer and stays open
+    // holds the second place.
+    let get = format!("GET /nothing HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let mut keep_alive = within("connect", TcpStream::connect(addr)).await.unwrap();
+    within("write", keep_alive.write_all(get.as_bytes()))
+        .await
+        .unwrap();
+    let (answer, _) = within("a 404", common::read_http_response(&mut keep_alive)).await;
+    assert_eq!(answer.status, 404);
+
+    // A third connection is refused with a 503 that says so, then closed.
+    let mut refused = within("connect", TcpStream::connect(addr)).await.unwrap();
+    within("write", refused.write_all(get.as_bytes()))
+        .await
+        .unwrap();
+    let (response, rest) = within("the 503", common::read_http_response(&mut refused)).await;
+    assert_eq!(response.status, 503, "{response:?}");
+    assert_eq!(response.header("retry-after"), Some("5"));
+    assert_eq!(response.header("connection"), Some("close"));
+    assert!(
+        response.body_text().contains("too many connections"),
+        "{response:?}"
+    );
+    assert!(rest.is_empty());
+    assert!(within("the close", read_until_closed(&mut refused))
+        .await
+        .is_empty());
+    // So is an upgrade.
+    match within("a third connect", tandem::connect(&url)).await {
+        Err(Error::HandshakeRefused { status: 503, .. }) => {}
+        other => panic!("expected 503 over the cap, got {other:?}"),
+    }
+    // The session did not notice.
+    within("send", session.send("Ktor")).await.unwrap();
+    assert_eq!(next_text(&mut session).await, "Hi, Ktor!");
+
+    // Once the HTTP connection leaves there is room again.
+    drop(keep_alive);
+    let mut third = within("room for a third", async {
+        loop {
+            match tandem::connect(&url).await {
+                Ok(session) => return session,
+                Err(Error::HandshakeRefused { status: 503, .. }) => {
+                    tokio::time::sleep(Duration::from_millis(5)).await
+                }
+                Err(e) => panic!("connect: {e}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(next_text(&mut third).await, "Please enter your name");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_per_address_get_503_and_other_addresses_are_served() {
+    let server = start(
+        Server::new()
+            .max_connections_per_ip(Some(1))
+            .web_socket("/echo", tandem::demo::echo),
+    )
+    .await;
+    let addr = server.local_addr();
+    let home = Ipv4Addr::new(127, 0, 0, 1);
+    let mut first =
+        RawClient::handshake(common::connect_from(home, addr).await, addr, "/echo").await;
+    assert_eq!(
+        first.read_frame().await.unwrap().text(),
+        "Please enter your name"
+    );
+
+    let response = http_exchange(addr, &upgrade_request(addr, "/echo", "")).await;
+    assert_eq!(response.status, 503, "{response:?}");
+    assert_eq!(response.header("retry-after"), Some("5"));
+    assert!(
+        response.body_text().contains("from your address"),
+        "{response:?}"
+    );
+
+    // Another client address has a place of its own.
+    let elsewhere = Ipv4Addr::new(127, 0, 0, 2);
+    let mut other =
+        RawClient::handshake(common::connect_from(elsewhere, addr).await, addr, "/echo").await;
+    assert_eq!(
+        other.read_frame().await.unwrap().text(),
+        "Please enter your name"
+    );
+    // The first session did not notice.
+    first.send(0x1, true, b"Ktor").await;
+    assert_eq!(first.read_frame().await.unwrap().text(), "Hi, Ktor!");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_largest_option_values_mean_no_limit_and_the_server_serves() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("index.html"), "page\n").unwrap();
+    let server = start(
+        Server::new()
+            .handshake_timeout(Duration::MAX)
+            .http_idle_timeout(Duration::MAX)
+            .max_connections(Some(usize::MAX))
+            .max_connections_per_ip(Some(usize::MAX))
+            .max_request_head(usize::MAX)
+            .web_socket("/echo", tandem::demo::echo)
+            .static_files("/", root.path()),
+    )
+    .await;
+    let addr = server.local_addr();
+    // A page and then an upgrade on one keep-alive connection: every
+    // timer of the HTTP side is armed on the way.
+    let mut stream = within("connect", TcpStream::connect(addr)).await.unwrap();
+    let get = format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    within("write", stream.write_all(get.as_bytes()))
+        .await
+        .unwrap();
+    let (page, _) = within("the page", common::read_http_response(&mut stream)).await;
+    assert_eq!((page.status, page.body_text().as_str()), (200, "page\n"));
+    let mut raw = RawClient::handshake(stream, addr, "/echo").await;
+    assert_eq!(
+        raw.read_frame().await.unwrap().text(),
+        "Please enter your name"
+    );
+    raw.send(0x1, true, b"Ktor").await;
+    assert_eq!(raw.read_frame().await.unwrap().text(), "Hi, Ktor!");
+    // And the tandem client's session.
+    let mut session = connect(&server, "/echo").await;
+    assert_eq!(next_text(&mut session).await, "Please enter your name");
+    within("send", session.send("MAX")).await.unwrap();
+    assert_eq!(next_text(&mut session).await, "Hi, MAX!");
+    within("close", session.close(CloseReason::normal()))
+        .await
+        .unwrap();
+    drain(&mut session).await;
+    drop(raw);
+    let report = within(
+        "a graceful shutdown without a deadline",
+        server.shutdown_gracefully(Duration::MAX),
+    )
+    .await;
+    assert_eq!(report.dropped, 0);
+}
+
 // ----- origins -------------------------------------------------------------------
+
+/// A handler that counts its sessions, greets and waits for the end.
+fn welcoming(calls: Arc<AtomicUsize>) -> impl Fn(Session) -> ReportFut + Clone {
+    move |session: Session| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            let _ = session.send("welcome").await;
+            session.close_reason().await;
+        })
+    }
+}
+
+/// The status of an upgrade to `/ws` with these `Host` and `Origin` values.
+async fn upgrade_status(addr: SocketAddr, host: &str, origin: &str) -> u16 {
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    http_exchange(addr, &request).await.status
+}
+
+#[tokio::test]
+async fn by_default_only_the_servers_own_pages_may_open_a_session() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = start(Server::new().web_socket("/ws", welcoming(calls.clone()))).await;
+    let addr = server.local_addr();
+    let here = addr.to_string();
+    let other_port = format!("http://127.0.0.1:{}", addr.port() ^ 1);
+    let cases = [
+        // The server's own pages, whatever the case; a host without a port
+        // is on its scheme's default one.
+        (here.as_str(), format!("http://{addr}"), 101),
+        (here.as_str(), format!("HTTP://{addr}/"), 101),
+        ("chat.example", "http://Chat.Example:80".to_owned(), 101),
+        ("chat.example", "https://chat.example".to_owned(), 101),
+        // Pages of other hosts or ports, and opaque origins.
+        (
+            here.as_str(),
+            format!("http://localhost:{}", addr.port()),
+            403,
+        ),
+        (here.as_str(), other_port, 403),
+        (here.as_str(), "https://evil.example".to_owned(), 403),
+        (here.as_str(), "null".to_owned(), 403),
+        ("chat.example:8443", "https://chat.example".to_owned(), 403),
+    ];
+    let mut accepted = 0;
+    for (host, origin, status) in &cases {
+        let got = upgrade_status(addr, host, origin).await;
+        assert_eq!(got, *status, "Origin {origin} on Host {host}");
+        accepted += usize::from(got == 101);
+    }
+    // A client that sends no Origin (not a browser) is accepted.
+    let mut session = connect(&server, "/ws").await;
+    assert_eq!(next_text(&mut session).await, "welcome");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        accepted + 1,
+        "no refused upgrade reaches the handler"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn allow_any_origin_lets_every_page_open_a_session() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = start(
+        Server::new()
+            .allow_any_origin()
+            .web_socket("/ws", welcoming(calls.clone())),
+    )
+    .await;
+    let addr = server.local_addr();
+    for origin in ["https://evil.example", "null"] {
+        assert_eq!(
+            upgrade_status(addr, &addr.to_string(), origin).await,
+            101,
+            "{origin}"
+        );
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    server.shutdown().await;
+}
 
 #[tokio::test]
 async fn origins_not_on_the_allow_list_get_403_and_never_reach_the_handler() {
     let calls = Arc::new(AtomicUsize::new(0));
-    let counted = calls.clone();
     let server = start(
         Server::new()
             .allowed_origins(["http://good.example"])
-            .web_socket("/ws", move |session: Session| {
-                counted.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    let _ = session.send("welcome").await;
-                    session.close_reason().await;
-                }
-            }),
+            .web_socket("/ws", welcoming(calls.clone())),
     )
     .await;
     let addr = server.local_addr();
@@ -393,6 +695,41 @@ async fn graceful_shutdown_sends_1001_waits_for_the_handshakes_and_drops_the_res
         Err(Error::Io(_))
     ));
     drop(stuck);
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_a_download_in_flight_finish_with_no_session_open() {
+    const SIZE: u64 = 32 << 20;
+    let root = tempfile::tempdir().unwrap();
+    common::sparse_file(root.path(), "big.bin", SIZE);
+    let server = start(Server::new().static_files("/", root.path())).await;
+    let addr = server.local_addr();
+    let mut stream = within("connect", TcpStream::connect(addr)).await.unwrap();
+    let get = format!("GET /big.bin HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    within("write", stream.write_all(get.as_bytes()))
+        .await
+        .unwrap();
+    let (response, early) = within("the head", common::read_response_head(&mut stream)).await;
+    assert_eq!(response.status, 200);
+    // The shutdown begins with most of the file still to send (more than
+    // the socket buffers hold), and no session open.
+    let shutdown = tokio::spawn(server.shutdown_gracefully(Duration::from_secs(15)));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let rest = within("the rest of the file", read_until_closed(&mut stream)).await;
+    assert_eq!(
+        (early.len() + rest.len()) as u64,
+        SIZE,
+        "the download was cut short by the shutdown"
+    );
+    let report = within("the shutdown", shutdown).await.unwrap();
+    assert_eq!(
+        report,
+        ShutdownReport {
+            sessions: 0,
+            closed: 0,
+            dropped: 0
+        }
+    );
 }
 
 // ----- backpressure ----------------------------------------------------------------

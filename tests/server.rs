@@ -1,6 +1,7 @@
 //! The server as a user meets it: HTTP answers for what is not a WebSocket
 //! session, upgrade refusals, subprotocols per route, the request seen by
-//! the handler, how a handler's end closes its session, and static files.
+//! the handler, and how a handler's end closes its session. Static files
+//! are in `tests/static_files.rs`.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -95,6 +96,18 @@ async fn bad_upgrades_are_refused_with_a_reason() {
     let short_key = format!("{UPGRADE}Sec-WebSocket-Key: c2hvcnQ=\r\n{V13}");
     let response = http_exchange(addr, &upgrade_request(addr, "/ws", &short_key)).await;
     assert_eq!(response.status, 400, "{response:?}");
+
+    // Each of the key and the version may appear once: with two keys, the
+    // answer cannot prove which one it read.
+    for twice in [format!("{KEY}{KEY}{V13}"), format!("{KEY}{V13}{V13}")] {
+        let request = upgrade_request(addr, "/ws", &format!("{UPGRADE}{twice}"));
+        let response = http_exchange(addr, &request).await;
+        assert_eq!(response.status, 400, "{twice:?}: {response:?}");
+        assert!(
+            response.body_text().contains("more than once"),
+            "{response:?}"
+        );
+    }
 
     let no_connection = format!("Upgrade: websocket\r\n{KEY}{V13}");
     let response = http_exchange(addr, &upgrade_request(addr, "/ws", &no_connection)).await;
@@ -343,73 +356,6 @@ async fn a_handler_can_close_with_its_own_code() {
 }
 
 #[tokio::test]
-async fn static_files_are_served_and_traversal_is_refused() {
-    let root = tempfile::tempdir().expect("a temporary folder");
-    let www = root.path().join("www");
-    std::fs::create_dir_all(www.join("sub")).unwrap();
-    std::fs::write(www.join("index.html"), "<h1>tandem</h1>\n").unwrap();
-    std::fs::write(www.join("sub").join("page.txt"), "a page\n").unwrap();
-    std::fs::write(www.join("app.js"), "console.log(1)\n").unwrap();
-    std::fs::write(root.path().join("secret.txt"), "do not serve\n").unwrap();
-
-    let server = start(
-        Server::new()
-            .web_socket("/ws", quiet)
-            .static_files("/", &www),
-    )
-    .await;
-    let addr = server.local_addr();
-    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-
-    let response = http_exchange(addr, &get("/")).await;
-    assert_eq!(response.status, 200);
-    assert_eq!(response.body_text(), "<h1>tandem</h1>\n");
-    assert!(response
-        .header("content-type")
-        .is_some_and(|t| t.starts_with("text/html")));
-
-    let response = http_exchange(addr, &get("/index.html")).await;
-    assert_eq!(
-        (response.status, response.body_text().as_str()),
-        (200, "<h1>tandem</h1>\n")
-    );
-
-    let response = http_exchange(addr, &get("/sub/page.txt")).await;
-    assert_eq!(
-        (response.status, response.body_text().as_str()),
-        (200, "a page\n")
-    );
-
-    let response = http_exchange(addr, &get("/app.js")).await;
-    assert_eq!(response.status, 200);
-    assert!(response
-        .header("content-type")
-        .is_some_and(|t| t.starts_with("text/javascript")));
-
-    let head = format!("HEAD /sub/page.txt HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-    let response = http_exchange(addr, &head).await;
-    assert_eq!(response.status, 200);
-
-    for path in [
-        "/missing.html",
-        "/../secret.txt",
-        "/sub/../../secret.txt",
-        "/%2e%2e/secret.txt",
-        "/sub/%2e%2e/%2e%2e/secret.txt",
-        "/..%2fsecret.txt",
-    ] {
-        let response = http_exchange(addr, &get(path)).await;
-        assert_eq!(response.status, 404, "{path}: {response:?}");
-        assert!(!response.body_text().contains("do not serve"), "{path}");
-    }
-
-    // The WebSocket route still wins over the files for its own path.
-    let response = http_exchange(addr, &get("/ws")).await;
-    assert_eq!(response.status, 426);
-    server.shutdown().await;
-}
-
-#[tokio::test]
 async fn shutdown_stops_accepting_connections() {
     let server = start(Server::new().web_socket("/echo", tandem::demo::echo)).await;
     let url = ws_url(&server, "/echo");
@@ -427,6 +373,23 @@ async fn shutdown_stops_accepting_connections() {
         .await
         .unwrap();
     drain(&mut open).await;
+}
+
+#[tokio::test]
+async fn a_dropped_running_server_keeps_serving() {
+    let server = common::echo_demo_server().await;
+    let url = ws_url(&server, "/echo");
+    drop(server);
+    let mut session = within("connect", tandem::connect(&url))
+        .await
+        .unwrap_or_else(|e| panic!("the server stopped with its handle: {e}"));
+    assert_eq!(next_text(&mut session).await, "Please enter your name");
+    within("send", session.send("Ktor")).await.unwrap();
+    assert_eq!(next_text(&mut session).await, "Hi, Ktor!");
+    within("close", session.close(CloseReason::normal()))
+        .await
+        .unwrap();
+    drain(&mut session).await;
 }
 
 async fn mirror(mut session: Session) {

@@ -144,3 +144,42 @@ async fn a_certificate_the_client_does_not_trust_fails_the_connection() {
         other => panic!("expected a TLS failure, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_tls_handshake_under_way_holds_a_place_and_a_connection_over_the_cap_is_closed() {
+    let (cert, config) = self_signed();
+    let server = Server::new()
+        .tls_config(config)
+        .max_connections(Some(1))
+        .web_socket("/echo", tandem::demo::echo)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let port = server.local_addr().port();
+    // A client that connects and never starts its TLS handshake.
+    let silent = within("connect", TcpStream::connect(server.local_addr()))
+        .await
+        .unwrap();
+    within("the silent client to be counted", async {
+        while server.connection_count() < 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let over = within(
+        "connect over the cap",
+        ClientBuilder::new(format!("wss://127.0.0.1:{port}/echo"))
+            .tls_config(trusting(cert.clone()))
+            .connect(),
+    )
+    .await;
+    assert!(over.is_err(), "a connection over the cap must be closed");
+    drop(silent);
+    within("the place to be freed", async {
+        while server.connection_count() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    echo_demo_over_wss(port, cert).await;
+}

@@ -30,38 +30,54 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
-use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use http::{header, HeaderValue, Request as HttpRequest, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming as HyperBody;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use super::driver::Driver;
-use super::static_files::StaticFiles;
+use super::static_files::{FileBody, StaticFiles};
 use crate::close::{CloseCode, CloseReason};
 use crate::extensions::{Extension, ExtensionFactory, ExtensionHeader, Extensions, Negotiated};
 use crate::link::Link;
 use crate::options::WebSocketOptions;
 use crate::protocol::{handshake, Config, Protocol, Role};
 use crate::session::{Handshake, Request, Session};
+use accept::accept_loop;
+use connections::{ConnectionSlot, Connections, SharedSlot};
+use idle::IdleIo;
 
-type Body = Full<Bytes>;
+mod accept;
+mod connections;
+mod idle;
+mod options;
+mod origin;
+
+pub use options::ServerOptions;
+pub use origin::OriginPolicy;
+
+/// A response body: a short text or an empty body of tandem's own, or a
+/// file streamed from disk.
+type Body = Either<Full<Bytes>, FileBody>;
+
+/// The `Retry-After` of a 503 for a server that is full or shutting down,
+/// in seconds.
+const RETRY_AFTER_SECS: u32 = 5;
 type Handler = Arc<dyn Fn(Session) -> BoxFuture<'static, CloseReason> + Send + Sync>;
 
 /// What a handler's return value means for its session's close.
@@ -163,92 +179,6 @@ struct WsRoute {
     handler: Handler,
 }
 
-/// Limits and policies of the HTTP side of a [`Server`]: what it accepts
-/// before a connection becomes a WebSocket session, how many sessions it
-/// runs at once, and which browser origins may open one.
-///
-/// Every field has a default that keeps a public server safe; set them with
-/// [`Server::server_options`] or one at a time with the builder methods of
-/// the same names.
-///
-/// ```
-/// use std::time::Duration;
-/// use tandem::server::ServerOptions;
-///
-/// let options = ServerOptions {
-///     max_connections: Some(1_000),
-///     allowed_origins: Some(vec!["https://chat.example".into()]),
-///     ..ServerOptions::default()
-/// };
-/// assert_eq!(options.handshake_timeout, Duration::from_secs(10));
-/// assert_eq!(options.max_request_head, 16 * 1024);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerOptions {
-    /// The largest request head (request line and headers) accepted, in
-    /// bytes; a bigger one is answered with 431 before it reaches a route.
-    /// Default 16 KiB. (hyper buffers at least 8 KiB of a head; the limit is
-    /// checked exactly on the parsed head.)
-    pub max_request_head: usize,
-    /// How long a client may take to send a whole request head, and how long
-    /// an accepted upgrade may take to complete. A client that trickles its
-    /// request (slowloris), or connects and says nothing, is dropped after
-    /// this long. Default 10 s.
-    pub handshake_timeout: Duration,
-    /// The most WebSocket sessions open at once, counting upgrades under
-    /// way; an upgrade over it is answered with 503 and `Retry-After`, and
-    /// open sessions are untouched. Plain HTTP requests (static files) are
-    /// not counted: each is bounded by `max_request_head` and
-    /// `handshake_timeout`. Default 10 000; `None` means no cap.
-    pub max_connections: Option<usize>,
-    /// The browser origins allowed to open a session (against cross-site
-    /// WebSocket hijacking), compared without regard to ASCII case, e.g.
-    /// `"https://chat.example"` or `"http://127.0.0.1:8080"`. An upgrade
-    /// whose `Origin` header is not listed is answered with 403 and never
-    /// reaches a handler; one without `Origin` (not from a browser) is
-    /// accepted. `None` (the default, as in Ktor) accepts every origin.
-    pub allowed_origins: Option<Vec<String>>,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        Self {
-            max_request_head: 16 * 1024,
-            handshake_timeout: Duration::from_secs(10),
-            max_connections: Some(10_000),
-            allowed_origins: None,
-        }
-    }
-}
-
-impl ServerOptions {
-    /// Whether an upgrade with this `Origin` header value may proceed.
-    ///
-    /// ```
-    /// use tandem::server::ServerOptions;
-    /// let options = ServerOptions {
-    ///     allowed_origins: Some(vec!["https://chat.example".into()]),
-    ///     ..ServerOptions::default()
-    /// };
-    /// assert!(options.origin_allowed(Some("https://CHAT.example")));
-    /// assert!(options.origin_allowed(None));
-    /// assert!(!options.origin_allowed(Some("https://evil.example")));
-    /// assert!(!options.origin_allowed(Some("null")));
-    /// assert!(ServerOptions::default().origin_allowed(Some("https://evil.example")));
-    /// ```
-    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
-        match (&self.allowed_origins, origin) {
-            (None, _) | (Some(_), None) => true,
-            (Some(allowed), Some(origin)) => {
-                let origin = origin.trim().trim_end_matches('/');
-                allowed
-                    .iter()
-                    .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
-            }
-        }
-    }
-}
-
 /// What [`RunningServer::shutdown_gracefully`] did.
 ///
 /// ```no_run
@@ -269,117 +199,6 @@ pub struct ShutdownReport {
     pub dropped: usize,
 }
 
-/// Where a running server is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Phase {
-    Running,
-    /// Graceful shutdown: sessions were sent 1001, new upgrades get 503.
-    Stopping,
-    /// The deadline passed: remaining connections are dropped.
-    Dropping,
-}
-
-/// The sessions a server runs: counted for the cap, reachable for the
-/// shutdown.
-#[derive(Debug)]
-struct Sessions {
-    state: Mutex<SessionsState>,
-    /// How many connections hold a slot.
-    count: watch::Sender<usize>,
-    phase: watch::Sender<Phase>,
-}
-
-#[derive(Debug, Default)]
-struct SessionsState {
-    next_id: u64,
-    /// Every slot; the link is there once the session started.
-    live: HashMap<u64, Option<Arc<Link>>>,
-}
-
-/// The close reason a graceful shutdown sends.
-fn going_away() -> CloseReason {
-    CloseReason::new(CloseCode::GoingAway, "the server is shutting down")
-}
-
-impl Sessions {
-    fn new() -> Self {
-        Self {
-            state: Mutex::new(SessionsState::default()),
-            count: watch::channel(0).0,
-            phase: watch::channel(Phase::Running).0,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, SessionsState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Takes a slot for a new session, unless the cap is reached or the
-    /// server is shutting down.
-    fn try_reserve(self: &Arc<Self>, max: Option<usize>) -> Result<SessionSlot, &'static str> {
-        if *self.phase.borrow() != Phase::Running {
-            return Err("the server is shutting down");
-        }
-        let mut state = self.lock();
-        if max.is_some_and(|max| state.live.len() >= max) {
-            return Err("too many connections; try again later");
-        }
-        let id = state.next_id;
-        state.next_id += 1;
-        state.live.insert(id, None);
-        self.count.send_replace(state.live.len());
-        Ok(SessionSlot {
-            sessions: self.clone(),
-            id,
-        })
-    }
-
-    fn phase(&self) -> Phase {
-        *self.phase.borrow()
-    }
-}
-
-/// A session's place in [`Sessions`]; dropping it frees the place.
-#[derive(Debug)]
-struct SessionSlot {
-    sessions: Arc<Sessions>,
-    id: u64,
-}
-
-impl SessionSlot {
-    /// Records the session's link; it is sent 1001 at once if a graceful
-    /// shutdown already began.
-    fn attach(&self, link: &Arc<Link>) {
-        let mut state = self.sessions.lock();
-        if let Some(slot) = state.live.get_mut(&self.id) {
-            *slot = Some(link.clone());
-        }
-        drop(state);
-        let phase = self.sessions.phase();
-        if phase != Phase::Running {
-            link.request_close(going_away());
-        }
-        if phase >= Phase::Dropping {
-            link.drop_connection();
-        }
-    }
-}
-
-impl Drop for SessionSlot {
-    fn drop(&mut self) {
-        let mut state = self.sessions.lock();
-        state.live.remove(&self.id);
-        self.sessions.count.send_replace(state.live.len());
-    }
-}
-
-/// Resolves once the server's phase is at least `phase`.
-async fn reached(mut phases: watch::Receiver<Phase>, phase: Phase) {
-    if phases.wait_for(|p| *p >= phase).await.is_err() {
-        futures::future::pending::<()>().await;
-    }
-}
-
 /// A WebSocket server under construction: routes, options, static files.
 ///
 /// ```no_run
@@ -396,7 +215,7 @@ async fn reached(mut phases: watch::Receiver<Phase>, phase: Phase) {
 pub struct Server {
     options: WebSocketOptions,
     server_options: ServerOptions,
-    sessions: Arc<Sessions>,
+    connections: Arc<Connections>,
     routes: Vec<WsRoute>,
     static_files: StaticFiles,
     extensions: Extensions,
@@ -433,7 +252,7 @@ impl Server {
         Self {
             options: WebSocketOptions::default(),
             server_options: ServerOptions::default(),
-            sessions: Arc::new(Sessions::new()),
+            connections: Arc::new(Connections::new()),
             routes: Vec::new(),
             static_files: StaticFiles::default(),
             extensions: Extensions::default(),
@@ -518,8 +337,24 @@ impl Server {
         self
     }
 
-    /// The most WebSocket sessions open at once (default 10 000; `None`: no
-    /// cap); upgrades over it get 503 and open sessions are untouched.
+    /// The longest a plain HTTP connection may wait on its client with no
+    /// byte moving (default 30 s): a client that stops reading a response,
+    /// or keeps a connection open and quiet, is dropped. WebSocket sessions
+    /// are not subject to it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let server = tandem::server::Server::new().http_idle_timeout(Duration::from_secs(60));
+    /// ```
+    pub fn http_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.server_options.http_idle_timeout = timeout;
+        self
+    }
+
+    /// The most connections open at once, HTTP and WebSocket alike
+    /// (default 10 000; `None`: no cap). A connection over it is refused as
+    /// it is accepted: a 503 with `Retry-After` on plain TCP, closed over
+    /// TLS; open connections are untouched.
     ///
     /// ```
     /// let server = tandem::server::Server::new().max_connections(Some(500));
@@ -529,19 +364,47 @@ impl Server {
         self
     }
 
-    /// Accepts upgrades from browsers only when their `Origin` is one of
-    /// `origins` (others get 403); requests without `Origin` are accepted.
+    /// The most connections open at once from one client IP address
+    /// (default `None`: no cap per address), refused as over
+    /// [`Server::max_connections`].
+    ///
+    /// ```
+    /// let server = tandem::server::Server::new().max_connections_per_ip(Some(50));
+    /// ```
+    pub fn max_connections_per_ip(mut self, max: Option<usize>) -> Self {
+        self.server_options.max_connections_per_ip = max;
+        self
+    }
+
+    /// Accepts upgrades from browser pages of `origins` as well as from the
+    /// server's own pages (others get 403; requests without `Origin` are
+    /// accepted): [`OriginPolicy::SameHostOr`]. Replaces the policy set
+    /// before.
     ///
     /// ```
     /// let server = tandem::server::Server::new()
-    ///     .allowed_origins(["http://127.0.0.1:8080", "http://localhost:8080"]);
+    ///     .allowed_origins(["https://app.example", "http://localhost:3000"]);
     /// ```
     pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.server_options.allowed_origins = Some(origins.into_iter().map(Into::into).collect());
+        self.server_options.origins =
+            OriginPolicy::SameHostOr(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Accepts upgrades from pages of any origin, `null` included
+    /// ([`OriginPolicy::Any`]): only for sessions that do not rely on what a
+    /// browser sends by itself (cookies, HTTP authentication), or pages
+    /// served from elsewhere. Replaces the policy set before.
+    ///
+    /// ```
+    /// let server = tandem::server::Server::new().allow_any_origin();
+    /// ```
+    pub fn allow_any_origin(mut self) -> Self {
+        self.server_options.origins = OriginPolicy::Any;
         self
     }
 
@@ -623,7 +486,19 @@ impl Server {
     }
 
     /// Serves the files under `dir` at URL prefix `prefix` (GET and HEAD;
-    /// a folder serves its `index.html`). Paths that leave `dir` get 404.
+    /// a folder serves its `index.html`), streamed from disk, with byte
+    /// ranges, `304 Not Modified` for a cached copy that is still current,
+    /// and `FILE.br` or `FILE.gz` sent in place of `FILE` to clients that
+    /// accept it. Paths that leave `dir`, also through a symbolic link, and
+    /// hidden paths (a segment that starts with `.`) get 404. Every file
+    /// response has `X-Content-Type-Options: nosniff` and
+    /// `Cache-Control: no-cache` (revalidated before each use).
+    ///
+    /// ```
+    /// let server = tandem::server::Server::new()
+    ///     .static_files("/pkg", "pkg")
+    ///     .static_files("/", "www");
+    /// ```
     pub fn static_files(mut self, prefix: &str, dir: impl Into<PathBuf>) -> Self {
         self.static_files.add(prefix, dir.into());
         self
@@ -636,18 +511,19 @@ impl Server {
         let (stop, stopped) = watch::channel(false);
         let app = Arc::new(self);
         info!(%local_addr, "tandem server listening");
-        let sessions = app.sessions.clone();
+        let connections = app.connections.clone();
         let task = tokio::spawn(accept_loop(listener, app, stopped));
         Ok(RunningServer {
             local_addr,
             stop,
             task,
-            sessions,
+            connections,
         })
     }
 }
 
-/// A server that is running; dropping this handle does not stop it.
+/// A server that is running; dropping this handle does not stop it (the
+/// server then serves until the process ends).
 ///
 /// ```no_run
 /// # async fn run() -> std::io::Result<()> {
@@ -661,7 +537,7 @@ pub struct RunningServer {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
-    sessions: Arc<Sessions>,
+    connections: Arc<Connections>,
 }
 
 impl RunningServer {
@@ -693,7 +569,21 @@ impl RunningServer {
     /// # Ok(()) }
     /// ```
     pub fn session_count(&self) -> usize {
-        *self.sessions.count.borrow()
+        self.connections.session_count()
+    }
+
+    /// How many connections are open right now, of every kind: TLS
+    /// handshakes, plain HTTP, upgrades and WebSocket sessions (what
+    /// [`ServerOptions::max_connections`] caps).
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let server = tandem::server::Server::new().bind("127.0.0.1:0").await?;
+    /// assert_eq!(server.connection_count(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn connection_count(&self) -> usize {
+        self.connections.count()
     }
 
     /// Stops the server gracefully: stops accepting connections, sends every
@@ -717,33 +607,7 @@ impl RunningServer {
     pub async fn shutdown_gracefully(self, deadline: Duration) -> ShutdownReport {
         let _ = self.stop.send(true);
         let _ = self.task.await;
-        let sessions = self.sessions;
-        sessions.phase.send_replace(Phase::Stopping);
-        let links: Vec<Arc<Link>> = sessions.lock().live.values().flatten().cloned().collect();
-        let open = *sessions.count.borrow();
-        info!(
-            sessions = open,
-            "graceful shutdown: sending 1001 to every session"
-        );
-        for link in &links {
-            link.request_close(going_away());
-        }
-        let mut count = sessions.count.subscribe();
-        let _ = tokio::time::timeout(deadline, count.wait_for(|n| *n == 0)).await;
-        let dropped = *sessions.count.borrow();
-        if dropped > 0 {
-            warn!(
-                dropped,
-                "graceful shutdown: dropping the sessions left at the deadline"
-            );
-        }
-        // The phase first, then the links: a session attached after this
-        // snapshot sees the phase itself (SessionSlot::attach).
-        sessions.phase.send_replace(Phase::Dropping);
-        let links: Vec<Arc<Link>> = sessions.lock().live.values().flatten().cloned().collect();
-        for link in &links {
-            link.drop_connection();
-        }
+        let (open, dropped) = self.connections.shutdown_gracefully(deadline).await;
         ShutdownReport {
             sessions: open,
             closed: open.saturating_sub(dropped),
@@ -754,85 +618,6 @@ impl RunningServer {
     /// Runs until the server stops (it stops only on [`RunningServer::shutdown`]).
     pub async fn wait(self) -> std::io::Result<()> {
         self.task.await.map_err(std::io::Error::other)
-    }
-}
-
-async fn accept_loop(listener: TcpListener, app: Arc<Server>, mut stopped: watch::Receiver<bool>) {
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stopped.changed() => return,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                #[cfg(feature = "tls")]
-                if let Some(acceptor) = app.tls.clone() {
-                    tokio::spawn(serve_tls_connection(acceptor, stream, peer, app.clone()));
-                    continue;
-                }
-                tokio::spawn(serve_connection(stream, peer, app.clone()));
-            }
-            Err(error) => {
-                // Out of file descriptors and the like: back off, keep serving.
-                warn!(%error, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// The TLS handshake, bounded by the handshake timeout, then HTTP over it.
-#[cfg(feature = "tls")]
-async fn serve_tls_connection(
-    acceptor: tokio_rustls::TlsAcceptor,
-    stream: TcpStream,
-    peer: SocketAddr,
-    app: Arc<Server>,
-) {
-    let timeout = app.server_options.handshake_timeout;
-    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => serve_connection(tls, peer, app).await,
-        Ok(Err(error)) => debug!(%peer, %error, "TLS handshake failed"),
-        Err(_) => debug!(%peer, "TLS handshake timed out"),
-    }
-}
-
-async fn serve_connection<S>(stream: S, peer: SocketAddr, app: Arc<Server>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let limits = &app.server_options;
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.handshake_timeout)
-        // hyper's minimum; the exact limit is checked on the parsed head.
-        .max_buf_size(limits.max_request_head.max(8 * 1024));
-    let phases = app.sessions.phase.subscribe();
-    let service_app = app.clone();
-    let service = hyper::service::service_fn(move |request| {
-        let app = service_app.clone();
-        async move { Ok::<_, Infallible>(app.respond(request, peer).await) }
-    });
-    let connection = builder
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
-    tokio::pin!(connection);
-    // A graceful shutdown lets requests in flight finish, then closes; at its
-    // deadline the connection is dropped.
-    let result = tokio::select! {
-        result = connection.as_mut() => Some(result),
-        _ = reached(phases.clone(), Phase::Stopping) => {
-            connection.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = connection.as_mut() => Some(result),
-                _ = reached(phases, Phase::Dropping) => None,
-            }
-        }
-    };
-    if let Some(Err(error)) = result {
-        debug!(%peer, %error, "HTTP connection ended with an error");
     }
 }
 
@@ -850,7 +635,7 @@ fn request_head_len<B>(request: &HttpRequest<B>) -> usize {
 }
 
 fn text_response(status: StatusCode, body: impl Into<String>) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body.into() + "\n")));
+    let mut response = Response::new(Either::Left(Full::new(Bytes::from(body.into() + "\n"))));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -860,7 +645,12 @@ fn text_response(status: StatusCode, body: impl Into<String>) -> Response<Body> 
 }
 
 impl Server {
-    async fn respond(&self, request: HttpRequest<HyperBody>, peer: SocketAddr) -> Response<Body> {
+    async fn respond(
+        &self,
+        request: HttpRequest<HyperBody>,
+        peer: SocketAddr,
+        slot: &SharedSlot,
+    ) -> Response<Body> {
         let head_len = request_head_len(&request);
         if head_len > self.server_options.max_request_head {
             debug!(%peer, head_len, "request head over the limit");
@@ -878,10 +668,18 @@ impl Server {
         }
         let path = request.uri().path();
         if let Some(route) = self.routes.iter().find(|r| r.route.path == path) {
-            return self.upgrade(route, request, peer);
+            return self.upgrade(route, request, peer, slot);
         }
-        if let Some(response) = self.static_files.serve(&request).await {
-            return response;
+        match self.static_files.serve(&request).await {
+            Some(Ok(response)) => return response.map(Either::Right),
+            Some(Err(error)) => {
+                error!(%peer, %path, %error, "reading a static file failed");
+                return text_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("{path} could not be read"),
+                );
+            }
+            None => {}
         }
         text_response(StatusCode::NOT_FOUND, format!("no route for {path}"))
     }
@@ -891,6 +689,7 @@ impl Server {
         route: &WsRoute,
         mut request: HttpRequest<HyperBody>,
         peer: SocketAddr,
+        slot: &SharedSlot,
     ) -> Response<Body> {
         let accept = match handshake::check_request(
             request.method(),
@@ -931,30 +730,28 @@ impl Server {
             }
         };
 
-        let origin = request.headers().get(header::ORIGIN).map(|v| v.to_str());
-        let origin_allowed = match origin {
-            None => self.server_options.origin_allowed(None),
-            Some(Ok(origin)) => self.server_options.origin_allowed(Some(origin)),
-            Some(Err(_)) => self.server_options.allowed_origins.is_none(),
-        };
-        if !origin_allowed {
-            debug!(%peer, ?origin, "upgrade refused: origin not allowed");
+        if !self.origin_allowed(&request) {
+            debug!(
+                %peer,
+                origin = ?request.headers().get(header::ORIGIN),
+                host = ?request.headers().get(header::HOST),
+                "upgrade refused: origin not allowed"
+            );
             return text_response(
                 StatusCode::FORBIDDEN,
-                "this origin may not open a WebSocket session here",
+                "this origin may not open a WebSocket session here: \
+                 it is neither this server's host nor an allowed origin",
             );
         }
-        let slot = match self
-            .sessions
-            .try_reserve(self.server_options.max_connections)
-        {
+        // The connection's place among the server's becomes the session's.
+        let slot = match slot.take_for_session() {
             Ok(slot) => slot,
             Err(why) => {
                 debug!(%peer, why, "upgrade refused with 503");
                 let mut response = text_response(StatusCode::SERVICE_UNAVAILABLE, why);
                 response
                     .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
                 return response;
             }
         };
@@ -1007,7 +804,7 @@ impl Server {
             }
         });
 
-        let mut response = Response::new(Full::new(Bytes::new()));
+        let mut response = Response::new(Either::Left(Full::new(Bytes::new())));
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let headers = response.headers_mut();
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
@@ -1024,6 +821,23 @@ impl Server {
             }
         }
         response
+    }
+
+    /// Whether the upgrade's `Origin` passes the server's policy; the host
+    /// is the `Host` header's, or the request target's authority.
+    fn origin_allowed<B>(&self, request: &HttpRequest<B>) -> bool {
+        let policy = &self.server_options.origins;
+        let Some(origin) = request.headers().get(header::ORIGIN) else {
+            return true;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return *policy == OriginPolicy::Any;
+        };
+        let host = match request.headers().get(header::HOST) {
+            Some(host) => host.to_str().ok(),
+            None => request.uri().authority().map(|a| a.as_str()),
+        };
+        policy.allows(Some(origin), host)
     }
 
     /// Accepts what the client offers of the configured extensions. A
@@ -1053,8 +867,8 @@ struct SessionParts {
     options: WebSocketOptions,
     raw: bool,
     extensions: Vec<Box<dyn Extension>>,
-    /// The session's place among the server's; freed when the connection ends.
-    slot: SessionSlot,
+    /// The connection's place among the server's; freed when it ends.
+    slot: ConnectionSlot,
 }
 
 /// Starts one upgraded connection: the driver and the handler in one task of
@@ -1089,28 +903,29 @@ fn spawn_session(
     let handler = AssertUnwindSafe(handler(session)).catch_unwind();
 
     // Use the TCP (or TLS) stream directly when hyper hands it back: no
-    // boxed I/O.
-    let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
+    // boxed I/O, and no HTTP idle deadline on the session's path.
+    let upgraded = match upgraded.downcast::<TokioIo<IdleIo<TcpStream>>>() {
         Ok(parts) => return spawn_on(parts, protocol, handler, link, slot),
         Err(upgraded) => upgraded,
     };
     #[cfg(feature = "tls")]
-    let upgraded = match upgraded.downcast::<TokioIo<tokio_rustls::server::TlsStream<TcpStream>>>()
-    {
-        Ok(parts) => return spawn_on(parts, protocol, handler, link, slot),
-        Err(upgraded) => upgraded,
-    };
+    let upgraded =
+        match upgraded.downcast::<TokioIo<IdleIo<tokio_rustls::server::TlsStream<TcpStream>>>>() {
+            Ok(parts) => return spawn_on(parts, protocol, handler, link, slot),
+            Err(upgraded) => upgraded,
+        };
     let driver = Driver::new(TokioIo::new(upgraded), protocol, link.clone());
     tokio::spawn(SessionTask::new(driver, handler, link, slot));
 }
 
-/// Spawns the session's task on the stream hyper gave back after the upgrade.
+/// Spawns the session's task on the stream hyper gave back after the
+/// upgrade, out of its HTTP idle deadline.
 fn spawn_on<IO>(
-    parts: hyper::upgrade::Parts<TokioIo<IO>>,
+    parts: hyper::upgrade::Parts<TokioIo<IdleIo<IO>>>,
     mut protocol: Protocol,
     handler: HandlerTask,
     link: Arc<Link>,
-    slot: SessionSlot,
+    slot: ConnectionSlot,
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -1118,7 +933,7 @@ fn spawn_on<IO>(
     // It may be a slice of hyper's read buffer: do not keep that buffer
     // alive for the life of the session.
     drop(parts.read_buf);
-    let driver = Driver::new(parts.io.into_inner(), protocol, link.clone());
+    let driver = Driver::new(parts.io.into_inner().into_inner(), protocol, link.clone());
     tokio::spawn(SessionTask::new(driver, handler, link, slot));
 }
 
@@ -1129,8 +944,8 @@ type HandlerTask = futures::future::CatchUnwind<AssertUnwindSafe<BoxFuture<'stat
 
 /// The driver and the handler of one session, polled together (as `join!`
 /// would): done when both are. The connection (the driver) ends on its own,
-/// or when a graceful shutdown's deadline drops it; its slot among the
-/// server's sessions is freed then, while the handler may run on.
+/// or when a graceful shutdown's deadline drops it; its place among the
+/// server's connections is freed then, while the handler may run on.
 struct SessionTask<IO> {
     driver: Option<Driver<IO>>,
     handler: Option<HandlerTask>,
@@ -1138,11 +953,16 @@ struct SessionTask<IO> {
     /// The session's number in the logs ("session open" gives its peer):
     /// 8 bytes where the address took 32.
     id: u64,
-    slot: Option<SessionSlot>,
+    slot: Option<ConnectionSlot>,
 }
 
 impl<IO> SessionTask<IO> {
-    fn new(driver: Driver<IO>, handler: HandlerTask, link: Arc<Link>, slot: SessionSlot) -> Self {
+    fn new(
+        driver: Driver<IO>,
+        handler: HandlerTask,
+        link: Arc<Link>,
+        slot: ConnectionSlot,
+    ) -> Self {
         Self {
             driver: Some(driver),
             handler: Some(handler),

@@ -89,7 +89,10 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
 /// `Sec-WebSocket-Accept` value to answer with.
 ///
 /// A request that is not an upgrade, or asks for another version than 13,
-/// gets 426 Upgrade Required; one that is malformed gets 400.
+/// gets 426 Upgrade Required; one that is malformed gets 400, as does one
+/// that repeats `Sec-WebSocket-Key` or `Sec-WebSocket-Version` (RFC 6455
+/// §4.2.1 and §11.3 allow each once: with two keys, which one the answer
+/// proves is ambiguous).
 ///
 /// ```
 /// use http::{HeaderMap, HeaderValue, Method, Version};
@@ -127,6 +130,16 @@ pub fn check_request(
         return Err(Rejection::bad_request(
             "missing `Connection: Upgrade` in a WebSocket upgrade",
         ));
+    }
+    for (name, shown) in [
+        (header::SEC_WEBSOCKET_KEY, "Sec-WebSocket-Key"),
+        (header::SEC_WEBSOCKET_VERSION, "Sec-WebSocket-Version"),
+    ] {
+        if headers.get_all(name).iter().nth(1).is_some() {
+            return Err(Rejection::bad_request(format!(
+                "{shown} appears more than once; send it once"
+            )));
+        }
     }
     let version_ok = headers
         .get(header::SEC_WEBSOCKET_VERSION)
@@ -477,6 +490,21 @@ mod tests {
         ] {
             let r = check_request(&method, Version::HTTP_11, &headers).unwrap_err();
             assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.reason);
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_or_version_gets_400() {
+        for (name, value) in [
+            (header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ=="),
+            (header::SEC_WEBSOCKET_KEY, "AQIDBAUGBwgJCgsMDQ4PEA=="),
+            (header::SEC_WEBSOCKET_VERSION, "13"),
+        ] {
+            let mut h = upgrade_headers();
+            h.append(name.clone(), HeaderValue::from_static(value));
+            let r = check_request(&Method::GET, Version::HTTP_11, &h).unwrap_err();
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {value}");
+            assert!(r.reason.contains("more than once"), "{}", r.reason);
         }
     }
 

@@ -101,6 +101,19 @@ impl HttpResponse {
     }
 }
 
+/// A TCP connection to `addr` from the loopback address `from` (any of
+/// 127.0.0.0/8 on Linux), for tests that need another client address.
+pub async fn connect_from(from: std::net::Ipv4Addr, addr: SocketAddr) -> TcpStream {
+    within(&format!("connect to {addr} from {from}"), async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket
+            .bind(SocketAddr::from((from, 0)))
+            .unwrap_or_else(|e| panic!("bind {from}: {e}"));
+        socket.connect(addr).await.expect("TCP connect")
+    })
+    .await
+}
+
 /// Sends `request` (a whole hand-written HTTP/1.1 request) on a fresh TCP
 /// connection and reads one response with its `Content-Length` body.
 pub async fn http_exchange(addr: SocketAddr, request: &str) -> HttpResponse {
@@ -119,6 +132,25 @@ pub async fn http_exchange(addr: SocketAddr, request: &str) -> HttpResponse {
 /// Reads one HTTP response head and its `Content-Length` body; returns any
 /// bytes read past it.
 pub async fn read_http_response(stream: &mut TcpStream) -> (HttpResponse, Vec<u8>) {
+    let (mut response, mut rest) = read_response_head(stream).await;
+    let length = response
+        .header("content-length")
+        .map(|v| v.trim().parse::<usize>().expect("a numeric Content-Length"))
+        .unwrap_or(0);
+    let mut chunk = [0u8; 4096];
+    while rest.len() < length {
+        let n = stream.read(&mut chunk).await.expect("read the body");
+        assert!(n > 0, "connection closed inside the body");
+        rest.extend_from_slice(&chunk[..n]);
+    }
+    let after = rest.split_off(length);
+    response.body = rest;
+    (response, after)
+}
+
+/// Reads one HTTP response head (its `body` left empty); returns the bytes
+/// read past it.
+pub async fn read_response_head(stream: &mut TcpStream) -> (HttpResponse, Vec<u8>) {
     let mut buf = Vec::new();
     loop {
         let mut chunk = [0u8; 4096];
@@ -145,26 +177,23 @@ pub async fn read_http_response(stream: &mut TcpStream) -> (HttpResponse, Vec<u8
                     )
                 })
                 .collect();
-            let length = headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-                .map(|(_, v)| v.trim().parse::<usize>().expect("a numeric Content-Length"))
-                .unwrap_or(0);
-            let mut rest = buf.split_off(head_len);
-            while rest.len() < length {
-                let n = stream.read(&mut chunk).await.expect("read the body");
-                assert!(n > 0, "connection closed inside the body");
-                rest.extend_from_slice(&chunk[..n]);
-            }
-            let after = rest.split_off(length);
+            let rest = buf.split_off(head_len);
             let response = HttpResponse {
                 status,
                 headers,
-                body: rest,
+                body: Vec::new(),
             };
-            return (response, after);
+            return (response, rest);
         }
     }
+}
+
+/// A file of `len` zero bytes at `dir/name`, sparse where the file system
+/// allows: large downloads without writing them to disk.
+pub fn sparse_file(dir: &std::path::Path, name: &str, len: u64) {
+    std::fs::File::create(dir.join(name))
+        .and_then(|file| file.set_len(len))
+        .expect("create a sparse file");
 }
 
 /// A hand-written WebSocket client over a plain TCP stream: it sends exactly
@@ -199,8 +228,16 @@ impl RawClient {
     /// Opens `path` on `addr` with a valid upgrade request; fails the test
     /// unless the answer is 101.
     pub async fn connect(addr: SocketAddr, path: &str) -> Self {
+        let stream = within("TCP connect", TcpStream::connect(addr))
+            .await
+            .expect("TCP connect");
+        Self::handshake(stream, addr, path).await
+    }
+
+    /// The same over `stream`, already connected to `addr` (from an address
+    /// of the test's choosing, say).
+    pub async fn handshake(mut stream: TcpStream, addr: SocketAddr, path: &str) -> Self {
         within("a raw WebSocket handshake", async {
-            let mut stream = TcpStream::connect(addr).await.expect("TCP connect");
             let request = format!(
                 "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
                  Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
