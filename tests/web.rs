@@ -364,6 +364,36 @@ async fn a_message_over_max_message_size_fails_with_1009() {
 }
 
 #[wasm_bindgen_test]
+async fn a_handler_that_leaves_its_queue_full_ends_with_1008() {
+    let id = unique_id("full");
+    let options = WebSocketOptions {
+        incoming_queue: 3,
+        ..WebSocketOptions::default()
+    };
+    let mut session = ClientBuilder::new(url(&format!("/echo-any?id={id}")))
+        .options(options)
+        .connect()
+        .await
+        .expect("connect");
+    // Ten echoes and no reading: the fourth finds the queue full.
+    for i in 0..10 {
+        session.send(format!("{i}")).await.unwrap();
+    }
+    let reason = within(10, "close reason", session.close_reason()).await;
+    assert_eq!(reason.code, CloseCode::ViolatedPolicy, "{reason}");
+    // What was queued before is still there to read, and nothing after it.
+    let texts: Vec<String> = drain(&mut session)
+        .await
+        .iter()
+        .map(|f| f.read_text().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts, ["0", "1", "2"]);
+    // Scripts cannot send 1008: the server sees 1000 with the code in the reason.
+    let seen = server_saw(&id).await;
+    assert!(seen.starts_with("1000 1008 "), "{seen}");
+}
+
+#[wasm_bindgen_test]
 async fn a_binary_message_over_max_frame_size_fails_with_1009() {
     let options = WebSocketOptions {
         max_frame_size: Some(100),
