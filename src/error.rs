@@ -27,7 +27,8 @@ pub enum Error {
         reason: String,
     },
     /// A frame built by the caller cannot be sent as it is (for example a
-    /// ping over 125 bytes, or a close code that is reserved).
+    /// ping over 125 bytes, a close code that is reserved, or a Close
+    /// reason that is not UTF-8). Nothing was sent; the session stays open.
     #[error("invalid frame: {0}")]
     InvalidFrame(String),
     /// The outgoing queue is full (from `try_send`; `send` waits instead).

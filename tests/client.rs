@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use common::{drain, hand_written_server, next_text, switching, within};
 use tandem::server::{Route, Server};
-use tandem::{ClientBuilder, CloseCode, CloseReason, Error, Session, WebSocketOptions};
+use tandem::{
+    ClientBuilder, CloseCode, CloseReason, Error, Frame, FrameType, Session, WebSocketOptions,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn accept(key: &str) -> String {
@@ -334,5 +336,39 @@ async fn host_names_and_urls_without_a_path_connect() {
         drain(&mut session).await;
         assert!(session.outgoing().is_closed());
     }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_close_frame_built_by_hand_is_refused_like_a_bad_close_reason() {
+    let server = Server::new()
+        .web_socket("/mirror", mirror)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut session = common::connect(&server, "/mirror").await;
+    for payload in [
+        &b"\x03"[..],        // 1 byte: no room for a code
+        b"\x03\xed",         // 1005: local use only
+        b"\x03\xee",         // 1006: local use only
+        b"\x03\xe7",         // 999: below the range
+        b"\x13\x88",         // 5000: above the range
+        b"\x03\xe8\xff\xfe", // 1000 with a reason that is not UTF-8
+        b"\x03\xed\xc3",     // 1005 and a cut UTF-8 sequence
+    ] {
+        let frame = Frame::new(FrameType::Close, payload.to_vec());
+        match within("send", session.send(frame)).await {
+            Err(Error::InvalidFrame(why)) => assert!(!why.is_empty()),
+            other => panic!("{payload:?}: expected InvalidFrame, got {other:?}"),
+        }
+    }
+    // Nothing went out: the session is still open both ways.
+    within("send", session.send("still open")).await.unwrap();
+    assert_eq!(next_text(&mut session).await, "still open");
+    within("close", session.close(CloseReason::normal()))
+        .await
+        .unwrap();
+    drain(&mut session).await;
+    assert_eq!(session.close_reason().await, CloseReason::normal());
     server.shutdown().await;
 }
