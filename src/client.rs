@@ -86,6 +86,10 @@ impl ClientBuilder {
     }
 
     /// Offers a subprotocol; call again to offer more, in preference order.
+    /// Each must be an RFC 7230 token (letters, digits and
+    /// ``!#$%&'*+-.^_`|~``: no spaces, commas or line breaks) and offered
+    /// once; otherwise [`connect`](ClientBuilder::connect) fails with
+    /// [`Error::Handshake`] before anything is sent, on every target.
     ///
     /// ```
     /// let builder = tandem::ClientBuilder::new("ws://127.0.0.1:8080/chat").protocol("chat");
@@ -99,8 +103,8 @@ impl ClientBuilder {
     /// let scripts set WebSocket headers, and in the browser
     /// [`connect`](ClientBuilder::connect) fails with
     /// [`Error::Unsupported`] if any is set. Natively, a name or value that
-    /// is not a valid HTTP header makes `connect` fail with
-    /// [`Error::Handshake`].
+    /// is not a valid HTTP header (a value with CR or LF in it, say) makes
+    /// `connect` fail with [`Error::Handshake`] before anything is sent.
     ///
     /// ```
     /// let builder = tandem::ClientBuilder::new("ws://127.0.0.1:8080/echo")
@@ -176,6 +180,9 @@ impl ClientBuilder {
 
     /// Opens the connection and completes the opening handshake, bounded by
     /// the options' `timeout` ([`Error::Io`] of kind `TimedOut` past it).
+    ///
+    /// Before contacting the server, it fails with [`Error::Handshake`] for
+    /// a subprotocol or (natively) a header that cannot go in the request.
     ///
     /// Natively it fails with [`Error::InvalidUrl`], [`Error::Io`] when the
     /// server cannot be reached or, for `wss://`, when the TLS handshake

@@ -54,8 +54,11 @@ pub enum Error {
         /// The response body, as text, cut to 1 KiB.
         body: String,
     },
-    /// The opening handshake's response broke RFC 6455 (wrong accept key,
-    /// a subprotocol or extension that was not offered, …).
+    /// The opening handshake failed: the server's answer broke RFC 6455
+    /// (wrong accept key, a subprotocol or extension that was not offered,
+    /// …), or the request a client was asked to send is not one (a
+    /// subprotocol that is not a token, a header with CR or LF in it, …),
+    /// in which case nothing was sent.
     #[error("handshake failed: {0}")]
     Handshake(String),
     /// The operation does not exist on this target (for example sending a

@@ -372,3 +372,63 @@ async fn a_close_frame_built_by_hand_is_refused_like_a_bad_close_reason() {
     assert_eq!(session.close_reason().await, CloseReason::normal());
     server.shutdown().await;
 }
+
+/// A listener that reports whether a client connected to it.
+struct Recorder {
+    listener: tokio::net::TcpListener,
+}
+
+impl Recorder {
+    async fn new() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self { listener }
+    }
+
+    fn port(&self) -> u16 {
+        self.listener.local_addr().unwrap().port()
+    }
+
+    /// Whether no client has connected (by the time a refused `connect`
+    /// returned, any connection it made would be waiting here).
+    async fn nobody_connected(&self) -> bool {
+        tokio::time::timeout(Duration::from_millis(200), self.listener.accept())
+            .await
+            .is_err()
+    }
+}
+
+#[tokio::test]
+async fn a_request_with_injected_lines_is_refused_before_anything_is_sent() {
+    let recorder = Recorder::new().await;
+    let url = format!("ws://127.0.0.1:{}/test", recorder.port());
+    // Short, so that a client that does connect fails quickly instead.
+    let options = WebSocketOptions {
+        timeout: Duration::from_secs(1),
+        ..WebSocketOptions::default()
+    };
+    let builder = || ClientBuilder::new(&url).options(options.clone());
+    for (client, what) in [
+        (builder().protocol("chat\r\nX-Evil: 1"), "not a valid token"),
+        (builder().protocol("chat, mqtt"), "not a valid token"),
+        (builder().protocol("has space"), "not a valid token"),
+        (builder().protocol("chat").protocol("chat"), "offered twice"),
+        (
+            builder().header("x", "a\r\nEvil: 1"),
+            "not a valid header value",
+        ),
+        (
+            builder().header("x", "a\nEvil: 1"),
+            "not a valid header value",
+        ),
+        (builder().header("bad name", "1"), "not an HTTP token"),
+    ] {
+        match within("connect", client.clone().connect()).await {
+            Err(Error::Handshake(why)) => assert!(why.contains(what), "{client:?}: {why}"),
+            other => panic!("{client:?}: expected a handshake error, got {other:?}"),
+        }
+        assert!(
+            recorder.nobody_connected().await,
+            "{client:?} reached the server"
+        );
+    }
+}

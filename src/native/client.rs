@@ -36,30 +36,54 @@ pub(crate) async fn connect(builder: ClientBuilder) -> Result<Session, Error> {
     }
 }
 async fn connect_inner(builder: ClientBuilder) -> Result<Session, Error> {
-    let mut request_headers = HeaderMap::new();
-    for (name, value) in &builder.headers {
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            (Ok(name), Ok(value)) => {
-                request_headers.append(name, value);
-            }
-            _ => return Err(Error::Handshake(format!("invalid header {name:?}"))),
-        }
-    }
+    // Everything that can be wrong with the request is found before the
+    // server is contacted: a refused request sends nothing.
     let target = Target::parse(&builder.url)?;
     if target.tls && cfg!(not(feature = "tls")) {
         return Err(Error::Unsupported("wss:// without tandem's `tls` feature"));
     }
+    let mut random = [0u8; 16];
+    rand::rng().fill_bytes(&mut random);
+    let key = handshake::generate_key(random);
+    let request = upgrade_request(&builder, &target, &key)?;
+
     let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
     tcp.set_nodelay(true)?;
     #[cfg(feature = "tls")]
     if target.tls {
         let tls = super::tls::connect(tcp, &target.host, builder.tls.clone()).await?;
-        return open(tls, builder, &target, request_headers).await;
+        return open(tls, builder, &target, &key, &request).await;
     }
-    open(tcp, builder, &target, request_headers).await
+    open(tcp, builder, &target, &key, &request).await
+}
+
+/// The upgrade request for `target`: the caller's headers (each a valid
+/// HTTP header) and the extension offers.
+fn upgrade_request(builder: &ClientBuilder, target: &Target, key: &str) -> Result<Vec<u8>, Error> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &builder.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::Handshake(format!("header name {name:?} is not an HTTP token")))?;
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            Error::Handshake(format!(
+                "header {name}: {value:?} is not a valid header value \
+                 (CR, LF and other control characters are not allowed)"
+            ))
+        })?;
+        headers.append(name, value);
+    }
+    if let Some(offer) = builder.extensions.offer() {
+        let offer = HeaderValue::from_str(&offer)
+            .map_err(|_| Error::Handshake(format!("invalid extension offer {offer:?}")))?;
+        headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, offer);
+    }
+    handshake::client_request(
+        &target.host_header,
+        &target.path_and_query,
+        key,
+        &builder.protocols,
+        &headers,
+    )
 }
 
 /// The opening handshake over `stream`, then the session on it.
@@ -67,35 +91,22 @@ async fn open<S>(
     mut stream: S,
     builder: ClientBuilder,
     target: &Target,
-    mut request_headers: HeaderMap,
+    key: &str,
+    request: &[u8],
 ) -> Result<Session, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut random = [0u8; 16];
-    rand::rng().fill_bytes(&mut random);
-    let key = handshake::generate_key(random);
-    if let Some(offer) = builder.extensions.offer() {
-        let offer = HeaderValue::from_str(&offer)
-            .map_err(|_| Error::Handshake(format!("invalid extension offer {offer:?}")))?;
-        request_headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, offer);
-    }
-    let request = handshake::client_request(
-        &target.host_header,
-        &target.path_and_query,
-        &key,
-        &builder.protocols,
-        &request_headers,
-    );
-    stream.write_all(&request).await?;
+    stream.write_all(request).await?;
 
     let (status, headers, mut rest) = read_response_head(&mut stream).await?;
     if status != 101 {
         let body = read_refusal_body(&mut stream, &headers, rest).await;
         return Err(Error::HandshakeRefused { status, body });
     }
-    let protocol = handshake::check_response(status, &headers, &key, &builder.protocols)?;
-    debug!(url = %builder.url, ?protocol, "connected");
+    let protocol = handshake::check_response(status, &headers, key, &builder.protocols)?;
+    // Not the URL, which may hold a password.
+    debug!(host = %target.host_header, path = %target.path_and_query, ?protocol, "connected");
 
     let mut config = Config::new(Role::Client, &builder.options);
     rand::rng().fill_bytes(&mut config.mask_seed);
