@@ -105,6 +105,8 @@ impl ClientBuilder {
     /// [`Error::Unsupported`] if any is set. Natively, a name or value that
     /// is not a valid HTTP header (a value with CR or LF in it, say) makes
     /// `connect` fail with [`Error::Handshake`] before anything is sent.
+    /// An `Authorization` header set here replaces the one a URL's
+    /// `user:password@` would give.
     ///
     /// ```
     /// let builder = tandem::ClientBuilder::new("ws://127.0.0.1:8080/echo")
@@ -183,6 +185,8 @@ impl ClientBuilder {
     ///
     /// Before contacting the server, it fails with [`Error::Handshake`] for
     /// a subprotocol or (natively) a header that cannot go in the request.
+    /// Natively, a URL's `user:password@` is sent percent-decoded as
+    /// `Authorization: Basic …`, never in `Host`.
     ///
     /// Natively it fails with [`Error::InvalidUrl`], [`Error::Io`] when the
     /// server cannot be reached or, for `wss://`, when the TLS handshake

@@ -373,7 +373,8 @@ async fn a_close_frame_built_by_hand_is_refused_like_a_bad_close_reason() {
     server.shutdown().await;
 }
 
-/// A listener that reports whether a client connected to it.
+/// A listener that reports what reaches it: a request head (answered with
+/// 101), or that no client connected at all.
 struct Recorder {
     listener: tokio::net::TcpListener,
 }
@@ -388,6 +389,27 @@ impl Recorder {
         self.listener.local_addr().unwrap().port()
     }
 
+    /// Accepts one connection, reads its request head and answers 101.
+    async fn answer_one(&self) -> String {
+        let (mut stream, _) = self.listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "a whole head");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        let key = header_values(&head, "sec-websocket-key").remove(0);
+        let response = switching(&accept(&key), "");
+        stream.write_all(response.as_bytes()).await.unwrap();
+        // Keep the connection open until the client is done with it.
+        tokio::spawn(async move {
+            let mut sink = Vec::new();
+            let _ = stream.read_to_end(&mut sink).await;
+        });
+        head
+    }
+
     /// Whether no client has connected (by the time a refused `connect`
     /// returned, any connection it made would be waiting here).
     async fn nobody_connected(&self) -> bool {
@@ -395,6 +417,15 @@ impl Recorder {
             .await
             .is_err()
     }
+}
+
+/// The values of every `name` line of a request head, in order.
+fn header_values(head: &str, name: &str) -> Vec<String> {
+    head.lines()
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.trim().to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -431,4 +462,42 @@ async fn a_request_with_injected_lines_is_refused_before_anything_is_sent() {
             "{client:?} reached the server"
         );
     }
+}
+
+#[tokio::test]
+async fn user_info_in_the_url_goes_in_authorization_and_never_in_host() {
+    let recorder = Recorder::new().await;
+    let port = recorder.port();
+    // "user" and "p@ss:word", percent-encoded as a URL must carry them.
+    let url = format!("ws://us%65r:p%40ss%3Aword@127.0.0.1:{port}/test");
+    let (session, head) = tokio::join!(
+        within("connect", tandem::connect(&url)),
+        within("the request", recorder.answer_one()),
+    );
+    session.unwrap();
+    assert_eq!(header_values(&head, "host"), [format!("127.0.0.1:{port}")]);
+    assert!(!head.contains("p%40ss") && !head.contains("p@ss"), "{head}");
+    // base64("user:p@ss:word")
+    assert_eq!(
+        header_values(&head, "authorization"),
+        ["Basic dXNlcjpwQHNzOndvcmQ="]
+    );
+
+    // The caller's own Authorization wins; the URL's is not added.
+    let client = ClientBuilder::new(&url).header("Authorization", "Bearer token");
+    let (session, head) = tokio::join!(
+        within("connect", client.connect()),
+        within("the request", recorder.answer_one()),
+    );
+    session.unwrap();
+    assert_eq!(header_values(&head, "authorization"), ["Bearer token"]);
+    assert_eq!(header_values(&head, "host"), [format!("127.0.0.1:{port}")]);
+
+    // A broken escape is the URL's fault, found before connecting.
+    let bad = format!("ws://user:%zz@127.0.0.1:{port}/test");
+    match within("connect", tandem::connect(&bad)).await {
+        Err(Error::InvalidUrl { reason, .. }) => assert!(reason.contains('%'), "{reason}"),
+        other => panic!("expected an invalid URL, got {other:?}"),
+    }
+    assert!(recorder.nobody_connected().await);
 }

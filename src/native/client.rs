@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use bytes::{Buf, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use rand::RngCore;
@@ -58,7 +60,8 @@ async fn connect_inner(builder: ClientBuilder) -> Result<Session, Error> {
 }
 
 /// The upgrade request for `target`: the caller's headers (each a valid
-/// HTTP header) and the extension offers.
+/// HTTP header), Basic credentials from the URL unless the caller set
+/// `Authorization`, and the extension offers.
 fn upgrade_request(builder: &ClientBuilder, target: &Target, key: &str) -> Result<Vec<u8>, Error> {
     let mut headers = HeaderMap::new();
     for (name, value) in &builder.headers {
@@ -71,6 +74,11 @@ fn upgrade_request(builder: &ClientBuilder, target: &Target, key: &str) -> Resul
             ))
         })?;
         headers.append(name, value);
+    }
+    if let Some(credentials) = &target.credentials {
+        if !headers.contains_key(http::header::AUTHORIZATION) {
+            headers.insert(http::header::AUTHORIZATION, credentials.clone());
+        }
     }
     if let Some(offer) = builder.extensions.offer() {
         let offer = HeaderValue::from_str(&offer)
@@ -160,9 +168,12 @@ fn confirm_extensions(extensions: &Extensions, headers: &HeaderMap) -> Result<Ne
 struct Target {
     tls: bool,
     host: String,
+    /// `host[:port]` as in the URL, without the user info.
     host_header: String,
     port: u16,
     path_and_query: String,
+    /// `Basic …` from the URL's `user:password@`, percent-decoded.
+    credentials: Option<HeaderValue>,
 }
 
 impl Target {
@@ -178,6 +189,15 @@ impl Target {
             _ => return Err(invalid("the scheme must be ws:// or wss://")),
         };
         let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        let (user_info, host_and_port) = match authority.as_str().rsplit_once('@') {
+            Some((user_info, host_and_port)) => (Some(user_info), host_and_port),
+            None => (None, authority.as_str()),
+        };
+        let credentials = user_info
+            .filter(|info| !info.is_empty())
+            .map(basic_credentials)
+            .transpose()
+            .map_err(|why| invalid(&why))?;
         let host = authority
             .host()
             .trim_start_matches('[')
@@ -186,11 +206,50 @@ impl Target {
         Ok(Self {
             tls,
             host: host.to_owned(),
-            host_header: authority.as_str().to_owned(),
+            host_header: host_and_port.to_owned(),
             port,
             path_and_query: uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
+            credentials,
         })
     }
+}
+
+/// `Authorization: Basic …` (RFC 7617) for a URL's `user[:password]`, each
+/// percent-decoded, as browsers, curl and Python's `websockets` send it.
+fn basic_credentials(user_info: &str) -> Result<HeaderValue, String> {
+    let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
+    let user = percent_decode(user)?;
+    if user.contains(&b':') {
+        return Err("a user name with ':' cannot be sent as Basic credentials".into());
+    }
+    let mut pair = user;
+    pair.push(b':');
+    pair.extend(percent_decode(password)?);
+    let value = format!("Basic {}", BASE64.encode(pair));
+    // Base64 is always a valid header value.
+    HeaderValue::from_str(&value).map_err(|_| "invalid credentials".to_string())
+}
+
+/// The bytes of a percent-encoded URL component.
+fn percent_decode(text: &str) -> Result<Vec<u8>, String> {
+    let bad = || format!("{text:?} has a % not followed by two hex digits");
+    let mut out = Vec::with_capacity(text.len());
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        if b != b'%' {
+            out.push(b);
+            continue;
+        }
+        let mut digit = || {
+            let d = char::from(bytes.next()?).to_digit(16)?;
+            u8::try_from(d).ok()
+        };
+        match (digit(), digit()) {
+            (Some(high), Some(low)) => out.push(high << 4 | low),
+            _ => return Err(bad()),
+        }
+    }
+    Ok(out)
 }
 
 /// Reads the response head; returns the status, headers and any bytes after it.
@@ -256,6 +315,32 @@ mod tests {
             (t.host.as_str(), t.host_header.as_str()),
             ("::1", "[::1]:8080")
         );
+    }
+
+    #[test]
+    fn user_info_becomes_basic_credentials_and_leaves_host() {
+        let t = Target::parse("ws://al%69ce:s%3Ac%20ret@example.com:8080/x").unwrap();
+        assert_eq!(t.host_header, "example.com:8080");
+        // base64("alice:s:c ret")
+        assert_eq!(t.credentials.unwrap(), "Basic YWxpY2U6czpjIHJldA==");
+        let t = Target::parse("wss://bob@[::1]/").unwrap();
+        assert_eq!(t.host_header, "[::1]");
+        assert_eq!(t.credentials.unwrap(), "Basic Ym9iOg=="); // "bob:"
+        assert!(Target::parse("ws://example.com/")
+            .unwrap()
+            .credentials
+            .is_none());
+        for bad in [
+            "ws://a%3Ab:c@h/",
+            "ws://a:%zz@h/",
+            "ws://a:%4@h/",
+            "ws://a:%+f@h/",
+        ] {
+            assert!(
+                matches!(Target::parse(bad), Err(Error::InvalidUrl { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
