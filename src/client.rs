@@ -75,6 +75,10 @@ impl ClientBuilder {
     /// opening handshake) apply; the incoming queue is unbounded there, as a
     /// browser cannot be told to stop reading.
     ///
+    /// A client always masks: `masking: Some(false)` makes
+    /// [`connect`](ClientBuilder::connect) fail with
+    /// [`Error::InvalidOptions`] on every target.
+    ///
     /// ```
     /// use tandem::{ClientBuilder, WebSocketOptions};
     /// let builder = ClientBuilder::new("ws://127.0.0.1:8080/echo")
@@ -183,8 +187,9 @@ impl ClientBuilder {
     /// Opens the connection and completes the opening handshake, bounded by
     /// the options' `timeout` ([`Error::Io`] of kind `TimedOut` past it).
     ///
-    /// Before contacting the server, it fails with [`Error::Handshake`] for
-    /// a subprotocol or (natively) a header that cannot go in the request.
+    /// Before contacting the server, it fails with [`Error::InvalidOptions`]
+    /// for `masking: Some(false)` and with [`Error::Handshake`] for a
+    /// subprotocol or (natively) a header that cannot go in the request.
     /// Natively, a URL's `user:password@` is sent percent-decoded as
     /// `Authorization: Basic …`, never in `Host`.
     ///
@@ -204,6 +209,21 @@ impl ClientBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn connect(self) -> Result<Session, Error> {
+        check_client_options(&self.options)?;
         crate::backend::connect(self).await
     }
+}
+
+/// Refuses options that would make the client break RFC 6455: on every
+/// target alike, although the browser masks whatever it is told.
+fn check_client_options(options: &WebSocketOptions) -> Result<(), Error> {
+    if options.masking == Some(false) {
+        return Err(Error::InvalidOptions(
+            "masking: Some(false) on a client; RFC 6455 §5.1 makes a client mask every \
+             frame (a server fails the connection otherwise), and only a server may choose \
+             not to: leave it None"
+                .into(),
+        ));
+    }
+    Ok(())
 }

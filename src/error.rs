@@ -61,6 +61,11 @@ pub enum Error {
     /// in which case nothing was sent.
     #[error("handshake failed: {0}")]
     Handshake(String),
+    /// The [`WebSocketOptions`](crate::WebSocketOptions) cannot be used
+    /// for this connection (for example `masking: Some(false)` on a client:
+    /// RFC 6455 §5.1 makes a client mask every frame). Nothing was sent.
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
     /// The operation does not exist on this target (for example sending a
     /// ping from a browser, where the browser owns ping/pong).
     #[error("{0} is not supported on this target")]

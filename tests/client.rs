@@ -501,3 +501,24 @@ async fn user_info_in_the_url_goes_in_authorization_and_never_in_host() {
     }
     assert!(recorder.nobody_connected().await);
 }
+
+#[tokio::test]
+async fn a_client_cannot_be_told_to_send_unmasked_frames() {
+    let recorder = Recorder::new().await;
+    let url = format!("ws://127.0.0.1:{}/test", recorder.port());
+    let unmasked = WebSocketOptions {
+        masking: Some(false),
+        timeout: Duration::from_secs(1),
+        ..WebSocketOptions::default()
+    };
+    match within(
+        "connect",
+        ClientBuilder::new(&url).options(unmasked).connect(),
+    )
+    .await
+    {
+        Err(Error::InvalidOptions(why)) => assert!(why.contains("mask"), "{why}"),
+        other => panic!("expected invalid options, got {other:?}"),
+    }
+    assert!(recorder.nobody_connected().await);
+}
