@@ -75,6 +75,10 @@ impl ClientBuilder {
     /// opening handshake) apply; the incoming queue is unbounded there, as a
     /// browser cannot be told to stop reading.
     ///
+    /// A client always masks: `masking: Some(false)` makes
+    /// [`connect`](ClientBuilder::connect) fail with
+    /// [`Error::InvalidOptions`] on every target.
+    ///
     /// ```
     /// use tandem::{ClientBuilder, WebSocketOptions};
     /// let builder = ClientBuilder::new("ws://127.0.0.1:8080/echo")
@@ -86,6 +90,10 @@ impl ClientBuilder {
     }
 
     /// Offers a subprotocol; call again to offer more, in preference order.
+    /// Each must be an RFC 7230 token (letters, digits and
+    /// ``!#$%&'*+-.^_`|~``: no spaces, commas or line breaks) and offered
+    /// once; otherwise [`connect`](ClientBuilder::connect) fails with
+    /// [`Error::Handshake`] before anything is sent, on every target.
     ///
     /// ```
     /// let builder = tandem::ClientBuilder::new("ws://127.0.0.1:8080/chat").protocol("chat");
@@ -99,8 +107,10 @@ impl ClientBuilder {
     /// let scripts set WebSocket headers, and in the browser
     /// [`connect`](ClientBuilder::connect) fails with
     /// [`Error::Unsupported`] if any is set. Natively, a name or value that
-    /// is not a valid HTTP header makes `connect` fail with
-    /// [`Error::Handshake`].
+    /// is not a valid HTTP header (a value with CR or LF in it, say) makes
+    /// `connect` fail with [`Error::Handshake`] before anything is sent.
+    /// An `Authorization` header set here replaces the one a URL's
+    /// `user:password@` would give.
     ///
     /// ```
     /// let builder = tandem::ClientBuilder::new("ws://127.0.0.1:8080/echo")
@@ -177,6 +187,12 @@ impl ClientBuilder {
     /// Opens the connection and completes the opening handshake, bounded by
     /// the options' `timeout` ([`Error::Io`] of kind `TimedOut` past it).
     ///
+    /// Before contacting the server, it fails with [`Error::InvalidOptions`]
+    /// for `masking: Some(false)` and with [`Error::Handshake`] for a
+    /// subprotocol or (natively) a header that cannot go in the request.
+    /// Natively, a URL's `user:password@` is sent percent-decoded as
+    /// `Authorization: Basic …`, never in `Host`.
+    ///
     /// Natively it fails with [`Error::InvalidUrl`], [`Error::Io`] when the
     /// server cannot be reached or, for `wss://`, when the TLS handshake
     /// fails (kind `InvalidData` for a certificate that does not verify), [`Error::HandshakeRefused`] with the status
@@ -193,6 +209,21 @@ impl ClientBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn connect(self) -> Result<Session, Error> {
+        check_client_options(&self.options)?;
         crate::backend::connect(self).await
     }
+}
+
+/// Refuses options that would make the client break RFC 6455: on every
+/// target alike, although the browser masks whatever it is told.
+fn check_client_options(options: &WebSocketOptions) -> Result<(), Error> {
+    if options.masking == Some(false) {
+        return Err(Error::InvalidOptions(
+            "masking: Some(false) on a client; RFC 6455 §5.1 makes a client mask every \
+             frame (a server fails the connection otherwise), and only a server may choose \
+             not to: leave it None"
+                .into(),
+        ));
+    }
+    Ok(())
 }

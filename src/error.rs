@@ -27,7 +27,8 @@ pub enum Error {
         reason: String,
     },
     /// A frame built by the caller cannot be sent as it is (for example a
-    /// ping over 125 bytes, or a close code that is reserved).
+    /// ping over 125 bytes, a close code that is reserved, or a Close
+    /// reason that is not UTF-8). Nothing was sent; the session stays open.
     #[error("invalid frame: {0}")]
     InvalidFrame(String),
     /// The outgoing queue is full (from `try_send`; `send` waits instead).
@@ -53,10 +54,18 @@ pub enum Error {
         /// The response body, as text, cut to 1 KiB.
         body: String,
     },
-    /// The opening handshake's response broke RFC 6455 (wrong accept key,
-    /// a subprotocol or extension that was not offered, …).
+    /// The opening handshake failed: the server's answer broke RFC 6455
+    /// (wrong accept key, a subprotocol or extension that was not offered,
+    /// …), or the request a client was asked to send is not one (a
+    /// subprotocol that is not a token, a header with CR or LF in it, …),
+    /// in which case nothing was sent.
     #[error("handshake failed: {0}")]
     Handshake(String),
+    /// The [`WebSocketOptions`](crate::WebSocketOptions) cannot be used
+    /// for this connection (for example `masking: Some(false)` on a client:
+    /// RFC 6455 §5.1 makes a client mask every frame). Nothing was sent.
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
     /// The operation does not exist on this target (for example sending a
     /// ping from a browser, where the browser owns ping/pong).
     #[error("{0} is not supported on this target")]

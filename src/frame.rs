@@ -173,6 +173,11 @@ pub struct Frame {
 impl Frame {
     /// A frame of any type, final, with no RSV bit set.
     ///
+    /// A Close built this way is checked when it is sent, as one built from
+    /// a [`CloseReason`] is: a payload of 1 byte, a code that cannot go on
+    /// the wire (1005, 1006, 999, 5000, …) or a reason that is not UTF-8
+    /// fails the send with [`Error::InvalidFrame`](crate::Error::InvalidFrame).
+    ///
     /// ```
     /// use tandem::{Frame, FrameType};
     /// let frame = Frame::new(FrameType::Binary, vec![0u8; 4]);
@@ -344,8 +349,11 @@ impl Frame {
     }
 
     /// [`Error::InvalidFrame`](crate::Error::InvalidFrame) for a frame that
-    /// RFC 6455 forbids on the wire: a control frame over 125 bytes, a
-    /// 1-byte close payload, or a close code that cannot be sent.
+    /// RFC 6455 forbids on the wire: a control frame over 125 bytes, or a
+    /// Close whose payload a peer must refuse (§5.5.1, §7.4): 1 byte long,
+    /// a code that cannot be sent, or a reason that is not UTF-8. A Close
+    /// built by hand with [`Frame::new`] is held to the same rules as one
+    /// built from a [`CloseReason`].
     pub(crate) fn check_wire(&self) -> Result<(), crate::Error> {
         let len = self.payload.len();
         if self.frame_type.is_control() && len > 125 {
@@ -355,14 +363,28 @@ impl Frame {
             )));
         }
         if self.frame_type == FrameType::Close {
-            if len == 1 {
-                return Err(crate::Error::InvalidFrame("close payload of 1 byte".into()));
-            }
-            if let Some(reason) = self.read_close_reason() {
-                reason.code.check_sendable()?;
-            }
+            self.check_close_payload()?;
         }
         Ok(())
+    }
+
+    /// A Close payload is empty, or a sendable code and a UTF-8 reason.
+    fn check_close_payload(&self) -> Result<(), crate::Error> {
+        match &self.payload[..] {
+            [] => Ok(()),
+            [_] => Err(crate::Error::InvalidFrame(
+                "close payload of 1 byte; a close code takes 2".into(),
+            )),
+            [high, low, reason @ ..] => {
+                CloseCode::from(u16::from_be_bytes([*high, *low])).check_sendable()?;
+                match std::str::from_utf8(reason) {
+                    Ok(_) => Ok(()),
+                    Err(_) => Err(crate::Error::InvalidFrame(
+                        "close reason is not valid UTF-8".into(),
+                    )),
+                }
+            }
+        }
     }
 
     pub(crate) fn from_parts(frame_type: FrameType, fin: bool, rsv: Rsv, payload: Bytes) -> Self {
@@ -430,6 +452,32 @@ mod tests {
             Frame::new(FrameType::Close, vec![3u8]).read_close_reason(),
             None
         );
+    }
+
+    #[test]
+    fn close_frames_built_by_hand_are_checked_like_close_reasons() {
+        let close = |payload: &[u8]| Frame::new(FrameType::Close, payload.to_vec()).check_wire();
+        for (payload, why) in [
+            (&b"\x03"[..], "1 byte"),
+            (b"\x03\xed", "1005"),
+            (b"\x03\xee", "1006"),
+            (b"\x03\xe7", "999"),
+            (b"\x13\x88", "5000"),
+            (b"\x03\xe8\xff\xfe", "UTF-8"),
+            (b"\x03\xed\xff", "1005"),
+        ] {
+            match close(payload) {
+                Err(crate::Error::InvalidFrame(message)) => {
+                    assert!(message.contains(why), "{payload:?}: {message}")
+                }
+                other => panic!("{payload:?}: {other:?}"),
+            }
+        }
+        for payload in [&b""[..], b"\x03\xe8", b"\x0f\xa0caf\xc3\xa9"] {
+            assert!(close(payload).is_ok(), "{payload:?}");
+        }
+        let reason = CloseReason::new(CloseCode::Other(4000), "café");
+        assert!(Frame::close(reason).check_wire().is_ok());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!
 //! | policy | a member whose queue stays full | the broadcaster |
 //! |---|---|---|
-//! | [`CloseAfter(d)`](SlowMemberPolicy::CloseAfter) (default, 5 s) | is closed with 1008 once nothing left its queue for `d`, and leaves the hub | waits while the member reads, up to `d` without progress |
+//! | [`CloseAfter(d)`](SlowMemberPolicy::CloseAfter) (default, 5 s) | is closed with 1008, and leaves the hub, unless it empties its queue within `d` of a broadcast finding it full | waits until the member has emptied that queue, up to `d` |
 //! | [`DropMember`](SlowMemberPolicy::DropMember) | is closed with 1008 at once and leaves the hub | never waits |
 //! | [`DropMessage`](SlowMemberPolicy::DropMessage) | misses this message, stays | never waits |
 //! | [`Wait`](SlowMemberPolicy::Wait) | gets every message | waits as long as it takes |
@@ -35,6 +35,8 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -56,11 +58,28 @@ use crate::session::{check_outgoing, Outgoing};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlowMemberPolicy {
-    /// Wait for room in the member's queue; once no frame has left it for
-    /// this long, close the member with 1008 (policy violation) and remove
-    /// it from the hub. A member that reads, however slowly, is not closed.
-    /// Members that stay get every message, in order per broadcaster. The
-    /// default, 5 s.
+    /// A minimum rate: a member must empty a full queue within this long.
+    ///
+    /// When a broadcast finds the member's queue full, it waits, and the
+    /// member has this long to take every frame the hub had queued for it
+    /// by then (the whole backlog, [`outgoing_queue`] frames or so); the
+    /// broadcast goes on once it has, with its own frame queued. A member
+    /// that has not is closed with 1008 (policy violation) and removed from
+    /// the hub, however much it read meanwhile: one that takes a frame now
+    /// and then, just often enough to make room for the next broadcast,
+    /// would otherwise hold every broadcast to its pace. So a member is
+    /// kept as long as it reads at least a queue's worth of frames per
+    /// duration whenever it falls behind, and the broadcaster waits for it
+    /// at most this long per broadcast. Members that stay get every
+    /// message, in order per broadcaster. The default, 5 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tandem::hub::{Hub, SlowMemberPolicy};
+    /// let hub = Hub::new(SlowMemberPolicy::CloseAfter(Duration::from_secs(2)));
+    /// ```
+    ///
+    /// [`outgoing_queue`]: crate::WebSocketOptions::outgoing_queue
     CloseAfter(Duration),
     /// Close the member with 1008 and remove it at once.
     DropMember,
@@ -118,7 +137,28 @@ struct HubInner {
 #[derive(Debug, Default)]
 struct Members {
     next_id: u64,
-    by_id: BTreeMap<u64, Outgoing>,
+    by_id: BTreeMap<u64, Member>,
+}
+
+/// A member's outgoing handle and what the hub has given it.
+#[derive(Debug, Clone)]
+struct Member {
+    outgoing: Outgoing,
+    /// The member's [`Outgoing::progress`] once it has taken every frame
+    /// the hub queued for it (its progress at joining, plus one per frame).
+    owed: Arc<AtomicU64>,
+}
+
+impl Member {
+    /// Counts a frame the hub queued for the member.
+    fn queued_one(&self) {
+        self.owed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether the member's progress has reached `owed`.
+    fn has_taken(&self, owed: u64) -> bool {
+        self.outgoing.progress() >= owed
+    }
 }
 
 /// A member's place in a [`Hub`]; dropping it leaves the hub.
@@ -198,7 +238,8 @@ impl Hub {
         let mut members = self.lock();
         let id = members.next_id;
         members.next_id += 1;
-        members.by_id.insert(id, outgoing);
+        let owed = Arc::new(AtomicU64::new(outgoing.progress()));
+        members.by_id.insert(id, Member { outgoing, owed });
         Membership {
             hub: self.clone(),
             id,
@@ -258,8 +299,11 @@ impl Hub {
         // there is room, under the hub's lock; only members whose queue is
         // full are cloned, for the policy to deal with after it.
         for (id, member) in &self.lock().by_id {
-            match member.try_send_encoded(frame.clone()) {
-                Ok(()) => report.delivered += 1,
+            match member.outgoing.try_send_encoded(frame.clone()) {
+                Ok(()) => {
+                    member.queued_one();
+                    report.delivered += 1;
+                }
                 Err(Error::QueueFull) => match self.inner.policy {
                     SlowMemberPolicy::DropMessage => report.skipped += 1,
                     SlowMemberPolicy::DropMember => too_slow.push((*id, member.clone())),
@@ -275,7 +319,7 @@ impl Hub {
             report.gone += 1;
         }
         for (id, member) in too_slow {
-            self.close_slow(id, &member);
+            self.close_slow(id, &member.outgoing);
             report.closed += 1;
         }
         if waiting.is_empty() {
@@ -285,22 +329,18 @@ impl Hub {
         let outcomes = waiting.into_iter().map(|(id, member)| {
             let frame = frame.clone();
             async move {
-                let mut sent = Box::pin(member.send_encoded(frame));
                 let result = match policy {
-                    // "Stays full": no frame left the queue for `bound`. A
-                    // member that reads, however busy, keeps its place.
-                    SlowMemberPolicy::CloseAfter(bound) => loop {
-                        let progress = member.progress();
-                        let deadline = Box::pin(crate::backend::sleep(bound));
-                        match select(&mut sent, deadline).await {
-                            Either::Left((result, _)) => break Some(result),
-                            Either::Right(_) if member.progress() == progress => break None,
-                            Either::Right(_) => {}
+                    SlowMemberPolicy::CloseAfter(bound) => {
+                        catch_up_within(&member, frame, bound).await
+                    }
+                    _ => {
+                        let result = member.outgoing.send_encoded(frame).await;
+                        if result.is_ok() {
+                            member.queued_one();
                         }
-                    },
-                    _ => Some((&mut sent).await),
+                        Some(result)
+                    }
                 };
-                drop(sent);
                 (id, member, result)
             }
         });
@@ -312,7 +352,7 @@ impl Hub {
                     report.gone += 1;
                 }
                 None => {
-                    self.close_slow(id, &member);
+                    self.close_slow(id, &member.outgoing);
                     report.closed += 1;
                 }
             }
@@ -321,12 +361,71 @@ impl Hub {
     }
 
     fn close_slow(&self, id: u64, member: &Outgoing) {
-        warn!(member = id, "closing a hub member that stopped reading");
+        warn!(member = id, "closing a hub member that reads too slowly");
         self.remove(id);
         member.close_now(CloseReason::new(
             CloseCode::ViolatedPolicy,
             "too slow to read",
         ));
+    }
+}
+
+/// [`SlowMemberPolicy::CloseAfter`] for a member whose queue was full:
+/// sends `frame` and waits, in windows of `bound`, until the member has
+/// taken every frame the hub had queued for it when the window began.
+/// `Some` with the send's result once it has, `None` when a window ends
+/// before it has: the member is too slow and is to be closed.
+async fn catch_up_within(
+    member: &Member,
+    frame: EncodedFrame,
+    bound: Duration,
+) -> Option<Result<(), Error>> {
+    let mut send = pin!(member.outgoing.send_encoded(frame));
+    let mut sent = None;
+    loop {
+        // The backlog: what the hub had queued, and at least one frame (a
+        // member whose queue is full of its own frames must still read).
+        let owed = member
+            .owed
+            .load(Ordering::Relaxed)
+            .max(member.outgoing.progress() + 1);
+        let mut window = pin!(crate::backend::sleep(bound));
+        // Each frame the member takes wakes the send while it waits for
+        // room. Once the frame is queued nothing wakes this task when the
+        // member takes more, so it looks again after a pause that starts
+        // short (a healthy member catches up at once) and doubles.
+        let longest = (bound / 8).max(Duration::from_millis(1));
+        let mut pause = (bound / 64).max(Duration::from_millis(1));
+        loop {
+            match sent {
+                Some(Err(_)) => return sent,
+                Some(Ok(())) if member.has_taken(owed) => return sent,
+                Some(Ok(())) => {
+                    let look_again = pin!(crate::backend::sleep(pause));
+                    if let Either::Left(_) = select(&mut window, look_again).await {
+                        break;
+                    }
+                    pause = (pause * 2).min(longest);
+                }
+                None => match select(&mut send, &mut window).await {
+                    Either::Left((result, _)) => {
+                        if result.is_ok() {
+                            member.queued_one();
+                        }
+                        sent = Some(result);
+                    }
+                    Either::Right(_) => break,
+                },
+            }
+        }
+        if !member.has_taken(owed) {
+            return None;
+        }
+        // The backlog is gone, but other broadcasts took the room it left:
+        // a new window for this frame.
+        if sent.is_some() {
+            return sent;
+        }
     }
 }
 
@@ -543,10 +642,102 @@ mod tests {
 
     #[cfg(not(target_arch = "wasm32"))]
     #[tokio::test]
+    async fn close_after_closes_a_member_that_takes_a_frame_just_before_each_deadline() {
+        // The member takes one frame every 150 ms, which would make room for
+        // each broadcast within the 200 ms bound, forever. Four frames were
+        // queued when the first broadcast found it full, and it takes one of
+        // them within the bound: it is closed, within about one bound.
+        let bound = Duration::from_millis(200);
+        let hub = Hub::new(SlowMemberPolicy::CloseAfter(bound));
+        let (session, link) = stuck_session();
+        let _member = hub.join(session.outgoing());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let trickle = {
+            let (link, stop) = (link.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut taken = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    link.take_commands(1, &mut taken);
+                }
+                taken.len()
+            })
+        };
+        let started = tokio::time::Instant::now();
+        let mut closed_after = None;
+        for i in 0..3 * QUEUE {
+            let report = hub.broadcast(format!("m{i}")).await.unwrap();
+            if report.closed == 1 {
+                closed_after = Some(started.elapsed());
+                break;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let trickled = trickle.await.unwrap();
+        let closed_after = closed_after.expect("a member that trickles is closed");
+        assert!(closed_after < 3 * bound, "closed after {closed_after:?}");
+        assert!(hub.is_empty());
+        let (texts, close) = queued(&link);
+        assert_eq!(close, Some(CloseCode::ViolatedPolicy));
+        assert!(
+            trickled + texts.len() <= QUEUE + 2,
+            "{trickled} + {texts:?}"
+        );
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[tokio::test]
+    async fn close_after_closes_a_member_whose_queue_is_full_of_its_own_frames() {
+        let hub = Hub::new(SlowMemberPolicy::CloseAfter(Duration::from_millis(50)));
+        let (session, link) = stuck_session();
+        for i in 0..QUEUE {
+            session.outgoing().try_send(format!("own{i}")).unwrap();
+        }
+        let _member = hub.join(session.outgoing());
+        let report = tokio::time::timeout(Duration::from_secs(5), hub.broadcast("m"))
+            .await
+            .expect("the broadcast gives up on the member")
+            .unwrap();
+        assert_eq!((report.delivered, report.closed), (0, 1));
+        assert_eq!(queued(&link).1, Some(CloseCode::ViolatedPolicy));
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[tokio::test]
+    async fn close_after_keeps_a_member_that_empties_its_queue_within_the_bound() {
+        // One broadcaster, faster than the member, which empties its whole
+        // queue every 30 ms: it is full at most broadcasts, and it is kept.
+        let hub = Hub::new(SlowMemberPolicy::CloseAfter(Duration::from_millis(200)));
+        let (session, link) = stuck_session();
+        let _member = hub.join(session.outgoing());
+        let drainer = {
+            let link = link.clone();
+            tokio::spawn(async move {
+                let mut texts = Vec::new();
+                while texts.len() < 6 * QUEUE {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    let mut commands = Vec::new();
+                    link.take_commands(usize::MAX, &mut commands);
+                    texts.extend(commands.into_iter().map(|c| text_of(c).unwrap()));
+                }
+                texts
+            })
+        };
+        for i in 0..6 * QUEUE {
+            let report = hub.broadcast(format!("m{i}")).await.unwrap();
+            assert_eq!(report.delivered, 1, "m{i}: {report:?}");
+        }
+        assert_eq!(drainer.await.unwrap(), texts(0..6 * QUEUE));
+        assert_eq!(hub.len(), 1);
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[tokio::test]
     async fn close_after_spares_a_member_that_reads_however_slowly() {
         // Five broadcasts at once into a queue of one that drains one frame
         // every 30 ms: the last waits several times the 50 ms bound, but the
-        // member never stops reading, so it is not closed.
+        // member empties its queue (of one) well within each bound, so it is
+        // not closed.
         let hub = Hub::new(SlowMemberPolicy::CloseAfter(Duration::from_millis(50)));
         let link = Arc::new(Link::with_queues(1, 1));
         let session = Session::new(link.clone(), Handshake::default());

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use common::{drain, hand_written_server, next_text, switching, within};
 use tandem::server::{Route, Server};
-use tandem::{ClientBuilder, CloseCode, CloseReason, Error, Session, WebSocketOptions};
+use tandem::{
+    ClientBuilder, CloseCode, CloseReason, Error, Frame, FrameType, Session, WebSocketOptions,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn accept(key: &str) -> String {
@@ -335,4 +337,188 @@ async fn host_names_and_urls_without_a_path_connect() {
         assert!(session.outgoing().is_closed());
     }
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_close_frame_built_by_hand_is_refused_like_a_bad_close_reason() {
+    let server = Server::new()
+        .web_socket("/mirror", mirror)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut session = common::connect(&server, "/mirror").await;
+    for payload in [
+        &b"\x03"[..],        // 1 byte: no room for a code
+        b"\x03\xed",         // 1005: local use only
+        b"\x03\xee",         // 1006: local use only
+        b"\x03\xe7",         // 999: below the range
+        b"\x13\x88",         // 5000: above the range
+        b"\x03\xe8\xff\xfe", // 1000 with a reason that is not UTF-8
+        b"\x03\xed\xc3",     // 1005 and a cut UTF-8 sequence
+    ] {
+        let frame = Frame::new(FrameType::Close, payload.to_vec());
+        match within("send", session.send(frame)).await {
+            Err(Error::InvalidFrame(why)) => assert!(!why.is_empty()),
+            other => panic!("{payload:?}: expected InvalidFrame, got {other:?}"),
+        }
+    }
+    // Nothing went out: the session is still open both ways.
+    within("send", session.send("still open")).await.unwrap();
+    assert_eq!(next_text(&mut session).await, "still open");
+    within("close", session.close(CloseReason::normal()))
+        .await
+        .unwrap();
+    drain(&mut session).await;
+    assert_eq!(session.close_reason().await, CloseReason::normal());
+    server.shutdown().await;
+}
+
+/// A listener that reports what reaches it: a request head (answered with
+/// 101), or that no client connected at all.
+struct Recorder {
+    listener: tokio::net::TcpListener,
+}
+
+impl Recorder {
+    async fn new() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self { listener }
+    }
+
+    fn port(&self) -> u16 {
+        self.listener.local_addr().unwrap().port()
+    }
+
+    /// Accepts one connection, reads its request head and answers 101.
+    async fn answer_one(&self) -> String {
+        let (mut stream, _) = self.listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "a whole head");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        let key = header_values(&head, "sec-websocket-key").remove(0);
+        let response = switching(&accept(&key), "");
+        stream.write_all(response.as_bytes()).await.unwrap();
+        // Keep the connection open until the client is done with it.
+        tokio::spawn(async move {
+            let mut sink = Vec::new();
+            let _ = stream.read_to_end(&mut sink).await;
+        });
+        head
+    }
+
+    /// Whether no client has connected (by the time a refused `connect`
+    /// returned, any connection it made would be waiting here).
+    async fn nobody_connected(&self) -> bool {
+        tokio::time::timeout(Duration::from_millis(200), self.listener.accept())
+            .await
+            .is_err()
+    }
+}
+
+/// The values of every `name` line of a request head, in order.
+fn header_values(head: &str, name: &str) -> Vec<String> {
+    head.lines()
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.trim().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_request_with_injected_lines_is_refused_before_anything_is_sent() {
+    let recorder = Recorder::new().await;
+    let url = format!("ws://127.0.0.1:{}/test", recorder.port());
+    // Short, so that a client that does connect fails quickly instead.
+    let options = WebSocketOptions {
+        timeout: Duration::from_secs(1),
+        ..WebSocketOptions::default()
+    };
+    let builder = || ClientBuilder::new(&url).options(options.clone());
+    for (client, what) in [
+        (builder().protocol("chat\r\nX-Evil: 1"), "not a valid token"),
+        (builder().protocol("chat, mqtt"), "not a valid token"),
+        (builder().protocol("has space"), "not a valid token"),
+        (builder().protocol("chat").protocol("chat"), "offered twice"),
+        (
+            builder().header("x", "a\r\nEvil: 1"),
+            "not a valid header value",
+        ),
+        (
+            builder().header("x", "a\nEvil: 1"),
+            "not a valid header value",
+        ),
+        (builder().header("bad name", "1"), "not an HTTP token"),
+    ] {
+        match within("connect", client.clone().connect()).await {
+            Err(Error::Handshake(why)) => assert!(why.contains(what), "{client:?}: {why}"),
+            other => panic!("{client:?}: expected a handshake error, got {other:?}"),
+        }
+        assert!(
+            recorder.nobody_connected().await,
+            "{client:?} reached the server"
+        );
+    }
+}
+
+#[tokio::test]
+async fn user_info_in_the_url_goes_in_authorization_and_never_in_host() {
+    let recorder = Recorder::new().await;
+    let port = recorder.port();
+    // "user" and "p@ss:word", percent-encoded as a URL must carry them.
+    let url = format!("ws://us%65r:p%40ss%3Aword@127.0.0.1:{port}/test");
+    let (session, head) = tokio::join!(
+        within("connect", tandem::connect(&url)),
+        within("the request", recorder.answer_one()),
+    );
+    session.unwrap();
+    assert_eq!(header_values(&head, "host"), [format!("127.0.0.1:{port}")]);
+    assert!(!head.contains("p%40ss") && !head.contains("p@ss"), "{head}");
+    // base64("user:p@ss:word")
+    assert_eq!(
+        header_values(&head, "authorization"),
+        ["Basic dXNlcjpwQHNzOndvcmQ="]
+    );
+
+    // The caller's own Authorization wins; the URL's is not added.
+    let client = ClientBuilder::new(&url).header("Authorization", "Bearer token");
+    let (session, head) = tokio::join!(
+        within("connect", client.connect()),
+        within("the request", recorder.answer_one()),
+    );
+    session.unwrap();
+    assert_eq!(header_values(&head, "authorization"), ["Bearer token"]);
+    assert_eq!(header_values(&head, "host"), [format!("127.0.0.1:{port}")]);
+
+    // A broken escape is the URL's fault, found before connecting.
+    let bad = format!("ws://user:%zz@127.0.0.1:{port}/test");
+    match within("connect", tandem::connect(&bad)).await {
+        Err(Error::InvalidUrl { reason, .. }) => assert!(reason.contains('%'), "{reason}"),
+        other => panic!("expected an invalid URL, got {other:?}"),
+    }
+    assert!(recorder.nobody_connected().await);
+}
+
+#[tokio::test]
+async fn a_client_cannot_be_told_to_send_unmasked_frames() {
+    let recorder = Recorder::new().await;
+    let url = format!("ws://127.0.0.1:{}/test", recorder.port());
+    let unmasked = WebSocketOptions {
+        masking: Some(false),
+        timeout: Duration::from_secs(1),
+        ..WebSocketOptions::default()
+    };
+    match within(
+        "connect",
+        ClientBuilder::new(&url).options(unmasked).connect(),
+    )
+    .await
+    {
+        Err(Error::InvalidOptions(why)) => assert!(why.contains("mask"), "{why}"),
+        other => panic!("expected invalid options, got {other:?}"),
+    }
+    assert!(recorder.nobody_connected().await);
 }

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use bytes::{Buf, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use rand::RngCore;
@@ -36,30 +38,60 @@ pub(crate) async fn connect(builder: ClientBuilder) -> Result<Session, Error> {
     }
 }
 async fn connect_inner(builder: ClientBuilder) -> Result<Session, Error> {
-    let mut request_headers = HeaderMap::new();
-    for (name, value) in &builder.headers {
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            (Ok(name), Ok(value)) => {
-                request_headers.append(name, value);
-            }
-            _ => return Err(Error::Handshake(format!("invalid header {name:?}"))),
-        }
-    }
+    // Everything that can be wrong with the request is found before the
+    // server is contacted: a refused request sends nothing.
     let target = Target::parse(&builder.url)?;
     if target.tls && cfg!(not(feature = "tls")) {
         return Err(Error::Unsupported("wss:// without tandem's `tls` feature"));
     }
+    let mut random = [0u8; 16];
+    rand::rng().fill_bytes(&mut random);
+    let key = handshake::generate_key(random);
+    let request = upgrade_request(&builder, &target, &key)?;
+
     let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
     tcp.set_nodelay(true)?;
     #[cfg(feature = "tls")]
     if target.tls {
         let tls = super::tls::connect(tcp, &target.host, builder.tls.clone()).await?;
-        return open(tls, builder, &target, request_headers).await;
+        return open(tls, builder, &target, &key, &request).await;
     }
-    open(tcp, builder, &target, request_headers).await
+    open(tcp, builder, &target, &key, &request).await
+}
+
+/// The upgrade request for `target`: the caller's headers (each a valid
+/// HTTP header), Basic credentials from the URL unless the caller set
+/// `Authorization`, and the extension offers.
+fn upgrade_request(builder: &ClientBuilder, target: &Target, key: &str) -> Result<Vec<u8>, Error> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &builder.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::Handshake(format!("header name {name:?} is not an HTTP token")))?;
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            Error::Handshake(format!(
+                "header {name}: {value:?} is not a valid header value \
+                 (CR, LF and other control characters are not allowed)"
+            ))
+        })?;
+        headers.append(name, value);
+    }
+    if let Some(credentials) = &target.credentials {
+        if !headers.contains_key(http::header::AUTHORIZATION) {
+            headers.insert(http::header::AUTHORIZATION, credentials.clone());
+        }
+    }
+    if let Some(offer) = builder.extensions.offer() {
+        let offer = HeaderValue::from_str(&offer)
+            .map_err(|_| Error::Handshake(format!("invalid extension offer {offer:?}")))?;
+        headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, offer);
+    }
+    handshake::client_request(
+        &target.host_header,
+        &target.path_and_query,
+        key,
+        &builder.protocols,
+        &headers,
+    )
 }
 
 /// The opening handshake over `stream`, then the session on it.
@@ -67,35 +99,22 @@ async fn open<S>(
     mut stream: S,
     builder: ClientBuilder,
     target: &Target,
-    mut request_headers: HeaderMap,
+    key: &str,
+    request: &[u8],
 ) -> Result<Session, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut random = [0u8; 16];
-    rand::rng().fill_bytes(&mut random);
-    let key = handshake::generate_key(random);
-    if let Some(offer) = builder.extensions.offer() {
-        let offer = HeaderValue::from_str(&offer)
-            .map_err(|_| Error::Handshake(format!("invalid extension offer {offer:?}")))?;
-        request_headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, offer);
-    }
-    let request = handshake::client_request(
-        &target.host_header,
-        &target.path_and_query,
-        &key,
-        &builder.protocols,
-        &request_headers,
-    );
-    stream.write_all(&request).await?;
+    stream.write_all(request).await?;
 
     let (status, headers, mut rest) = read_response_head(&mut stream).await?;
     if status != 101 {
         let body = read_refusal_body(&mut stream, &headers, rest).await;
         return Err(Error::HandshakeRefused { status, body });
     }
-    let protocol = handshake::check_response(status, &headers, &key, &builder.protocols)?;
-    debug!(url = %builder.url, ?protocol, "connected");
+    let protocol = handshake::check_response(status, &headers, key, &builder.protocols)?;
+    // Not the URL, which may hold a password.
+    debug!(host = %target.host_header, path = %target.path_and_query, ?protocol, "connected");
 
     let mut config = Config::new(Role::Client, &builder.options);
     rand::rng().fill_bytes(&mut config.mask_seed);
@@ -146,9 +165,12 @@ fn confirm_extensions(extensions: &Extensions, headers: &HeaderMap) -> Result<Ne
 struct Target {
     tls: bool,
     host: String,
+    /// `host[:port]` as in the URL, without the user info.
     host_header: String,
     port: u16,
     path_and_query: String,
+    /// `Basic …` from the URL's `user:password@`, percent-decoded.
+    credentials: Option<HeaderValue>,
 }
 
 impl Target {
@@ -164,6 +186,15 @@ impl Target {
             _ => return Err(invalid("the scheme must be ws:// or wss://")),
         };
         let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        let (user_info, host_and_port) = match authority.as_str().rsplit_once('@') {
+            Some((user_info, host_and_port)) => (Some(user_info), host_and_port),
+            None => (None, authority.as_str()),
+        };
+        let credentials = user_info
+            .filter(|info| !info.is_empty())
+            .map(basic_credentials)
+            .transpose()
+            .map_err(|why| invalid(&why))?;
         let host = authority
             .host()
             .trim_start_matches('[')
@@ -172,11 +203,50 @@ impl Target {
         Ok(Self {
             tls,
             host: host.to_owned(),
-            host_header: authority.as_str().to_owned(),
+            host_header: host_and_port.to_owned(),
             port,
             path_and_query: uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
+            credentials,
         })
     }
+}
+
+/// `Authorization: Basic …` (RFC 7617) for a URL's `user[:password]`, each
+/// percent-decoded, as browsers, curl and Python's `websockets` send it.
+fn basic_credentials(user_info: &str) -> Result<HeaderValue, String> {
+    let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
+    let user = percent_decode(user)?;
+    if user.contains(&b':') {
+        return Err("a user name with ':' cannot be sent as Basic credentials".into());
+    }
+    let mut pair = user;
+    pair.push(b':');
+    pair.extend(percent_decode(password)?);
+    let value = format!("Basic {}", BASE64.encode(pair));
+    // Base64 is always a valid header value.
+    HeaderValue::from_str(&value).map_err(|_| "invalid credentials".to_string())
+}
+
+/// The bytes of a percent-encoded URL component.
+fn percent_decode(text: &str) -> Result<Vec<u8>, String> {
+    let bad = || format!("{text:?} has a % not followed by two hex digits");
+    let mut out = Vec::with_capacity(text.len());
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        if b != b'%' {
+            out.push(b);
+            continue;
+        }
+        let mut digit = || {
+            let d = char::from(bytes.next()?).to_digit(16)?;
+            u8::try_from(d).ok()
+        };
+        match (digit(), digit()) {
+            (Some(high), Some(low)) => out.push(high << 4 | low),
+            _ => return Err(bad()),
+        }
+    }
+    Ok(out)
 }
 
 /// Reads the response head; returns the status, headers and any bytes after it.
@@ -242,6 +312,32 @@ mod tests {
             (t.host.as_str(), t.host_header.as_str()),
             ("::1", "[::1]:8080")
         );
+    }
+
+    #[test]
+    fn user_info_becomes_basic_credentials_and_leaves_host() {
+        let t = Target::parse("ws://al%69ce:s%3Ac%20ret@example.com:8080/x").unwrap();
+        assert_eq!(t.host_header, "example.com:8080");
+        // base64("alice:s:c ret")
+        assert_eq!(t.credentials.unwrap(), "Basic YWxpY2U6czpjIHJldA==");
+        let t = Target::parse("wss://bob@[::1]/").unwrap();
+        assert_eq!(t.host_header, "[::1]");
+        assert_eq!(t.credentials.unwrap(), "Basic Ym9iOg=="); // "bob:"
+        assert!(Target::parse("ws://example.com/")
+            .unwrap()
+            .credentials
+            .is_none());
+        for bad in [
+            "ws://a%3Ab:c@h/",
+            "ws://a:%zz@h/",
+            "ws://a:%4@h/",
+            "ws://a:%+f@h/",
+        ] {
+            assert!(
+                matches!(Target::parse(bad), Err(Error::InvalidUrl { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -6,9 +6,11 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use http::uri::{Authority, PathAndQuery};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use crate::error::Error;
+use crate::extensions::is_token;
 
 /// The GUID that RFC 6455 §1.3 appends to the key.
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -197,15 +199,53 @@ pub fn select_protocol<'a>(supported: &'a [String], offered: &[&str]) -> Option<
         .map(String::as_str)
 }
 
+/// Checks the subprotocols a client offers (RFC 6455 §4.1): each must be
+/// an RFC 7230 token (no spaces, commas, quotes or control characters, so
+/// nothing can be smuggled into the request) and none may be offered twice.
+///
+/// ```
+/// use tandem::protocol::handshake::check_subprotocols;
+/// assert!(check_subprotocols(&["chat".into(), "chat.v2".into()]).is_ok());
+/// assert!(check_subprotocols(&["chat, mqtt".into()]).is_err());
+/// assert!(check_subprotocols(&["chat\r\nX-Evil: 1".into()]).is_err());
+/// assert!(check_subprotocols(&["chat".into(), "chat".into()]).is_err());
+/// ```
+pub fn check_subprotocols(protocols: &[String]) -> Result<(), Error> {
+    for (i, protocol) in protocols.iter().enumerate() {
+        if !is_token(protocol) {
+            return Err(Error::Handshake(format!(
+                "subprotocol {protocol:?} is not a valid token"
+            )));
+        }
+        if protocols[..i].contains(protocol) {
+            return Err(Error::Handshake(format!(
+                "subprotocol {protocol:?} is offered twice"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Builds the client's upgrade request.
+///
+/// Every part is checked before it is written, so that no caller can put a
+/// line break or a header of its own into the request: `host` must be
+/// `host[:port]` (a user name and password never go in `Host`; send them
+/// in an `Authorization` header), `path_and_query` an origin-form target
+/// (`/path?query`), `key` 16 bytes in base64, and the subprotocols tokens
+/// ([`check_subprotocols`]). Anything else fails with [`Error::Handshake`].
 ///
 /// ```
 /// use tandem::protocol::handshake::client_request;
-/// let request = client_request("example.com", "/chat", "dGhlIHNhbXBsZSBub25jZQ==", &["chat".into()], &Default::default());
+/// let key = "dGhlIHNhbXBsZSBub25jZQ==";
+/// let request = client_request("example.com", "/chat", key, &["chat".into()], &Default::default()).unwrap();
 /// let text = String::from_utf8(request).unwrap();
 /// assert!(text.starts_with("GET /chat HTTP/1.1\r\nHost: example.com\r\n"));
 /// assert!(text.contains("Sec-WebSocket-Protocol: chat\r\n"));
 /// assert!(text.ends_with("\r\n\r\n"));
+///
+/// assert!(client_request("user:secret@example.com", "/", key, &[], &Default::default()).is_err());
+/// assert!(client_request("example.com", "/\r\nX-Evil: 1", key, &[], &Default::default()).is_err());
 /// ```
 pub fn client_request(
     host: &str,
@@ -213,7 +253,26 @@ pub fn client_request(
     key: &str,
     protocols: &[String],
     extra_headers: &HeaderMap,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, Error> {
+    let valid_host = host.parse::<Authority>().is_ok() && !host.contains('@');
+    if !valid_host {
+        return Err(Error::Handshake(format!(
+            "{host:?} is not a host[:port] for the Host header"
+        )));
+    }
+    let valid_target =
+        path_and_query.starts_with('/') && path_and_query.parse::<PathAndQuery>().is_ok();
+    if !valid_target {
+        return Err(Error::Handshake(format!(
+            "{path_and_query:?} is not a request target (/path?query)"
+        )));
+    }
+    if !BASE64.decode(key).is_ok_and(|raw| raw.len() == 16) {
+        return Err(Error::Handshake(
+            "Sec-WebSocket-Key must be 16 bytes in base64".into(),
+        ));
+    }
+    check_subprotocols(protocols)?;
     let mut request = format!(
         "GET {path_and_query} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
@@ -231,7 +290,7 @@ pub fn client_request(
         request.extend_from_slice(b"\r\n");
     }
     request.extend_from_slice(b"\r\n");
-    request
+    Ok(request)
 }
 
 /// Checks the server's answer to our upgrade request (RFC 6455 §4.1);
