@@ -425,7 +425,9 @@ async fn the_largest_option_values_saturate_instead_of_panicking() {
         .await
         .unwrap();
     assert_eq!(
-        within("the close reason", session.close_reason()).await.code,
+        within("the close reason", session.close_reason())
+            .await
+            .code,
         CloseCode::Normal
     );
     server.shutdown().await;
