@@ -71,9 +71,10 @@ impl ClientBuilder {
     }
 
     /// Session options (limits, keepalive, queues). In the browser only the
-    /// size limits, the outgoing queue and `timeout` (which bounds the
-    /// opening handshake) apply; the incoming queue is unbounded there, as a
-    /// browser cannot be told to stop reading.
+    /// size limits, the queue bounds and `timeout` (which bounds the opening
+    /// handshake) apply; as a browser cannot be told to stop reading, a
+    /// message that finds the incoming queue full ends the session with 1008
+    /// there.
     ///
     /// A client always masks: `masking: Some(false)` makes
     /// [`connect`](ClientBuilder::connect) fail with

@@ -475,9 +475,18 @@ async fn a_burst_of_sends_completes_without_loss() {
 #[wasm_bindgen_test]
 async fn sends_complete_while_nobody_reads() {
     // The browser cannot be told to stop reading: echoes pile up in the
-    // (unbounded) incoming queue instead of stalling the sender.
+    // incoming queue, up to its bounds, instead of stalling the sender.
     const COUNT: usize = 500;
-    let mut session = tandem::connect(&url("/echo-any")).await.expect("connect");
+    let options = WebSocketOptions {
+        incoming_queue: COUNT,
+        incoming_queue_bytes: COUNT * 10 * 1024,
+        ..WebSocketOptions::default()
+    };
+    let mut session = ClientBuilder::new(url("/echo-any"))
+        .options(options)
+        .connect()
+        .await
+        .expect("connect");
     within(30, "500 sends with no reader", async {
         for i in 0..COUNT {
             session
