@@ -12,8 +12,9 @@ use super::driver::Socket;
 use super::timer::sleep;
 use crate::client::ClientBuilder;
 use crate::error::Error;
-use crate::extensions::{is_token, ExtensionHeader};
+use crate::extensions::ExtensionHeader;
 use crate::link::Link;
+use crate::protocol::handshake::check_subprotocols;
 use crate::session::{Handshake, Session};
 
 /// Opens the `WebSocket` that `builder` describes and waits for the
@@ -34,7 +35,8 @@ pub(crate) async fn connect(builder: ClientBuilder) -> Result<Session, Error> {
             "configuring WebSocket extensions from a browser (it negotiates its own)",
         ));
     }
-    check_protocols(&builder.protocols)?;
+    // Distinct RFC 7230 tokens: the browser throws otherwise.
+    check_subprotocols(&builder.protocols)?;
     let ws = open(&builder.url, &builder.protocols)?;
     ws.set_binary_type(BinaryType::Arraybuffer);
 
@@ -114,21 +116,4 @@ fn open(url: &str, protocols: &[String]) -> Result<WebSocket, Error> {
             .as_string()
             .unwrap_or_else(|| "refused by the browser".into()),
     })
-}
-
-/// Subprotocols must be distinct RFC 7230 tokens (the browser throws otherwise).
-fn check_protocols(protocols: &[String]) -> Result<(), Error> {
-    for (i, protocol) in protocols.iter().enumerate() {
-        if !is_token(protocol) {
-            return Err(Error::Handshake(format!(
-                "subprotocol {protocol:?} is not a valid token"
-            )));
-        }
-        if protocols[..i].contains(protocol) {
-            return Err(Error::Handshake(format!(
-                "subprotocol {protocol:?} is offered twice"
-            )));
-        }
-    }
-    Ok(())
 }
