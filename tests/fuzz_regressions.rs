@@ -35,3 +35,8 @@ fn engine_regressions_replay_cleanly() {
 fn handshake_regressions_replay_cleanly() {
     replay("handshake", harness::handshake);
 }
+
+#[test]
+fn deflate_regressions_replay_cleanly() {
+    replay("deflate", harness::deflate);
+}
