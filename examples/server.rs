@@ -140,7 +140,7 @@ async fn echo_any(mut session: Session, log: CloseLog) {
     }
     let reason = session.close_reason().await;
     if let Some(id) = session.request().and_then(|r| r.query_param("id")) {
-        log.map().insert(id.to_owned(), reason);
+        log.map().insert(id.into_owned(), reason);
     }
 }
 
@@ -151,7 +151,7 @@ async fn closed(session: Session, log: CloseLog) {
         .request()
         .and_then(|r| r.query_param("id"))
         .unwrap_or_default()
-        .to_owned();
+        .into_owned();
     let mut answer = format!("no session {id:?} ended");
     for _ in 0..100 {
         if let Some(reason) = log.map().remove(&id) {

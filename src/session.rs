@@ -1,5 +1,6 @@
 //! The session: Ktor's `DefaultWebSocketSession`, the same on every target.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -21,7 +22,7 @@ use crate::protocol::EncodedFrame;
 /// use tandem::Request;
 /// let request = Request::new("/chat", Some("room=1"), http::HeaderMap::new());
 /// assert_eq!(request.path(), "/chat");
-/// assert_eq!(request.query_param("room"), Some("1"));
+/// assert_eq!(request.query_param("room").as_deref(), Some("1"));
 /// ```
 #[derive(Clone)]
 pub struct Request {
@@ -33,6 +34,8 @@ pub struct Request {
     packed: Box<[u8]>,
     path_len: u32,
     target_len: u32,
+    /// The route's path parameters, decoded (`/rooms/{id}`).
+    params: Box<[(Box<str>, Box<str>)]>,
     /// The headers, built from `packed` on first use.
     headers: OnceLock<Box<http::HeaderMap>>,
 }
@@ -75,8 +78,20 @@ impl Request {
             packed: packed.into_boxed_slice(),
             path_len,
             target_len,
+            params: Box::default(),
             headers: OnceLock::new(),
         }
+    }
+
+    /// The record with the route's path parameters.
+    // Only the native server has routes.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn with_params(mut self, params: Vec<(String, String)>) -> Self {
+        self.params = params
+            .into_iter()
+            .map(|(name, value)| (name.into_boxed_str(), value.into_boxed_str()))
+            .collect();
+        self
     }
 
     /// The path and the query, as given (both came from `&str`s).
@@ -96,19 +111,39 @@ impl Request {
         self.target().get(self.path_len as usize + 1..)
     }
 
-    /// The first value of query parameter `name`, as written (not percent-decoded).
+    /// The first value of query parameter `name`, decoded as a form
+    /// (`%XX` escapes and `+` for a space), as Ktor's `queryParameters`.
     ///
     /// ```
     /// use tandem::Request;
-    /// let request = Request::new("/", Some("a=1&b=two"), Default::default());
-    /// assert_eq!(request.query_param("b"), Some("two"));
+    /// let request = Request::new("/", Some("a=1&name=J%C3%BCrgen+K"), Default::default());
+    /// assert_eq!(request.query_param("name").as_deref(), Some("Jürgen K"));
     /// assert_eq!(request.query_param("c"), None);
     /// ```
-    pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query()?.split('&').find_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (key == name).then_some(value)
-        })
+    pub fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
+        query_param(self.query()?, name)
+    }
+
+    /// The value of path parameter `name` of the route that matched
+    /// (`/rooms/{id}`), percent-decoded.
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// use tandem::server::Server;
+    /// let server = Server::new()
+    ///     .web_socket("/rooms/{id}", |session: tandem::Session| async move {
+    ///         let room = session.request().and_then(|r| r.path_param("id")).unwrap_or_default();
+    ///         let _ = session.send(format!("welcome to room {room}")).await;
+    ///     })
+    ///     .bind("127.0.0.1:0")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, value)| &**value)
     }
 
     /// The request headers.
@@ -123,9 +158,17 @@ impl fmt::Debug for Request {
         f.debug_struct("Request")
             .field("path", &self.path())
             .field("query", &self.query())
+            .field("params", &self.params)
             .field("headers", self.headers())
             .finish()
     }
+}
+
+/// The first value of `name` in a query string, decoded as a form.
+pub(crate) fn query_param<'a>(query: &'a str, name: &str) -> Option<Cow<'a, str>> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
 }
 
 /// The headers of [`Request::packed`], as a map.
@@ -156,6 +199,8 @@ pub(crate) struct Handshake {
     pub(crate) protocol: Option<String>,
     pub(crate) extensions: Vec<ExtensionHeader>,
     pub(crate) request: Option<Request>,
+    /// Typed state attached before the upgrade ([`Session::state`]).
+    pub(crate) state: http::Extensions,
 }
 
 /// One WebSocket connection, as a handler sees it.
@@ -314,6 +359,25 @@ impl Session {
     /// ```
     pub fn request(&self) -> Option<&Request> {
         self.handshake.request.as_ref()
+    }
+
+    /// State of type `T` that a route's
+    /// [`before_upgrade`](crate::server::Route::before_upgrade) hook (or an
+    /// embedding's upgrade) attached to this session: who the user is, the
+    /// room they joined… `None` when nothing of that type was attached
+    /// (always, for a client).
+    ///
+    /// ```no_run
+    /// # async fn f(session: tandem::Session) {
+    /// #[derive(Clone)]
+    /// struct User(String);
+    /// if let Some(User(name)) = session.state::<User>() {
+    ///     let _ = session.send(format!("hello {name}")).await;
+    /// }
+    /// # }
+    /// ```
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.handshake.state.get::<T>()
     }
 
     /// Splits the session into its stream of incoming frames and its
@@ -630,8 +694,8 @@ mod tests {
             assert_eq!(request.clone().headers(), &headers);
         }
         let request = Request::packed("/", Some("room=1&b"), &headers);
-        assert_eq!(request.query_param("room"), Some("1"));
-        assert_eq!(request.query_param("b"), Some(""));
+        assert_eq!(request.query_param("room").as_deref(), Some("1"));
+        assert_eq!(request.query_param("b").as_deref(), Some(""));
         assert_eq!(
             Request::packed("/", None, &http::HeaderMap::new())
                 .headers()

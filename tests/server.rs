@@ -219,7 +219,7 @@ async fn the_handler_sees_the_requests_path_query_and_headers() {
                 "path={} query={} room={} x-test={} host-present={}",
                 request.path(),
                 request.query().unwrap_or("-"),
-                request.query_param("room").unwrap_or("-"),
+                request.query_param("room").as_deref().unwrap_or("-"),
                 request
                     .headers()
                     .get("x-test")

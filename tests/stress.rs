@@ -241,7 +241,10 @@ async fn stress_server(room: &ChatRoom, running: &Arc<Running>) -> RunningServer
             let room = room.clone();
             let running = running.clone();
             let hostile = matches!(
-                session.request().and_then(|r| r.query_param("kind")),
+                session
+                    .request()
+                    .and_then(|r| r.query_param("kind"))
+                    .as_deref(),
                 Some("churn" | "bad")
             );
             if hostile {

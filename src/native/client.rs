@@ -142,6 +142,7 @@ where
             protocol,
             extensions: answers,
             request: None,
+            state: Default::default(),
         },
     ))
 }

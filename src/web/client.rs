@@ -93,6 +93,7 @@ pub(crate) async fn connect(builder: ClientBuilder) -> Result<Session, Error> {
             protocol,
             extensions,
             request: None,
+            state: Default::default(),
         },
     ))
 }
