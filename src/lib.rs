@@ -69,6 +69,8 @@ cfg_if::cfg_if! {
         mod native;
         use native as backend;
         pub use native::server;
+        #[cfg(feature = "axum")]
+        pub use native::axum;
     }
 }
 

@@ -1,6 +1,8 @@
 //! The native backend: the protocol engine driven by tokio, a server on
 //! hyper and a client on a TCP stream, with TLS for `wss://`.
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod client;
 mod driver;
 pub mod server;

@@ -33,43 +33,44 @@
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::BoxFuture;
-use futures::FutureExt;
 use http::{header, HeaderValue, Request as HttpRequest, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming as HyperBody;
-use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info};
 
-use super::driver::Driver;
 use super::static_files::{FileBody, StaticFiles};
-use crate::close::{CloseCode, CloseReason};
-use crate::extensions::{Extension, ExtensionFactory, ExtensionHeader, Extensions, Negotiated};
-use crate::link::Link;
+use crate::extensions::{ExtensionFactory, Extensions};
 use crate::options::WebSocketOptions;
-use crate::protocol::{handshake, Config, Protocol, Role};
-use crate::session::{Handshake, Request, Session};
+use crate::session::Session;
 use accept::accept_loop;
-use connections::{ConnectionSlot, Connections, SharedSlot};
-use idle::IdleIo;
+use connections::{Connections, SharedSlot};
+use routing::{boxed_handler, WsRoute};
 
 mod accept;
+mod admission;
 mod connections;
 mod idle;
 mod options;
 mod origin;
+mod registry;
+mod routing;
+mod session_task;
+mod upgrade;
 
+pub use admission::{Admission, UpgradeRequest};
 pub use options::ServerOptions;
 pub use origin::OriginPolicy;
+pub use registry::{SessionRegistry, ShutdownReport};
+pub use routing::{HandlerOutput, Route};
+pub use upgrade::WebSocketUpgrade;
 
 /// A response body: a short text or an empty body of tandem's own, or a
 /// file streamed from disk.
@@ -78,127 +79,6 @@ type Body = Either<Full<Bytes>, FileBody>;
 /// The `Retry-After` of a 503 for a server that is full or shutting down,
 /// in seconds.
 const RETRY_AFTER_SECS: u32 = 5;
-type Handler = Arc<dyn Fn(Session) -> BoxFuture<'static, CloseReason> + Send + Sync>;
-
-/// What a handler's return value means for its session's close.
-///
-/// `()` closes with 1000; `Ok(())` closes with 1000 and `Err(e)` with 1011
-/// and `e` as the reason text.
-///
-/// ```
-/// use tandem::server::HandlerOutput;
-/// use tandem::CloseCode;
-/// assert_eq!(().into_close_reason().code, CloseCode::Normal);
-/// let failed: Result<(), String> = Err("database down".into());
-/// assert_eq!(failed.into_close_reason().code, CloseCode::InternalError);
-/// ```
-pub trait HandlerOutput {
-    /// The reason to close the session with when the handler returns.
-    fn into_close_reason(self) -> CloseReason;
-}
-
-impl HandlerOutput for () {
-    fn into_close_reason(self) -> CloseReason {
-        CloseReason::normal()
-    }
-}
-
-impl<E: fmt::Display> HandlerOutput for Result<(), E> {
-    fn into_close_reason(self) -> CloseReason {
-        match self {
-            Ok(()) => CloseReason::normal(),
-            Err(error) => {
-                warn!(%error, "WebSocket handler failed");
-                CloseReason::new(CloseCode::InternalError, error.to_string())
-            }
-        }
-    }
-}
-
-/// A WebSocket route: a path, the subprotocols it speaks and its options.
-///
-/// A `&str` converts into a route with no subprotocol and the server's options.
-///
-/// ```
-/// use tandem::server::Route;
-/// let route = Route::new("/chat").protocol("chat.v2").protocol("chat");
-/// assert_eq!(route.path(), "/chat");
-/// ```
-#[derive(Debug, Clone)]
-pub struct Route {
-    path: String,
-    protocols: Vec<String>,
-    options: Option<WebSocketOptions>,
-}
-
-impl Route {
-    /// A route at `path` (matched exactly, without the query).
-    pub fn new(path: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            protocols: Vec::new(),
-            options: None,
-        }
-    }
-
-    /// Adds a subprotocol this route speaks, in preference order (Ktor's
-    /// `webSocket(path, protocol)`). A route with subprotocols refuses
-    /// clients that offer none of them with 400.
-    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
-        self.protocols.push(protocol.into());
-        self
-    }
-
-    /// Options for this route's sessions instead of the server's.
-    pub fn options(mut self, options: WebSocketOptions) -> Self {
-        self.options = Some(options);
-        self
-    }
-
-    /// The route's path.
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-}
-
-impl From<&str> for Route {
-    fn from(path: &str) -> Self {
-        Route::new(path)
-    }
-}
-
-impl From<String> for Route {
-    fn from(path: String) -> Self {
-        Route::new(path)
-    }
-}
-
-struct WsRoute {
-    route: Route,
-    raw: bool,
-    handler: Handler,
-}
-
-/// What [`RunningServer::shutdown_gracefully`] did.
-///
-/// ```no_run
-/// # async fn run() -> std::io::Result<()> {
-/// use std::time::Duration;
-/// let server = tandem::server::Server::new().bind("127.0.0.1:0").await?;
-/// let report = server.shutdown_gracefully(Duration::from_secs(5)).await;
-/// assert_eq!(report.sessions, report.closed + report.dropped);
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShutdownReport {
-    /// Sessions open when the shutdown began.
-    pub sessions: usize,
-    /// Sessions whose connection ended before the deadline.
-    pub closed: usize,
-    /// Sessions still open at the deadline, whose connections were dropped.
-    pub dropped: usize,
-}
-
 /// A WebSocket server under construction: routes, options, static files.
 ///
 /// ```no_run
@@ -239,7 +119,7 @@ impl fmt::Debug for Server {
                 &self
                     .routes
                     .iter()
-                    .map(|r| &r.route.path)
+                    .map(|r| r.route.path())
                     .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
@@ -442,15 +322,10 @@ impl Server {
         F: Future + Send + 'static,
         F::Output: HandlerOutput,
     {
-        // `map`, not an `async` block: the block would hold the handler's
-        // future twice (captured, then awaited), in every session's memory.
-        let handler: Handler = Arc::new(move |session| {
-            Box::pin(handler(session).map(HandlerOutput::into_close_reason))
-        });
         self.routes.push(WsRoute {
             route,
             raw,
-            handler,
+            handler: boxed_handler(handler),
         });
         self
     }
@@ -607,12 +482,7 @@ impl RunningServer {
     pub async fn shutdown_gracefully(self, deadline: Duration) -> ShutdownReport {
         let _ = self.stop.send(true);
         let _ = self.task.await;
-        let (open, dropped) = self.connections.shutdown_gracefully(deadline).await;
-        ShutdownReport {
-            sessions: open,
-            closed: open.saturating_sub(dropped),
-            dropped,
-        }
+        ShutdownReport::new(self.connections.shutdown_gracefully(deadline).await)
     }
 
     /// Runs until the server stops (it stops only on [`RunningServer::shutdown`]).
@@ -635,19 +505,13 @@ fn request_head_len<B>(request: &HttpRequest<B>) -> usize {
 }
 
 fn text_response(status: StatusCode, body: impl Into<String>) -> Response<Body> {
-    let mut response = Response::new(Either::Left(Full::new(Bytes::from(body.into() + "\n"))));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
+    upgrade::text_response(status, body).map(Either::Left)
 }
 
 impl Server {
     async fn respond(
         &self,
-        request: HttpRequest<HyperBody>,
+        mut request: HttpRequest<HyperBody>,
         peer: SocketAddr,
         slot: &SharedSlot,
     ) -> Response<Body> {
@@ -667,8 +531,11 @@ impl Server {
             return response;
         }
         let path = request.uri().path();
-        if let Some(route) = self.routes.iter().find(|r| r.route.path == path) {
-            return self.upgrade(route, request, peer, slot);
+        if let Some((route, params)) = routing::find(&self.routes, path) {
+            return self
+                .upgrade(route, params, &mut request, peer, slot)
+                .await
+                .map(Either::Left);
         }
         match self.static_files.serve(&request).await {
             Some(Ok(response)) => return response.map(Either::Right),
@@ -684,143 +551,73 @@ impl Server {
         text_response(StatusCode::NOT_FOUND, format!("no route for {path}"))
     }
 
-    fn upgrade(
+    /// Upgrades `request` on `route`: the WebSocket checks, the origin
+    /// policy, the route's hook, then the connection's place becomes the
+    /// session's.
+    async fn upgrade(
         &self,
         route: &WsRoute,
-        mut request: HttpRequest<HyperBody>,
+        params: Vec<(String, String)>,
+        request: &mut HttpRequest<HyperBody>,
         peer: SocketAddr,
         slot: &SharedSlot,
-    ) -> Response<Body> {
-        let accept = match handshake::check_request(
-            request.method(),
-            request.version(),
-            request.headers(),
-        ) {
-            Ok(accept) => accept,
-            Err(rejection) => {
-                debug!(%peer, status = %rejection.status, reason = %rejection.reason, "upgrade refused");
-                let mut response = text_response(rejection.status, rejection.reason);
-                if rejection.status == StatusCode::UPGRADE_REQUIRED {
-                    response
-                        .headers_mut()
-                        .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-                    response.headers_mut().insert(
-                        header::SEC_WEBSOCKET_VERSION,
-                        HeaderValue::from_static("13"),
-                    );
-                }
-                return response;
-            }
+    ) -> Response<Full<Bytes>> {
+        let upgrade = match WebSocketUpgrade::from_request_at(request, Some(peer)) {
+            Ok(upgrade) => upgrade.path_params(params),
+            Err(refusal) => return refusal,
         };
-        let protocol = if route.route.protocols.is_empty() {
-            None
-        } else {
-            let offered = handshake::offered_protocols(request.headers());
-            match handshake::select_protocol(&route.route.protocols, &offered) {
-                Some(p) => Some(p.to_owned()),
-                None => {
-                    return text_response(
-                        StatusCode::BAD_REQUEST,
-                        format!(
-                            "{} speaks the subprotocols {:?}; the client offered {:?}",
-                            route.route.path, route.route.protocols, offered
-                        ),
-                    )
-                }
-            }
-        };
-
-        if !self.origin_allowed(&request) {
+        if !self.origin_allowed(request) {
             debug!(
                 %peer,
                 origin = ?request.headers().get(header::ORIGIN),
                 host = ?request.headers().get(header::HOST),
                 "upgrade refused: origin not allowed"
             );
-            return text_response(
+            return upgrade::text_response(
                 StatusCode::FORBIDDEN,
                 "this origin may not open a WebSocket session here: \
                  it is neither this server's host nor an allowed origin",
             );
         }
+        let accepted = match &route.route.hook {
+            Some(hook) => match hook(upgrade.request().clone()).await.decision {
+                Ok(accepted) => accepted,
+                Err(refusal) => {
+                    debug!(%peer, status = %refusal.status(), "upgrade refused by the route's hook");
+                    return refusal.map(Full::new);
+                }
+            },
+            None => Default::default(),
+        };
         // The connection's place among the server's becomes the session's.
         let slot = match slot.take_for_session() {
             Ok(slot) => slot,
             Err(why) => {
                 debug!(%peer, why, "upgrade refused with 503");
-                let mut response = text_response(StatusCode::SERVICE_UNAVAILABLE, why);
+                let mut response = upgrade::text_response(StatusCode::SERVICE_UNAVAILABLE, why);
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
                 return response;
             }
         };
-        let handshake_timeout = self.server_options.handshake_timeout;
-
-        // Packed: this copies the headers out of hyper's read buffer (its
-        // values are slices of it, which a clone would keep alive for the life
-        // of the session) and takes far less memory than a `HeaderMap`.
-        let info = Request::packed(
-            request.uri().path(),
-            request.uri().query(),
-            request.headers(),
-        );
-        let options = route
-            .route
-            .options
-            .clone()
-            .unwrap_or_else(|| self.options.clone());
         let handler = route.handler.clone();
-        let raw = route.raw;
-        let upgrade = hyper::upgrade::on(&mut request);
-        let session_protocol = protocol.clone();
-        let (answers, extensions) = self.negotiate_extensions(request.headers(), raw);
-        let answer_header = ExtensionHeader::format_list(&answers);
-        tokio::spawn(async move {
-            let upgraded = match tokio::time::timeout(handshake_timeout, upgrade).await {
-                Ok(upgraded) => upgraded,
-                Err(_) => {
-                    debug!(%peer, "the upgrade did not complete in time");
-                    return;
-                }
-            };
-            match upgraded {
-                Ok(upgraded) => {
-                    let handshake = Handshake {
-                        protocol: session_protocol,
-                        extensions: answers,
-                        request: Some(info),
-                    };
-                    let session = SessionParts {
-                        handshake,
-                        options,
-                        raw,
-                        extensions,
-                        slot,
-                    };
-                    spawn_session(upgraded, session, handler, peer);
-                }
-                Err(error) => debug!(%peer, %error, "upgrade failed"),
-            }
-        });
-
-        let mut response = Response::new(Either::Left(Full::new(Bytes::new())));
-        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        let headers = response.headers_mut();
-        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        if let Ok(value) = HeaderValue::from_str(&accept) {
-            headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
-        }
-        if let Some(value) = protocol.and_then(|p| HeaderValue::from_str(&p).ok()) {
-            headers.insert(header::SEC_WEBSOCKET_PROTOCOL, value);
-        }
-        if !answer_header.is_empty() {
-            if let Ok(value) = HeaderValue::from_str(&answer_header) {
-                headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
-            }
-        }
-        response
+        upgrade
+            .protocols(route.route.protocols.iter().cloned())
+            .require_protocol()
+            .accepted(accepted)
+            .options(
+                route
+                    .route
+                    .options
+                    .clone()
+                    .unwrap_or_else(|| self.options.clone()),
+            )
+            .with_extensions(self.extensions.clone())
+            .raw(route.raw)
+            .slot(slot)
+            .upgrade_timeout(self.server_options.handshake_timeout)
+            .start(Box::new(move |session| handler(session)))
     }
 
     /// Whether the upgrade's `Origin` passes the server's policy; the host
@@ -838,205 +635,5 @@ impl Server {
             None => request.uri().authority().map(|a| a.as_str()),
         };
         policy.allows(Some(origin), host)
-    }
-
-    /// Accepts what the client offers of the configured extensions. A
-    /// malformed offer list is declined whole; raw routes negotiate nothing.
-    fn negotiate_extensions(&self, headers: &http::HeaderMap, raw: bool) -> Negotiated {
-        if self.extensions.is_empty() || raw {
-            return (Vec::new(), Vec::new());
-        }
-        let offered: Vec<&str> = headers
-            .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        match ExtensionHeader::parse_list(&offered.join(",")) {
-            Ok(offers) => self.extensions.accept(&offers),
-            Err(error) => {
-                debug!(%error, "declining a malformed extension offer");
-                (Vec::new(), Vec::new())
-            }
-        }
-    }
-}
-
-/// What a session starts with after the upgrade.
-struct SessionParts {
-    handshake: Handshake,
-    options: WebSocketOptions,
-    raw: bool,
-    extensions: Vec<Box<dyn Extension>>,
-    /// The connection's place among the server's; freed when it ends.
-    slot: ConnectionSlot,
-}
-
-/// Starts one upgraded connection: the driver and the handler in one task of
-/// their own.
-///
-/// The task that waited for the upgrade ends here, and the session's task
-/// holds only what the session needs: a [`SessionTask`] is a plain struct, a
-/// few hundred bytes smaller than an `async` block joining the same two
-/// futures, which also kept the moved-from engine and both arms of the
-/// downcast alive. This is most of an idle connection's memory.
-fn spawn_session(
-    upgraded: hyper::upgrade::Upgraded,
-    parts: SessionParts,
-    handler: Handler,
-    peer: SocketAddr,
-) {
-    let SessionParts {
-        handshake,
-        options,
-        raw,
-        extensions,
-        slot,
-    } = parts;
-    let mut config = Config::new(Role::Server, &options);
-    config.raw = raw;
-    let protocol =
-        Protocol::new(Role::Server, config, std::time::Instant::now()).with_extensions(extensions);
-    let link = Arc::new(Link::new(&options));
-    let session = Session::new(link.clone(), handshake);
-    slot.attach(&link);
-    debug!(session = slot.id, %peer, "session open");
-    let handler = AssertUnwindSafe(handler(session)).catch_unwind();
-
-    // Use the TCP (or TLS) stream directly when hyper hands it back: no
-    // boxed I/O, and no HTTP idle deadline on the session's path.
-    let upgraded = match upgraded.downcast::<TokioIo<IdleIo<TcpStream>>>() {
-        Ok(parts) => return spawn_on(parts, protocol, handler, link, slot),
-        Err(upgraded) => upgraded,
-    };
-    #[cfg(feature = "tls")]
-    let upgraded =
-        match upgraded.downcast::<TokioIo<IdleIo<tokio_rustls::server::TlsStream<TcpStream>>>>() {
-            Ok(parts) => return spawn_on(parts, protocol, handler, link, slot),
-            Err(upgraded) => upgraded,
-        };
-    let driver = Driver::new(TokioIo::new(upgraded), protocol, link.clone());
-    tokio::spawn(SessionTask::new(driver, handler, link, slot));
-}
-
-/// Spawns the session's task on the stream hyper gave back after the
-/// upgrade, out of its HTTP idle deadline.
-fn spawn_on<IO>(
-    parts: hyper::upgrade::Parts<TokioIo<IdleIo<IO>>>,
-    mut protocol: Protocol,
-    handler: HandlerTask,
-    link: Arc<Link>,
-    slot: ConnectionSlot,
-) where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    protocol.receive_data(&parts.read_buf);
-    // It may be a slice of hyper's read buffer: do not keep that buffer
-    // alive for the life of the session.
-    drop(parts.read_buf);
-    let driver = Driver::new(parts.io.into_inner().into_inner(), protocol, link.clone());
-    tokio::spawn(SessionTask::new(driver, handler, link, slot));
-}
-
-/// How many handler-then-driver rounds one poll of a session may run.
-const SESSION_ROUNDS: usize = 8;
-
-type HandlerTask = futures::future::CatchUnwind<AssertUnwindSafe<BoxFuture<'static, CloseReason>>>;
-
-/// The driver and the handler of one session, polled together (as `join!`
-/// would): done when both are. The connection (the driver) ends on its own,
-/// or when a graceful shutdown's deadline drops it; its place among the
-/// server's connections is freed then, while the handler may run on.
-struct SessionTask<IO> {
-    driver: Option<Driver<IO>>,
-    handler: Option<HandlerTask>,
-    link: Arc<Link>,
-    /// The session's number in the logs ("session open" gives its peer):
-    /// 8 bytes where the address took 32.
-    id: u64,
-    slot: Option<ConnectionSlot>,
-}
-
-impl<IO> SessionTask<IO> {
-    fn new(
-        driver: Driver<IO>,
-        handler: HandlerTask,
-        link: Arc<Link>,
-        slot: ConnectionSlot,
-    ) -> Self {
-        Self {
-            driver: Some(driver),
-            handler: Some(handler),
-            link,
-            id: slot.id,
-            slot: Some(slot),
-        }
-    }
-
-    /// Ends the connection: drops the socket, the engine and the slot.
-    fn end_connection(&mut self) {
-        self.driver = None;
-        self.slot = None;
-    }
-}
-
-impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for SessionTask<IO> {
-    type Output = ();
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        use std::task::Poll;
-        let this = &mut *self;
-        // The handler first, then the driver, which sends what the handler
-        // queued and reads what comes next; while that leaves frames for the
-        // handler, once more. The link does not wake this task from inside
-        // itself (see `link::wake_other`), so this loop is what serves them.
-        for _ in 0..SESSION_ROUNDS {
-            if let Some(handler) = this.handler.as_mut() {
-                if let Poll::Ready(result) = handler.poll_unpin(cx) {
-                    this.handler = None;
-                    let reason = result.unwrap_or_else(|panic| {
-                        let what = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_default();
-                        error!(session = this.id, panic = %what, "WebSocket handler panicked");
-                        CloseReason::new(CloseCode::InternalError, "handler panicked")
-                    });
-                    this.link.request_close(reason);
-                }
-            }
-            if let Some(driver) = this.driver.as_mut() {
-                if driver.poll_unpin(cx).is_ready() {
-                    // Drop the socket and the engine's buffers at once.
-                    this.end_connection();
-                } else if this.link.is_dropped() {
-                    debug!(
-                        session = this.id,
-                        "dropping the connection at the shutdown deadline"
-                    );
-                    this.end_connection();
-                    this.link.finish(CloseReason::new(
-                        CloseCode::GoingAway,
-                        "the server shut down before the close handshake ended",
-                    ));
-                }
-            }
-            if this.handler.is_none() || !this.link.has_inbound() {
-                break;
-            }
-        }
-        if this.handler.is_some() && this.link.has_inbound() {
-            // Still busy after a fair share: come back after other tasks.
-            cx.waker().wake_by_ref();
-        }
-        if this.handler.is_none() && this.driver.is_none() {
-            debug!(session = this.id, "session done");
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
     }
 }

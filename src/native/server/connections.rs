@@ -141,6 +141,31 @@ impl Connections {
         })
     }
 
+    /// Takes a place for a session that tandem did not accept the
+    /// connection of (an embedding's upgrade), unless a graceful shutdown
+    /// began.
+    pub(super) fn try_admit_session(self: &Arc<Self>) -> Result<ConnectionSlot, &'static str> {
+        if self.phase() != Phase::Running {
+            return Err(SHUTTING_DOWN);
+        }
+        let mut state = self.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.live.insert(
+            id,
+            Entry {
+                session: true,
+                ..Entry::default()
+            },
+        );
+        self.count.send_replace(state.live.len());
+        self.sessions.send_modify(|n| *n += 1);
+        Ok(ConnectionSlot {
+            connections: self.clone(),
+            id,
+        })
+    }
+
     /// A permit to answer one refused connection, unless [`MAX_REFUSALS`]
     /// are being answered already.
     pub(super) fn try_refusal(self: &Arc<Self>) -> Option<RefusalPermit> {
