@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use tandem::extensions::{ExtensionFactory, ExtensionHeader, PerMessageDeflate};
 use tandem::protocol::handshake;
-use tandem::protocol::{Config, Protocol, Role};
+use tandem::protocol::{Config, Protocol, Role, CONTROL_OUTPUT_LIMIT, MAX_HEADER_LEN};
 use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
 
 /// The protocol engine fed arbitrary bytes, in both roles, in the default
-/// and raw modes, with small limits.
+/// and raw modes, with small limits, by a peer that reads our output or one
+/// that never does.
 ///
 /// The first byte picks the configuration; the rest is cut into chunks whose
 /// sizes come from the input too, so frames arrive split anywhere. Between
@@ -41,6 +42,13 @@ pub fn engine(data: &[u8]) {
     let mut now = Instant::now();
     let mut engine = Protocol::new(role, config, now);
     let mut taken = 0usize;
+    // A peer that never reads: the output only grows.
+    let peer_reads = setup & 32 == 0;
+    // Bytes the caller queued since the output was last empty: the engine's
+    // output may hold those, plus what it adds by itself (pongs, its pings,
+    // one Close), which must stay under its bound whatever the input.
+    let mut queued = 0usize;
+    let own_bound = CONTROL_OUTPUT_LIMIT + 3 * (125 + MAX_HEADER_LEN);
 
     while let Some((&control, tail)) = rest.split_first() {
         let len = usize::from(control & 0x3f).min(tail.len());
@@ -65,7 +73,9 @@ pub fn engine(data: &[u8]) {
                 }
             }
             1 => {
-                let _ = engine.send(Frame::text(format!("reply {taken}")), now);
+                let reply = format!("reply {taken}");
+                queued += reply.len() + chunk.len() + 2 * MAX_HEADER_LEN;
+                let _ = engine.send(Frame::text(reply), now);
                 let _ = engine.send(Frame::binary(chunk.to_vec()), now);
             }
             2 => {
@@ -80,15 +90,26 @@ pub fn engine(data: &[u8]) {
                 } else {
                     CloseCode::GoingAway
                 };
+                queued += 125 + MAX_HEADER_LEN;
                 let _ = engine.close(CloseReason::new(code, "fuzz"), now);
             }
         }
+        assert!(
+            engine.output_len() <= queued + own_bound,
+            "{} bytes of output, {queued} of them queued by the caller",
+            engine.output_len()
+        );
         // Write part of the output, as a socket would.
         let mut slices = [IoSlice::new(&[]); 8];
         let n = engine.output(&mut slices);
         let pending: usize = slices[..n].iter().map(|s| s.len()).sum();
         assert!(pending <= engine.output_len());
-        engine.consume_output(pending / 2, now);
+        if peer_reads {
+            engine.consume_output(pending / 2, now);
+        }
+        if engine.output_len() == 0 {
+            queued = 0;
+        }
         if engine.take_shutdown() {
             engine.receive_eof();
         }
