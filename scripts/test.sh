@@ -16,7 +16,7 @@
 # 5. the chat stress test (tests/stress.rs, release build, at most a minute:
 #    a few hundred clients with slow, silent and malformed ones, no message
 #    lost or reordered, memory bounded);
-# 6. the fuzz targets of fuzz/ for FUZZ_SECONDS each (default 60; 0 skips
+# 6. the fuzz targets of fuzz/ for FUZZ_SECONDS each (default 40; 0 skips
 #    them) with cargo-fuzz on nightly (scripts/fuzz.sh);
 # 7. the browser suite in headless Chromium (scripts/test-browser.sh);
 # 8. the demo page end to end in headless Chromium (scripts/test-page.sh:
@@ -90,8 +90,8 @@ log "chat stress test (release)"
 cargo test --release --locked --test stress -- --ignored --nocapture 2>&1 | tee test-output/stress.log
 count_cargo_results test-output/stress.log
 
-if [ "${FUZZ_SECONDS:-60}" != 0 ]; then
-    log "fuzzing (${FUZZ_SECONDS:-60} s per target)"
+if [ "${FUZZ_SECONDS:-40}" != 0 ]; then
+    log "fuzzing (${FUZZ_SECONDS:-40} s per target)"
     bash scripts/fuzz.sh 2>&1 | tee test-output/fuzz.log
     fz=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed' test-output/fuzz.log | tail -1)
     passed=$((passed + $(echo "$fz" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')))

@@ -71,8 +71,8 @@ pub async fn echo(mut session: Session) {
 ///
 /// A member that stops reading cannot stall the room: the room's hub uses
 /// [`SlowMemberPolicy::CloseAfter`] with [`ChatRoom::slow_member_timeout`]
-/// (5 s by default), so a member from whose full outgoing queue no frame
-/// leaves for that long is closed with 1008 and misses the messages from
+/// (5 s by default), so a member that does not empty its full outgoing
+/// queue within that long is closed with 1008 and misses the messages from
 /// then on. Every other member gets every message, in order per sender.
 ///
 /// ```
@@ -102,7 +102,8 @@ impl ChatRoom {
         Self::with_slow_member_timeout(Duration::from_secs(5))
     }
 
-    /// An empty room that closes members whose queue stays full for `timeout`.
+    /// An empty room that closes members that do not empty their full queue
+    /// within `timeout`.
     ///
     /// ```
     /// use std::time::Duration;

@@ -8,9 +8,8 @@ use std::time::Duration;
 /// `maxFrameSize`, `masking`); tandem adds bounds that Ktor leaves open.
 /// Sizes are in bytes, durations are [`Duration`]s.
 ///
-/// In the browser, `ping_period`, `timeout`, `close_timeout` and `masking` have
-/// no effect: the browser runs the protocol, hides ping/pong from scripts and
-/// always masks. The size limits and queue bounds are enforced on both
+/// In the browser, `ping_period`, `timeout` and `close_timeout` have no
+/// effect: the browser runs the protocol and hides ping/pong from scripts. The size limits and queue bounds are enforced on both
 /// targets.
 ///
 /// The defaults are safe for a server on the open internet: a connection
@@ -54,8 +53,11 @@ pub struct WebSocketOptions {
     /// limit applies to the message after decompression. Default 1 MiB (as
     /// in Python's `websockets`); `None` means no limit.
     pub max_message_size: Option<usize>,
-    /// Whether to mask outgoing frames. `None` (the default) follows RFC 6455:
-    /// clients mask, servers do not.
+    /// Whether to mask outgoing frames. It only matters for servers: `None`
+    /// (the default) follows RFC 6455 (clients mask, servers do not), and a
+    /// client always masks (`Some(false)` makes
+    /// [`ClientBuilder::connect`](crate::ClientBuilder::connect) fail with
+    /// [`Error::InvalidOptions`](crate::Error::InvalidOptions)).
     pub masking: Option<bool>,
     /// How many frames [`Session::send`](crate::Session::send) may queue
     /// before it waits for the connection to catch up. Default 32.
