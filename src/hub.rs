@@ -390,22 +390,15 @@ async fn catch_up_within(
             .load(Ordering::Relaxed)
             .max(member.outgoing.progress() + 1);
         let mut window = pin!(crate::backend::sleep(bound));
-        // Each frame the member takes wakes the send while it waits for
-        // room. Once the frame is queued nothing wakes this task when the
-        // member takes more, so it looks again after a pause that starts
-        // short (a healthy member catches up at once) and doubles.
-        let longest = (bound / 8).max(Duration::from_millis(1));
-        let mut pause = (bound / 64).max(Duration::from_millis(1));
         loop {
             match sent {
                 Some(Err(_)) => return sent,
                 Some(Ok(())) if member.has_taken(owed) => return sent,
                 Some(Ok(())) => {
-                    let look_again = pin!(crate::backend::sleep(pause));
-                    if let Either::Left(_) = select(&mut window, look_again).await {
+                    let caught_up = pin!(member.outgoing.progress_reaches(owed));
+                    if let Either::Left(_) = select(&mut window, caught_up).await {
                         break;
                     }
-                    pause = (pause * 2).min(longest);
                 }
                 None => match select(&mut send, &mut window).await {
                     Either::Left((result, _)) => {

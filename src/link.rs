@@ -324,6 +324,19 @@ impl Link {
         self.lock().taken
     }
 
+    /// Resolves once the driver has taken `target` commands in all, or the
+    /// connection is over; woken as senders waiting for room are.
+    pub(crate) fn poll_taken(&self, cx: &mut Context<'_>, target: u64) -> Poll<()> {
+        let mut s = self.lock();
+        if s.taken >= target || s.close_reason.is_some() {
+            return Poll::Ready(());
+        }
+        if !s.senders.iter().any(|w| w.will_wake(cx.waker())) {
+            s.senders.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
     pub(crate) fn outgoing_cloned(&self) {
         self.lock().outgoing_handles += 1;
     }

@@ -535,6 +535,12 @@ impl Outgoing {
         self.link.taken()
     }
 
+    /// Resolves once [`Outgoing::progress`] reaches `target`, or the
+    /// connection is over.
+    pub(crate) async fn progress_reaches(&self, target: u64) {
+        std::future::poll_fn(|cx| self.link.poll_taken(cx, target)).await
+    }
+
     /// Queues a Close at once, from synchronous code (see [`Outgoing::close`]).
     pub(crate) fn close_now(&self, reason: CloseReason) {
         if reason.code.is_sendable() {
