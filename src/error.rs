@@ -66,6 +66,20 @@ pub enum Error {
     /// RFC 6455 §5.1 makes a client mask every frame). Nothing was sent.
     #[error("invalid options: {0}")]
     InvalidOptions(String),
+    /// A value could not be encoded as a message (a typed send: see
+    /// [`codec`](crate::codec)). Nothing was sent.
+    #[error("the message could not be encoded: {0}")]
+    Encode(String),
+    /// A message received does not hold the type asked for (a typed
+    /// receive: see [`codec`](crate::codec)); the session stays open, and
+    /// the frame is here for the handler to look at.
+    #[error("the message could not be decoded: {reason}")]
+    Decode {
+        /// The message as it arrived.
+        frame: crate::Frame,
+        /// Why it does not decode (the codec's own words).
+        reason: String,
+    },
     /// The operation does not exist on this target (for example sending a
     /// ping from a browser, where the browser owns ping/pong).
     #[error("{0} is not supported on this target")]

@@ -311,6 +311,34 @@ impl Frame {
         }
     }
 
+    /// The value this message holds as JSON; [`Error::Decode`](crate::Error::Decode)
+    /// when it holds none. See [`codec`](crate::codec).
+    ///
+    /// ```
+    /// use tandem::Frame;
+    /// let frame = Frame::text(r#"{"x": 1, "y": 2}"#);
+    /// let point: std::collections::HashMap<String, i32> = frame.json().unwrap();
+    /// assert_eq!(point["y"], 2);
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::Error> {
+        self.decode::<crate::codec::Json, T>()
+    }
+
+    /// The value this message holds in codec `C`'s format.
+    ///
+    /// ```
+    /// use tandem::{codec::Json, Frame};
+    /// let numbers: Vec<u8> = Frame::text("[1, 2]").decode::<Json, _>().unwrap();
+    /// assert_eq!(numbers, [1, 2]);
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn decode<C: crate::codec::Codec, T: serde::de::DeserializeOwned>(
+        &self,
+    ) -> Result<T, crate::Error> {
+        C::decode(self)
+    }
+
     /// The payload bytes, whatever the frame type.
     ///
     /// ```

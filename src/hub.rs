@@ -360,6 +360,37 @@ impl Hub {
         Ok(report)
     }
 
+    /// Broadcasts `value` as JSON, serialized once for every member; see
+    /// [`Hub::broadcast`] and [`codec`](crate::codec).
+    ///
+    /// ```no_run
+    /// # async fn f(hub: tandem::hub::Hub) -> Result<(), tandem::Error> {
+    /// hub.broadcast_json(&serde_json::json!({ "type": "joined", "user": "alice" })).await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "json")]
+    pub async fn broadcast_json<T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+    ) -> Result<BroadcastReport, Error> {
+        self.broadcast_as::<crate::codec::Json, T>(value).await
+    }
+
+    /// Broadcasts `value` in codec `C`'s format, encoded once for every member.
+    ///
+    /// ```no_run
+    /// # async fn f(hub: tandem::hub::Hub) -> Result<(), tandem::Error> {
+    /// hub.broadcast_as::<tandem::codec::Json, _>(&("tick", 1)).await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "json")]
+    pub async fn broadcast_as<C: crate::codec::Codec, T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+    ) -> Result<BroadcastReport, Error> {
+        self.broadcast(C::encode(value)?).await
+    }
+
     fn close_slow(&self, id: u64, member: &Outgoing) {
         warn!(member = id, "closing a hub member that reads too slowly");
         self.remove(id);

@@ -50,6 +50,8 @@
 
 mod client;
 mod close;
+#[cfg(feature = "json")]
+pub mod codec;
 pub mod demo;
 mod error;
 pub mod extensions;

@@ -286,6 +286,75 @@ impl Session {
         futures::StreamExt::next(&mut self.incoming).await
     }
 
+    /// Sends `value` as JSON in a text frame (Ktor's `sendSerialized`); see
+    /// [`codec`](crate::codec). Fails with [`Error::Encode`], sending
+    /// nothing, when `value` cannot be serialized.
+    ///
+    /// ```no_run
+    /// # async fn f(session: tandem::Session) -> Result<(), tandem::Error> {
+    /// session.send_json(&serde_json::json!({ "type": "hello", "id": 7 })).await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> SendFuture<'_> {
+        self.outgoing.send_json(value)
+    }
+
+    /// Sends `value` as a message of codec `C`; see [`codec`](crate::codec).
+    ///
+    /// ```no_run
+    /// # async fn f(session: tandem::Session) -> Result<(), tandem::Error> {
+    /// use tandem::codec::Json;
+    /// session.send_as::<Json, _>(&[1, 2, 3]).await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn send_as<C: crate::codec::Codec, T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+    ) -> SendFuture<'_> {
+        self.outgoing.send_as::<C, T>(value)
+    }
+
+    /// The next message, decoded from JSON (Ktor's `receiveDeserialized`).
+    ///
+    /// A message that does not decode is [`Error::Decode`], with the frame,
+    /// and the session stays open; the end of the session is
+    /// [`Error::ConnectionClosed`] with the close reason.
+    ///
+    /// ```no_run
+    /// # async fn f(mut session: tandem::Session) {
+    /// #[derive(serde::Deserialize)]
+    /// struct Move { x: u8, y: u8 }
+    /// while let Ok(Move { x, y }) = session.receive_json::<Move>().await {
+    ///     println!("({x}, {y})");
+    /// }
+    /// # }
+    /// ```
+    #[cfg(feature = "json")]
+    pub async fn receive_json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Error> {
+        self.receive_as::<crate::codec::Json, T>().await
+    }
+
+    /// The next message, decoded with codec `C`; as
+    /// [`Session::receive_json`].
+    ///
+    /// ```no_run
+    /// # async fn f(mut session: tandem::Session) -> Result<(), tandem::Error> {
+    /// use tandem::codec::Json;
+    /// let numbers: Vec<u32> = session.receive_as::<Json, _>().await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "json")]
+    pub async fn receive_as<C: crate::codec::Codec, T: serde::de::DeserializeOwned>(
+        &mut self,
+    ) -> Result<T, Error> {
+        match self.receive().await {
+            Some(frame) => C::decode(&frame),
+            None => Err(Error::ConnectionClosed(self.outgoing.link.close_reason())),
+        }
+    }
+
     /// A handle for sending from elsewhere: clone it, store it, move it to
     /// another task (the chat keeps one per member).
     ///
@@ -466,6 +535,36 @@ impl Outgoing {
     pub fn send(&self, frame: impl Into<Frame>) -> SendFuture<'_> {
         let frame = frame.into();
         self.queue(check_outgoing(&frame).map(|()| Command::Frame(frame)))
+    }
+
+    /// Sends `value` as JSON in a text frame; see [`Session::send_json`].
+    ///
+    /// ```no_run
+    /// # async fn f(outgoing: tandem::Outgoing) -> Result<(), tandem::Error> {
+    /// outgoing.send_json(&("tick", 1)).await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> SendFuture<'_> {
+        self.send_as::<crate::codec::Json, T>(value)
+    }
+
+    /// Sends `value` as a message of codec `C`; see [`Session::send_as`].
+    ///
+    /// ```no_run
+    /// # async fn f(outgoing: tandem::Outgoing) -> Result<(), tandem::Error> {
+    /// outgoing.send_as::<tandem::codec::Json, _>(&"tock").await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn send_as<C: crate::codec::Codec, T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+    ) -> SendFuture<'_> {
+        match C::encode(value) {
+            Ok(frame) => self.send(frame),
+            Err(error) => self.queue(Err(error)),
+        }
     }
 
     /// Sends a frame if the queue has room, without waiting; fails with

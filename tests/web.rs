@@ -363,6 +363,40 @@ async fn a_message_over_max_message_size_fails_with_1009() {
     assert!(seen.starts_with("1000 1009 "), "{seen}");
 }
 
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Move {
+    player: String,
+    x: u8,
+}
+
+#[wasm_bindgen_test]
+async fn typed_messages_round_trip_and_a_bad_one_leaves_the_session_open() {
+    let mut session = tandem::connect(&url("/echo-any")).await.expect("connect");
+    let mv = Move {
+        player: "ünïcode".into(),
+        x: 3,
+    };
+    session.send_json(&mv).await.unwrap();
+    let back: Move = within(10, "the echo", session.receive_json())
+        .await
+        .unwrap();
+    assert_eq!(back, mv);
+    // What does not decode is an error with the frame; the session goes on.
+    session.send("not json").await.unwrap();
+    match within(10, "the echo", session.receive_json::<Move>()).await {
+        Err(Error::Decode { frame, .. }) => assert_eq!(frame.read_text(), Some("not json")),
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+    session.send_json(&mv).await.unwrap();
+    let frame = next_frame(&mut session).await;
+    assert_eq!(frame.json::<Move>().unwrap(), mv);
+    session.close(CloseReason::normal()).await.unwrap();
+    assert!(matches!(
+        within(10, "the end", session.receive_json::<Move>()).await,
+        Err(Error::ConnectionClosed(_))
+    ));
+}
+
 #[wasm_bindgen_test]
 async fn a_handler_that_leaves_its_queue_full_ends_with_1008() {
     let id = unique_id("full");
