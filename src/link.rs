@@ -286,6 +286,33 @@ impl Link {
         Ok(())
     }
 
+    /// Queues a command after [`Link::poll_send`] said there was room, even
+    /// if another handle took it meanwhile (the queue then holds one more
+    /// per handle at most); fails once sending closed.
+    pub(crate) fn send_reserved(&self, command: Command) -> Result<(), Error> {
+        let mut s = self.lock();
+        if s.send_closed {
+            return Err(Error::ConnectionClosed(s.close_reason.as_deref().cloned()));
+        }
+        s.push_outbound(command);
+        self.commands_changed.store(true, Ordering::Release);
+        wake_ref(&s.driver);
+        Ok(())
+    }
+
+    /// Resolves once the driver has taken every queued command (or the
+    /// connection is over); woken as senders waiting for room are.
+    pub(crate) fn poll_drained(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = self.lock();
+        if s.outbound.is_empty() || s.close_reason.is_some() {
+            return Poll::Ready(());
+        }
+        if !s.senders.iter().any(|w| w.will_wake(cx.waker())) {
+            s.senders.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
     /// Queues a close even when the queue is full; a no-op once sending closed.
     pub(crate) fn request_close(&self, reason: CloseReason) {
         let mut s = self.lock();
@@ -612,6 +639,30 @@ mod tests {
         assert!(!link.has_inbound_space());
         assert!(session.receive().now_or_never().is_some());
         assert!(link.has_inbound_space(), "the reader freed 99 bytes");
+    }
+
+    #[test]
+    fn a_send_dropped_while_it_waits_sends_nothing() {
+        let link = Arc::new(Link::with_queues(1, 1));
+        let session = Session::new(link.clone(), Handshake::default());
+        assert!(matches!(session.send("first").now_or_never(), Some(Ok(()))));
+        // The queue is full: this send waits, and is dropped (a `select!`
+        // branch that lost).
+        let mut waiting = Box::pin(session.send("dropped"));
+        assert!((&mut waiting).now_or_never().is_none());
+        drop(waiting);
+        let mut taken = Vec::new();
+        link.take_commands(usize::MAX, &mut taken);
+        assert!(matches!(session.send("after").now_or_never(), Some(Ok(()))));
+        link.take_commands(usize::MAX, &mut taken);
+        let texts: Vec<_> = taken
+            .iter()
+            .map(|c| match c {
+                Command::Frame(f) => f.read_text().unwrap().to_owned(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(texts, ["first", "after"]);
     }
 
     #[test]

@@ -248,6 +248,10 @@ impl Session {
     /// Waits while the outgoing queue is full. Fails with
     /// [`Error::ConnectionClosed`] once the session is closing or closed.
     ///
+    /// **Cancel safety**: dropping the future before it completes (a
+    /// `select!` branch that lost) leaves the frame unsent and nothing else
+    /// changed; once it completed, the frame is queued and will be sent.
+    ///
     /// ```no_run
     /// # async fn f(session: tandem::Session) -> Result<(), tandem::Error> {
     /// session.send("text").await?;
@@ -274,6 +278,12 @@ impl Session {
     }
 
     /// The next received frame, or `None` once the connection is closed.
+    ///
+    /// **Cancel safety**: cancel-safe. A frame is taken from the queue only
+    /// when the future completes with it, so dropping the future inside
+    /// `select!` loses nothing: the next call gets that frame. The same
+    /// holds for [`Incoming`]'s `next()`, [`Session::receive_json`] and
+    /// [`Session::receive_as`].
     ///
     /// ```no_run
     /// # async fn f(mut session: tandem::Session) {
@@ -371,6 +381,10 @@ impl Session {
     /// Starts the close handshake with `reason` and returns once the Close
     /// is queued; the incoming stream ends when the peer answers.
     ///
+    /// **Cancel safety**: the Close is queued when the future is first
+    /// polled (it never waits for room), so dropping it afterwards changes
+    /// nothing.
+    ///
     /// ```no_run
     /// # async fn f(session: tandem::Session) -> Result<(), tandem::Error> {
     /// use tandem::{CloseCode, CloseReason};
@@ -384,6 +398,8 @@ impl Session {
     /// Resolves once the connection is over, with the reason: the peer's
     /// Close, the code the session failed with, or
     /// [`CloseCode::ClosedAbnormally`](crate::CloseCode::ClosedAbnormally) when the connection just dropped.
+    ///
+    /// **Cancel safety**: cancel-safe; it only waits.
     ///
     /// ```no_run
     /// # async fn f(session: tandem::Session) {
@@ -525,7 +541,9 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    /// Sends a frame, waiting while the outgoing queue is full.
+    /// Sends a frame, waiting while the outgoing queue is full. Cancel
+    /// safety: as [`Session::send`] (dropped before it completes, the frame
+    /// is not sent).
     ///
     /// ```no_run
     /// # async fn f(outgoing: tandem::Outgoing) -> Result<(), tandem::Error> {
@@ -690,6 +708,51 @@ impl Drop for Outgoing {
 impl fmt::Debug for Outgoing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Outgoing").finish_non_exhaustive()
+    }
+}
+
+/// `Outgoing` is a [`Sink`](futures::Sink) of frames, so `SinkExt::send`,
+/// `send_all` and `StreamExt::forward` work on it:
+///
+/// - `poll_ready` waits while the queue is full (as [`Outgoing::send`]);
+/// - `start_send` queues the frame, refusing one that can never be sent;
+/// - `poll_flush` waits until the connection has taken every queued frame,
+///   and fails once the session is over;
+/// - `poll_close` starts the close handshake with 1000, then flushes.
+///
+/// An echo in one line:
+///
+/// ```no_run
+/// # async fn f(session: tandem::Session) -> Result<(), tandem::Error> {
+/// use futures::StreamExt;
+/// let (incoming, outgoing) = session.split();
+/// incoming.map(Ok).forward(outgoing).await?;
+/// # Ok(()) }
+/// ```
+impl futures::Sink<Frame> for Outgoing {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.link.poll_send(cx, &mut None)
+    }
+
+    fn start_send(self: Pin<&mut Self>, frame: Frame) -> Result<(), Error> {
+        check_outgoing(&frame)?;
+        self.link.send_reserved(Command::Frame(frame))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.link
+            .poll_drained(cx)
+            .map(|()| match self.link.close_reason() {
+                Some(reason) => Err(Error::ConnectionClosed(Some(reason))),
+                None => Ok(()),
+            })
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.link.request_close(CloseReason::normal());
+        self.link.poll_drained(cx).map(Ok)
     }
 }
 
