@@ -82,6 +82,9 @@ struct State {
     /// The reader found the queue empty and waits: it has handled every
     /// frame given to it (and queued its replies).
     reader_idle: bool,
+    /// The reader's last poll found no frame: it waits in `poll_recv` (not
+    /// on something else), so frames pushed since are for it to take now.
+    reader_waiting: bool,
     /// The driver wants a wake-up when the reader goes idle.
     driver_awaits_idle_reader: bool,
 
@@ -192,6 +195,7 @@ impl Link {
                 incoming_alive: true,
                 reader: None,
                 reader_idle: false,
+                reader_waiting: false,
                 driver_awaits_idle_reader: false,
                 outbound: VecDeque::new(),
                 outbound_bytes: 0,
@@ -230,6 +234,7 @@ impl Link {
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
         let mut s = self.lock();
         let was_full = s.inbound_full();
+        s.reader_waiting = false;
         if let Some(frame) = s.inbound.pop_front() {
             s.inbound_bytes -= frame.payload().len();
             if was_full && !s.inbound_full() {
@@ -241,6 +246,7 @@ impl Link {
             return Poll::Ready(None);
         }
         set_waker(&mut s.reader, cx);
+        s.reader_waiting = true;
         s.set_reader_idle(cx);
         Poll::Pending
     }
@@ -417,7 +423,7 @@ impl Link {
 
     /// [`Link::push_inbound`] from a driver polled with `driver`: a reader
     /// in the same task is not woken (see [`wake_other`]); the task checks
-    /// [`Link::has_inbound`] after polling its driver instead.
+    /// [`Link::frames_await_reader`] after polling its driver instead.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn push_inbound_from(&self, frame: Frame, driver: &Waker) {
         let mut s = self.lock();
@@ -426,10 +432,13 @@ impl Link {
         }
     }
 
-    /// Whether received frames wait for the reader.
+    /// Whether received frames wait for a reader that waits for them (in
+    /// [`Link::poll_recv`]; a reader busy elsewhere takes them when it
+    /// comes back).
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-    pub(crate) fn has_inbound(&self) -> bool {
-        !self.lock().inbound.is_empty()
+    pub(crate) fn frames_await_reader(&self) -> bool {
+        let s = self.lock();
+        s.reader_waiting && !s.inbound.is_empty()
     }
 
     /// Whether the reader has handled every frame pushed so far (it waits on

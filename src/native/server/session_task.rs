@@ -88,6 +88,14 @@ pub(super) fn spawn_session(
         }
         Err(upgraded) => upgraded,
     };
+    // tandem::testing's in-memory connections.
+    let upgraded = match upgraded.downcast::<TokioIo<IdleIo<tokio::io::DuplexStream>>>() {
+        Ok(parts) => {
+            let io = parts.io.into_inner().into_inner();
+            return spawn_on(io, parts.read_buf, protocol, handler, link, slot);
+        }
+        Err(upgraded) => upgraded,
+    };
     let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
         Ok(parts) => {
             let io = parts.io.into_inner();
@@ -215,11 +223,11 @@ impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for Sessio
                     ));
                 }
             }
-            if this.handler.is_none() || !this.link.has_inbound() {
+            if this.handler.is_none() || !this.link.frames_await_reader() {
                 break;
             }
         }
-        if this.handler.is_some() && this.link.has_inbound() {
+        if this.handler.is_some() && this.link.frames_await_reader() {
             // Still busy after a fair share: come back after other tasks.
             cx.waker().wake_by_ref();
         }
