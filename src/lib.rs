@@ -71,6 +71,7 @@ cfg_if::cfg_if! {
         mod native;
         use native as backend;
         pub use native::server;
+        pub use native::testing;
         #[cfg(feature = "axum")]
         pub use native::axum;
     }

@@ -29,7 +29,15 @@ const MAX_REFUSAL_BODY: usize = 1024;
 /// (see [`ClientBuilder::connect`]).
 pub(crate) async fn connect(builder: ClientBuilder) -> Result<Session, Error> {
     let timeout = builder.options.timeout;
-    match tokio::time::timeout(timeout, connect_inner(builder)).await {
+    bounded(timeout, connect_inner(builder)).await
+}
+
+/// `handshake`, failing with `TimedOut` after `timeout`.
+async fn bounded(
+    timeout: Duration,
+    handshake: impl std::future::Future<Output = Result<Session, Error>>,
+) -> Result<Session, Error> {
+    match tokio::time::timeout(timeout, handshake).await {
         Ok(result) => result,
         Err(_) => Err(Error::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
@@ -37,6 +45,31 @@ pub(crate) async fn connect(builder: ClientBuilder) -> Result<Session, Error> {
         ))),
     }
 }
+/// The opening handshake that `builder` describes over `stream`, a
+/// connection made elsewhere (an in-memory one, for `tandem::testing`),
+/// bounded by the builder's `timeout`.
+pub(crate) async fn connect_over<S>(stream: S, builder: ClientBuilder) -> Result<Session, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let timeout = builder.options.timeout;
+    bounded(timeout, async {
+        let target = Target::parse(&builder.url)?;
+        let (key, request) = prepare(&builder, &target)?;
+        open(stream, builder, &target, &key, &request).await
+    })
+    .await
+}
+
+/// A fresh key and the upgrade request for `target`.
+fn prepare(builder: &ClientBuilder, target: &Target) -> Result<(String, Vec<u8>), Error> {
+    let mut random = [0u8; 16];
+    rand::rng().fill_bytes(&mut random);
+    let key = handshake::generate_key(random);
+    let request = upgrade_request(builder, target, &key)?;
+    Ok((key, request))
+}
+
 async fn connect_inner(builder: ClientBuilder) -> Result<Session, Error> {
     // Everything that can be wrong with the request is found before the
     // server is contacted: a refused request sends nothing.
@@ -44,10 +77,7 @@ async fn connect_inner(builder: ClientBuilder) -> Result<Session, Error> {
     if target.tls && cfg!(not(feature = "tls")) {
         return Err(Error::Unsupported("wss:// without tandem's `tls` feature"));
     }
-    let mut random = [0u8; 16];
-    rand::rng().fill_bytes(&mut random);
-    let key = handshake::generate_key(random);
-    let request = upgrade_request(&builder, &target, &key)?;
+    let (key, request) = prepare(&builder, &target)?;
 
     let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
     tcp.set_nodelay(true)?;

@@ -7,10 +7,11 @@ mod client;
 mod driver;
 pub mod server;
 mod static_files;
+pub mod testing;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub(crate) use client::connect;
+pub(crate) use client::{connect, connect_over};
 
 use crate::error::Error;
 use crate::frame::Frame;

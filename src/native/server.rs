@@ -397,6 +397,25 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Serves one connection that did not come from a listener (an
+    /// in-memory stream of [`tandem::testing`](crate::testing)), counted
+    /// against the caps as an accepted socket is.
+    pub(crate) fn serve_io<S>(
+        self: &Arc<Self>,
+        stream: S,
+        peer: SocketAddr,
+    ) -> Result<impl Future<Output = ()> + Send + 'static, &'static str>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let slot = self
+            .connections
+            .try_admit(peer.ip(), &self.server_options)?;
+        Ok(accept::serve_connection(stream, peer, self.clone(), slot))
+    }
+}
+
 /// A server that is running; dropping this handle does not stop it (the
 /// server then serves until the process ends).
 ///

@@ -135,8 +135,12 @@ async fn serve_tls_connection(
     }
 }
 
-async fn serve_connection<S>(stream: S, peer: SocketAddr, app: Arc<Server>, slot: ConnectionSlot)
-where
+pub(super) async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    app: Arc<Server>,
+    slot: ConnectionSlot,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let limits = &app.server_options;
