@@ -12,19 +12,39 @@
 //! use std::convert::Infallible;
 //! use http_body_util::Full;
 //! use hyper::body::{Bytes, Incoming};
-//! use hyper::{Request, Response};
-//! use tandem::server::WebSocketUpgrade;
+//! use hyper::{server::conn::http1, service::service_fn, Request, Response};
+//! use hyper_util::rt::TokioIo;
+//! use tandem::server::{SessionRegistry, WebSocketUpgrade};
 //!
 //! // A hyper 1 service: WebSocket sessions at /echo, 404 elsewhere.
-//! async fn service(mut request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+//! async fn service(
+//!     mut request: Request<Incoming>,
+//!     sessions: SessionRegistry,
+//! ) -> Result<Response<Full<Bytes>>, Infallible> {
 //!     if request.uri().path() != "/echo" {
 //!         return Ok(Response::builder().status(404).body(Full::default()).unwrap());
 //!     }
 //!     Ok(match WebSocketUpgrade::from_request(&mut request) {
-//!         Ok(upgrade) => upgrade.on_upgrade(tandem::demo::echo),
-//!         Err(refusal) => refusal,
+//!         Ok(upgrade) => upgrade.registry(&sessions).on_upgrade(tandem::demo::echo),
+//!         Err(refusal) => refusal, // 426 or 400, saying why
 //!     })
 //! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! // The sessions, for `sessions.shutdown_gracefully(deadline)` at the end.
+//! let sessions = SessionRegistry::new();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! loop {
+//!     let (stream, _) = listener.accept().await?;
+//!     let sessions = sessions.clone();
+//!     let service = service_fn(move |request| service(request, sessions.clone()));
+//!     // `with_upgrades`: hyper hands the connection over after the 101.
+//!     let connection = http1::Builder::new()
+//!         .serve_connection(TokioIo::new(stream), service)
+//!         .with_upgrades();
+//!     tokio::spawn(connection);
+//! }
+//! # }
 //! ```
 
 use std::future::Future;
