@@ -12,7 +12,7 @@ use tracing::{debug, error};
 
 use super::connections::SharedSlot;
 use super::routing::{self, WsRoute};
-use super::{upgrade, OriginPolicy, Server, WebSocketUpgrade, RETRY_AFTER_SECS};
+use super::{upgrade, OriginPolicy, Server, WebSocketUpgrade};
 use crate::native::static_files::FileBody;
 
 /// A response body: a short text or an empty body of tandem's own, or a
@@ -117,18 +117,6 @@ impl Server {
             },
             None => Default::default(),
         };
-        // The connection's place among the server's becomes the session's.
-        let slot = match slot.take_for_session() {
-            Ok(slot) => slot,
-            Err(why) => {
-                debug!(%peer, why, "upgrade refused with 503");
-                let mut response = upgrade::text_response(StatusCode::SERVICE_UNAVAILABLE, why);
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-                return response;
-            }
-        };
         let handler = route.handler.clone();
         upgrade
             .protocols(route.route.protocols.iter().cloned())
@@ -143,7 +131,8 @@ impl Server {
             )
             .with_extensions(self.extensions.clone())
             .raw(route.raw)
-            .slot(slot)
+            // The connection's place among the server's becomes the session's.
+            .connection(slot.clone())
             .upgrade_timeout(self.server_options.handshake_timeout)
             .start(Box::new(move |session| handler(session)))
     }

@@ -60,7 +60,7 @@ use hyper::upgrade::OnUpgrade;
 use tracing::debug;
 
 use super::admission::{Accepted, UpgradeRequest};
-use super::connections::{ConnectionSlot, Connections};
+use super::connections::{Connections, SharedSlot};
 use super::registry::SessionRegistry;
 use super::routing::HandlerOutput;
 use super::session_task::{spawn_session, SessionParts};
@@ -102,8 +102,9 @@ enum Slot {
     None,
     /// In a registry the application shuts down.
     Registry(Arc<Connections>),
-    /// The connection's own place among tandem's server's connections.
-    Taken(ConnectionSlot),
+    /// The place of a connection that tandem's server accepted: it becomes
+    /// the session's once the upgrade is sure to be answered with 101.
+    Connection(SharedSlot),
 }
 
 /// An HTTP response with a one-line text body.
@@ -113,6 +114,17 @@ pub(super) fn text_response(status: StatusCode, body: impl Into<String>) -> Resp
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// A 503 for an upgrade that cannot take a place now (a graceful shutdown
+/// began), with the `Retry-After` that a full server sends.
+pub(super) fn unavailable(why: &str) -> Response<Full<Bytes>> {
+    let mut response = text_response(StatusCode::SERVICE_UNAVAILABLE, why);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(super::RETRY_AFTER_SECS),
     );
     response
 }
@@ -403,8 +415,8 @@ impl WebSocketUpgrade {
         self
     }
 
-    pub(super) fn slot(mut self, slot: ConnectionSlot) -> Self {
-        self.slot = Slot::Taken(slot);
+    pub(super) fn connection(mut self, slot: SharedSlot) -> Self {
+        self.slot = Slot::Connection(slot);
         self
     }
 
@@ -464,20 +476,19 @@ impl WebSocketUpgrade {
             Ok(protocol) => protocol,
             Err(refusal) => return refusal,
         };
+        // After every refusal that leaves the connection open: a connection
+        // that stays HTTP keeps its place.
         let slot = match std::mem::replace(&mut self.slot, Slot::None) {
-            Slot::None => None,
-            Slot::Taken(slot) => Some(slot),
-            Slot::Registry(registry) => match registry.try_admit_session() {
-                Ok(slot) => Some(slot),
-                Err(why) => {
-                    let mut response = text_response(StatusCode::SERVICE_UNAVAILABLE, why);
-                    response.headers_mut().insert(
-                        header::RETRY_AFTER,
-                        HeaderValue::from(super::RETRY_AFTER_SECS),
-                    );
-                    return response;
-                }
-            },
+            Slot::None => Ok(None),
+            Slot::Connection(slot) => slot.take_for_session().map(Some),
+            Slot::Registry(registry) => registry.try_admit_session().map(Some),
+        };
+        let slot = match slot {
+            Ok(slot) => slot,
+            Err(why) => {
+                debug!(peer = ?self.request.peer, why, "upgrade refused with 503");
+                return unavailable(why);
+            }
         };
         let (answers, extensions) = self.negotiate();
         let answer_header = ExtensionHeader::format_list(&answers);
