@@ -59,6 +59,7 @@ mod origin;
 mod registry;
 mod respond;
 mod routing;
+mod service;
 mod session_task;
 mod upgrade;
 
@@ -66,7 +67,9 @@ pub use admission::{Admission, UpgradeRequest};
 pub use options::ServerOptions;
 pub use origin::OriginPolicy;
 pub use registry::{SessionRegistry, ShutdownReport};
+pub use respond::ResponseBody;
 pub use routing::{HandlerOutput, Route};
+pub use service::{ResponseFuture, ServerService};
 pub use upgrade::WebSocketUpgrade;
 
 /// The `Retry-After` of a 503 for a server that is full or shutting down,
@@ -370,6 +373,27 @@ impl Server {
     pub fn static_files(mut self, prefix: &str, dir: impl Into<PathBuf>) -> Self {
         self.static_files.add(prefix, dir.into());
         self
+    }
+
+    /// This server's WebSocket routes and static files as a tower
+    /// [`Service`](tower_service::Service), to serve from a router or server
+    /// of the application's own instead of [`Server::bind`]; see
+    /// [`ServerService`].
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// use tandem::server::Server;
+    ///
+    /// let tandem = Server::new().web_socket("/echo", tandem::demo::echo).into_service();
+    /// let sessions = tandem.registry();
+    /// // ws://HOST/ws/echo: axum passes /echo to tandem.
+    /// let app = axum::Router::new().nest_service("/ws", tandem);
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// axum::serve(listener, app).await
+    /// # }
+    /// ```
+    pub fn into_service(self) -> ServerService {
+        ServerService::new(self)
     }
 
     /// Binds `addr` and starts serving in the background.

@@ -97,7 +97,7 @@ pub struct WebSocketUpgrade {
 }
 
 /// Where a session takes its place, for caps and graceful shutdown.
-enum Slot {
+pub(super) enum Slot {
     /// Nowhere: the embedding application tracks its sessions itself.
     None,
     /// In a registry the application shuts down.
@@ -415,8 +415,8 @@ impl WebSocketUpgrade {
         self
     }
 
-    pub(super) fn connection(mut self, slot: SharedSlot) -> Self {
-        self.slot = Slot::Connection(slot);
+    pub(super) fn slot(mut self, slot: Slot) -> Self {
+        self.slot = slot;
         self
     }
 
