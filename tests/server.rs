@@ -8,9 +8,13 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{connect, drain, http_exchange, next_text, within, ws_url};
+use common::{
+    connect, drain, http_exchange, next_text, read_http_response, within, ws_url, RawClient,
+};
 use tandem::server::{Route, RunningServer, Server};
 use tandem::{ClientBuilder, CloseCode, CloseReason, Error, Session};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 async fn start(server: Server) -> RunningServer {
     server.bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0")
@@ -207,6 +211,39 @@ async fn subprotocols_are_chosen_per_route_in_the_servers_order() {
         .await
         .unwrap();
     drain(&mut session).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_subprotocol_leaves_the_connection_counted_and_usable() {
+    let server =
+        start(Server::new().web_socket(Route::new("/chat").protocol("chat"), tell_protocol)).await;
+    let addr = server.local_addr();
+    let mut stream = within("connect", TcpStream::connect(addr)).await.unwrap();
+    let offering = |protocol: &str| {
+        let extra = format!("{UPGRADE}{KEY}{V13}Sec-WebSocket-Protocol: {protocol}\r\n");
+        upgrade_request(addr, "/chat", &extra)
+    };
+
+    within("write", stream.write_all(offering("mqtt").as_bytes()))
+        .await
+        .unwrap();
+    let (response, rest) = within("the refusal", read_http_response(&mut stream)).await;
+    assert_eq!(response.status, 400, "{response:?}");
+    assert!(rest.is_empty());
+    // The connection stays open, so it keeps its place under the cap ...
+    assert_eq!(server.connection_count(), 1);
+
+    // ... and, kept alive, it can still be upgraded.
+    within("write", stream.write_all(offering("chat").as_bytes()))
+        .await
+        .unwrap();
+    let (response, rest) = within("the upgrade", read_http_response(&mut stream)).await;
+    assert_eq!(response.status, 101, "{response:?}");
+    assert_eq!(response.header("sec-websocket-protocol"), Some("chat"));
+    let mut client = RawClient::from_parts(stream, rest);
+    assert_eq!(client.read_frame().await.expect("a frame").text(), "chat");
+    assert_eq!(server.session_count(), 1);
     server.shutdown().await;
 }
 

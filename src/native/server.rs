@@ -37,21 +37,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{header, HeaderValue, Request as HttpRequest, Response, StatusCode};
-use http_body_util::{Either, Full};
-use hyper::body::Incoming as HyperBody;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{debug, error, info};
+use tracing::info;
 
-use super::static_files::{FileBody, StaticFiles};
+use super::static_files::StaticFiles;
 use crate::extensions::{ExtensionFactory, Extensions};
 use crate::options::WebSocketOptions;
 use crate::session::Session;
 use accept::accept_loop;
-use connections::{Connections, SharedSlot};
+use connections::Connections;
 use routing::{boxed_handler, WsRoute};
 
 mod accept;
@@ -61,7 +57,9 @@ mod idle;
 mod options;
 mod origin;
 mod registry;
+mod respond;
 mod routing;
+mod service;
 mod session_task;
 mod upgrade;
 
@@ -69,12 +67,10 @@ pub use admission::{Admission, UpgradeRequest};
 pub use options::ServerOptions;
 pub use origin::OriginPolicy;
 pub use registry::{SessionRegistry, ShutdownReport};
+pub use respond::ResponseBody;
 pub use routing::{HandlerOutput, Route};
+pub use service::{ResponseFuture, ServerService};
 pub use upgrade::WebSocketUpgrade;
-
-/// A response body: a short text or an empty body of tandem's own, or a
-/// file streamed from disk.
-type Body = Either<Full<Bytes>, FileBody>;
 
 /// The `Retry-After` of a 503 for a server that is full or shutting down,
 /// in seconds.
@@ -379,6 +375,27 @@ impl Server {
         self
     }
 
+    /// This server's WebSocket routes and static files as a tower
+    /// [`Service`](tower_service::Service), to serve from a router or server
+    /// of the application's own instead of [`Server::bind`]; see
+    /// [`ServerService`].
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// use tandem::server::Server;
+    ///
+    /// let tandem = Server::new().web_socket("/echo", tandem::demo::echo).into_service();
+    /// let sessions = tandem.registry();
+    /// // ws://HOST/ws/echo: axum passes /echo to tandem.
+    /// let app = axum::Router::new().nest_service("/ws", tandem);
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// axum::serve(listener, app).await
+    /// # }
+    /// ```
+    pub fn into_service(self) -> ServerService {
+        ServerService::new(self)
+    }
+
     /// Binds `addr` and starts serving in the background.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> std::io::Result<RunningServer> {
         let listener = TcpListener::bind(addr).await?;
@@ -507,152 +524,5 @@ impl RunningServer {
     /// Runs until the server stops (it stops only on [`RunningServer::shutdown`]).
     pub async fn wait(self) -> std::io::Result<()> {
         self.task.await.map_err(std::io::Error::other)
-    }
-}
-
-/// The size of a request head as it was on the wire (request line and
-/// headers, with their separators).
-fn request_head_len<B>(request: &HttpRequest<B>) -> usize {
-    let line =
-        request.method().as_str().len() + request.uri().to_string().len() + "HTTP/1.1".len() + 4;
-    let headers: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    line + headers + 2
-}
-
-fn text_response(status: StatusCode, body: impl Into<String>) -> Response<Body> {
-    upgrade::text_response(status, body).map(Either::Left)
-}
-
-impl Server {
-    async fn respond(
-        &self,
-        mut request: HttpRequest<HyperBody>,
-        peer: SocketAddr,
-        slot: &SharedSlot,
-    ) -> Response<Body> {
-        let head_len = request_head_len(&request);
-        if head_len > self.server_options.max_request_head {
-            debug!(%peer, head_len, "request head over the limit");
-            let mut response = text_response(
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                format!(
-                    "the request head is {head_len} bytes; this server accepts {}",
-                    self.server_options.max_request_head
-                ),
-            );
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return response;
-        }
-        let path = request.uri().path();
-        if let Some((route, params)) = routing::find(&self.routes, path) {
-            return self
-                .upgrade(route, params, &mut request, peer, slot)
-                .await
-                .map(Either::Left);
-        }
-        match self.static_files.serve(&request).await {
-            Some(Ok(response)) => return response.map(Either::Right),
-            Some(Err(error)) => {
-                error!(%peer, %path, %error, "reading a static file failed");
-                return text_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("{path} could not be read"),
-                );
-            }
-            None => {}
-        }
-        text_response(StatusCode::NOT_FOUND, format!("no route for {path}"))
-    }
-
-    /// Upgrades `request` on `route`: the WebSocket checks, the origin
-    /// policy, the route's hook, then the connection's place becomes the
-    /// session's.
-    async fn upgrade(
-        &self,
-        route: &WsRoute,
-        params: Vec<(String, String)>,
-        request: &mut HttpRequest<HyperBody>,
-        peer: SocketAddr,
-        slot: &SharedSlot,
-    ) -> Response<Full<Bytes>> {
-        let upgrade = match WebSocketUpgrade::from_request_at(request, Some(peer)) {
-            Ok(upgrade) => upgrade.path_params(params),
-            Err(refusal) => return refusal,
-        };
-        if !self.origin_allowed(request) {
-            debug!(
-                %peer,
-                origin = ?request.headers().get(header::ORIGIN),
-                host = ?request.headers().get(header::HOST),
-                "upgrade refused: origin not allowed"
-            );
-            return upgrade::text_response(
-                StatusCode::FORBIDDEN,
-                "this origin may not open a WebSocket session here: \
-                 it is neither this server's host nor an allowed origin",
-            );
-        }
-        let accepted = match &route.route.hook {
-            Some(hook) => match hook(upgrade.request().clone()).await.decision {
-                Ok(accepted) => accepted,
-                Err(refusal) => {
-                    debug!(%peer, status = %refusal.status(), "upgrade refused by the route's hook");
-                    return refusal.map(Full::new);
-                }
-            },
-            None => Default::default(),
-        };
-        // The connection's place among the server's becomes the session's.
-        let slot = match slot.take_for_session() {
-            Ok(slot) => slot,
-            Err(why) => {
-                debug!(%peer, why, "upgrade refused with 503");
-                let mut response = upgrade::text_response(StatusCode::SERVICE_UNAVAILABLE, why);
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-                return response;
-            }
-        };
-        let handler = route.handler.clone();
-        upgrade
-            .protocols(route.route.protocols.iter().cloned())
-            .require_protocol()
-            .accepted(accepted)
-            .options(
-                route
-                    .route
-                    .options
-                    .clone()
-                    .unwrap_or_else(|| self.options.clone()),
-            )
-            .with_extensions(self.extensions.clone())
-            .raw(route.raw)
-            .slot(slot)
-            .upgrade_timeout(self.server_options.handshake_timeout)
-            .start(Box::new(move |session| handler(session)))
-    }
-
-    /// Whether the upgrade's `Origin` passes the server's policy; the host
-    /// is the `Host` header's, or the request target's authority.
-    fn origin_allowed<B>(&self, request: &HttpRequest<B>) -> bool {
-        let policy = &self.server_options.origins;
-        let Some(origin) = request.headers().get(header::ORIGIN) else {
-            return true;
-        };
-        let Ok(origin) = origin.to_str() else {
-            return *policy == OriginPolicy::Any;
-        };
-        let host = match request.headers().get(header::HOST) {
-            Some(host) => host.to_str().ok(),
-            None => request.uri().authority().map(|a| a.as_str()),
-        };
-        policy.allows(Some(origin), host)
     }
 }

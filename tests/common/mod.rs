@@ -79,6 +79,37 @@ pub async fn drain(session: &mut Session) -> Vec<Frame> {
     .await
 }
 
+/// Serves `service` with hyper's HTTP/1 (upgrades on) on a free port of
+/// 127.0.0.1, one task per connection, as an application that embeds
+/// tandem in a hyper server of its own does; the accept loop runs until
+/// the test ends.
+pub async fn serve_hyper<S>(service: S) -> SocketAddr
+where
+    S: hyper::service::HttpService<hyper::body::Incoming> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("a local address");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service.clone())
+                .with_upgrades();
+            tokio::spawn(connection);
+        }
+    });
+    addr
+}
+
 /// A parsed HTTP response.
 #[derive(Debug)]
 pub struct HttpResponse {

@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 
 use super::connections::{reached, ConnectionSlot, Phase, SharedSlot};
 use super::idle::IdleIo;
+use super::upgrade::Slot;
 use super::{Server, RETRY_AFTER_SECS};
 
 /// How long a refused connection is given to take its 503 and close.
@@ -156,7 +157,9 @@ pub(super) async fn serve_connection<S>(
     let service = hyper::service::service_fn(move |request| {
         let app = service_app.clone();
         let slot = slot.clone();
-        async move { Ok::<_, Infallible>(app.respond(request, peer, &slot).await) }
+        // The connection's place among the server's becomes the session's.
+        let slot = Slot::Connection(slot.clone());
+        async move { Ok::<_, Infallible>(app.respond(request, Some(peer), slot).await) }
     });
     let stream = IdleIo::new(stream, limits.http_idle_timeout);
     let connection = builder

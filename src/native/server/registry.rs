@@ -73,6 +73,11 @@ impl SessionRegistry {
         ShutdownReport::new(self.connections.shutdown_gracefully(deadline).await)
     }
 
+    /// The registry of a server's own connections (its tower service's).
+    pub(super) fn of(connections: Arc<Connections>) -> Self {
+        Self { connections }
+    }
+
     pub(super) fn connections(&self) -> &Arc<Connections> {
         &self.connections
     }

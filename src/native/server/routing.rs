@@ -211,21 +211,22 @@ impl Route {
 
     /// The route's path parameters in `path`, percent-decoded, or `None`
     /// when `path` is not this route's.
+    ///
+    /// Every segment is compared decoded, as the route is written: a
+    /// request target is always percent-encoded, so `/café` arrives as
+    /// `/caf%C3%A9`, and a route written `/café` must match it.
     pub(super) fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
         let mut params = Vec::new();
         let mut segments = path.split('/');
         for expected in &self.pattern {
-            let segment = segments.next()?;
+            let segment = percent_encoding::percent_decode_str(segments.next()?)
+                .decode_utf8()
+                .ok()?;
             match expected {
-                Segment::Exact(exact) if exact == segment => {}
+                Segment::Exact(exact) if *exact == segment => {}
                 Segment::Exact(_) => return None,
                 Segment::Param(_) if segment.is_empty() => return None,
-                Segment::Param(name) => {
-                    let value = percent_encoding::percent_decode_str(segment)
-                        .decode_utf8()
-                        .ok()?;
-                    params.push((name.clone(), value.into_owned()));
-                }
+                Segment::Param(name) => params.push((name.clone(), segment.into_owned())),
             }
         }
         segments.next().is_none().then_some(params)
@@ -293,5 +294,19 @@ mod tests {
         assert_eq!(route.matches("/rooms/1/users/x/y"), None);
         assert_eq!(Route::new("/echo").matches("/echo"), Some(vec![]));
         assert_eq!(Route::new("/echo").matches("/echo/"), None);
+    }
+
+    #[test]
+    fn exact_segments_match_their_percent_encoded_form() {
+        assert_eq!(Route::new("/café").matches("/caf%C3%A9"), Some(vec![]));
+        assert_eq!(
+            Route::new("/a b/{x}").matches("/a%20b/1"),
+            Some(vec![("x".into(), "1".into())])
+        );
+        assert_eq!(
+            Route::new("/a/b").matches("/a%2Fb"),
+            None,
+            "an encoded slash is no separator"
+        );
     }
 }

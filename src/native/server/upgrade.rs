@@ -12,19 +12,39 @@
 //! use std::convert::Infallible;
 //! use http_body_util::Full;
 //! use hyper::body::{Bytes, Incoming};
-//! use hyper::{Request, Response};
-//! use tandem::server::WebSocketUpgrade;
+//! use hyper::{server::conn::http1, service::service_fn, Request, Response};
+//! use hyper_util::rt::TokioIo;
+//! use tandem::server::{SessionRegistry, WebSocketUpgrade};
 //!
 //! // A hyper 1 service: WebSocket sessions at /echo, 404 elsewhere.
-//! async fn service(mut request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+//! async fn service(
+//!     mut request: Request<Incoming>,
+//!     sessions: SessionRegistry,
+//! ) -> Result<Response<Full<Bytes>>, Infallible> {
 //!     if request.uri().path() != "/echo" {
 //!         return Ok(Response::builder().status(404).body(Full::default()).unwrap());
 //!     }
 //!     Ok(match WebSocketUpgrade::from_request(&mut request) {
-//!         Ok(upgrade) => upgrade.on_upgrade(tandem::demo::echo),
-//!         Err(refusal) => refusal,
+//!         Ok(upgrade) => upgrade.registry(&sessions).on_upgrade(tandem::demo::echo),
+//!         Err(refusal) => refusal, // 426 or 400, saying why
 //!     })
 //! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! // The sessions, for `sessions.shutdown_gracefully(deadline)` at the end.
+//! let sessions = SessionRegistry::new();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! loop {
+//!     let (stream, _) = listener.accept().await?;
+//!     let sessions = sessions.clone();
+//!     let service = service_fn(move |request| service(request, sessions.clone()));
+//!     // `with_upgrades`: hyper hands the connection over after the 101.
+//!     let connection = http1::Builder::new()
+//!         .serve_connection(TokioIo::new(stream), service)
+//!         .with_upgrades();
+//!     tokio::spawn(connection);
+//! }
+//! # }
 //! ```
 
 use std::future::Future;
@@ -40,7 +60,7 @@ use hyper::upgrade::OnUpgrade;
 use tracing::debug;
 
 use super::admission::{Accepted, UpgradeRequest};
-use super::connections::{ConnectionSlot, Connections};
+use super::connections::{Connections, SharedSlot};
 use super::registry::SessionRegistry;
 use super::routing::HandlerOutput;
 use super::session_task::{spawn_session, SessionParts};
@@ -77,13 +97,14 @@ pub struct WebSocketUpgrade {
 }
 
 /// Where a session takes its place, for caps and graceful shutdown.
-enum Slot {
+pub(super) enum Slot {
     /// Nowhere: the embedding application tracks its sessions itself.
     None,
     /// In a registry the application shuts down.
     Registry(Arc<Connections>),
-    /// The connection's own place among tandem's server's connections.
-    Taken(ConnectionSlot),
+    /// The place of a connection that tandem's server accepted: it becomes
+    /// the session's once the upgrade is sure to be answered with 101.
+    Connection(SharedSlot),
 }
 
 /// An HTTP response with a one-line text body.
@@ -93,6 +114,17 @@ pub(super) fn text_response(status: StatusCode, body: impl Into<String>) -> Resp
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// A 503 for an upgrade that cannot take a place now (a graceful shutdown
+/// began), with the `Retry-After` that a full server sends.
+pub(super) fn unavailable(why: &str) -> Response<Full<Bytes>> {
+    let mut response = text_response(StatusCode::SERVICE_UNAVAILABLE, why);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(super::RETRY_AFTER_SECS),
     );
     response
 }
@@ -383,8 +415,8 @@ impl WebSocketUpgrade {
         self
     }
 
-    pub(super) fn slot(mut self, slot: ConnectionSlot) -> Self {
-        self.slot = Slot::Taken(slot);
+    pub(super) fn slot(mut self, slot: Slot) -> Self {
+        self.slot = slot;
         self
     }
 
@@ -444,20 +476,19 @@ impl WebSocketUpgrade {
             Ok(protocol) => protocol,
             Err(refusal) => return refusal,
         };
+        // After every refusal that leaves the connection open: a connection
+        // that stays HTTP keeps its place.
         let slot = match std::mem::replace(&mut self.slot, Slot::None) {
-            Slot::None => None,
-            Slot::Taken(slot) => Some(slot),
-            Slot::Registry(registry) => match registry.try_admit_session() {
-                Ok(slot) => Some(slot),
-                Err(why) => {
-                    let mut response = text_response(StatusCode::SERVICE_UNAVAILABLE, why);
-                    response.headers_mut().insert(
-                        header::RETRY_AFTER,
-                        HeaderValue::from(super::RETRY_AFTER_SECS),
-                    );
-                    return response;
-                }
-            },
+            Slot::None => Ok(None),
+            Slot::Connection(slot) => slot.take_for_session().map(Some),
+            Slot::Registry(registry) => registry.try_admit_session().map(Some),
+        };
+        let slot = match slot {
+            Ok(slot) => slot,
+            Err(why) => {
+                debug!(peer = ?self.request.peer, why, "upgrade refused with 503");
+                return unavailable(why);
+            }
         };
         let (answers, extensions) = self.negotiate();
         let answer_header = ExtensionHeader::format_list(&answers);
