@@ -9,6 +9,8 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -19,14 +21,17 @@ use axum::Router;
 use axum_extra::headers::authorization::Bearer;
 use axum_extra::headers::Authorization;
 use axum_extra::TypedHeader;
-use common::{drain, http_exchange, next_text, read_http_response, within, RawClient};
+use common::{
+    drain, http_exchange, next_text, read_http_response, within, HttpResponse, RawClient,
+};
 use tandem::axum::WebSocketUpgrade;
 use tandem::demo::{echo, ChatRoom};
 use tandem::extensions::PerMessageDeflate;
 use tandem::server::{Server, SessionRegistry, ShutdownReport};
 use tandem::{ClientBuilder, CloseCode, CloseReason, Error, Session};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
 
 /// Serves `app` on a free port of 127.0.0.1 until the test's runtime ends.
 async fn serve(app: Router) -> SocketAddr {
@@ -465,4 +470,144 @@ async fn permessage_deflate_is_negotiated_through_the_extractor() {
     let greeting = raw.read_frame().await.expect("the greeting");
     assert_eq!(greeting.rsv, 0x40, "{greeting:?}");
     assert_ne!(greeting.payload, b"Please enter your name");
+}
+
+// ----- examples/axum_chat.rs as a process ----------------------------------------------
+//
+// As in tests/echo.rs: a plain `cargo test --features axum` builds the
+// examples into `target/<profile>/examples/` before any test runs; with a
+// target filter, run `cargo build --features axum --examples` first.
+
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>");
+    let path = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} is missing: `cargo test --features axum` builds the examples; with a target \
+         filter run `cargo build --features axum --examples` first",
+        path.display()
+    );
+    path
+}
+
+/// The `axum_chat` example, running on a free port with bearer token `TOKEN`.
+struct AxumChat {
+    child: Child,
+    addr: SocketAddr,
+}
+
+const TOKEN: &str = "t0ken";
+
+impl AxumChat {
+    async fn start() -> Self {
+        let mut child = Command::new(example("axum_chat"))
+            .args(["--addr", "127.0.0.1:0", "--token", TOKEN])
+            .env("RUST_LOG", "off")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the axum_chat example");
+        let stdout = child.stdout.take().unwrap();
+        let line = within("the example's first line", async {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).await.unwrap();
+            line
+        })
+        .await;
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("expected `listening on http://ADDR`, got {line:?}"));
+        Self { child, addr }
+    }
+
+    async fn get(&self, path: &str) -> HttpResponse {
+        let addr = self.addr;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        http_exchange(addr, &request).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+}
+
+#[tokio::test]
+async fn axum_chat_example_serves_its_json_routes_next_to_the_demos() {
+    let app = AxumChat::start().await;
+
+    let health = app.get("/health").await;
+    assert_eq!(health.status, 200, "{health:?}");
+    assert_eq!(health.header("content-type"), Some("application/json"));
+    assert_eq!(health.body_text(), r#"{"status":"ok","sessions":0}"#);
+    assert_eq!(app.get("/api/users").await.body_text(), r#"{"users":[]}"#);
+
+    let builder = ClientBuilder::new(app.url("/chat")).protocol("chat");
+    let mut member = try_connect(builder).await.unwrap();
+    assert_eq!(member.protocol(), Some("chat"));
+    assert_eq!(
+        next_text(&mut member).await,
+        "You are connected! There are 1 users here."
+    );
+    assert_eq!(
+        app.get("/api/users").await.body_text(),
+        r#"{"users":["user0"]}"#
+    );
+
+    let mut session = connect(app.addr, "/echo").await;
+    assert_eq!(next_text(&mut session).await, "Please enter your name");
+    within("send", session.send("axum")).await.unwrap();
+    assert_eq!(next_text(&mut session).await, "Hi, axum!");
+    assert_eq!(
+        app.get("/health").await.body_text(),
+        r#"{"status":"ok","sessions":2}"#
+    );
+
+    // /announce: 401 without the token, into the chat with it.
+    match try_connect(ClientBuilder::new(app.url("/announce"))).await {
+        Err(Error::HandshakeRefused { status: 401, .. }) => {}
+        other => panic!("expected a 401 refusal, got {other:?}"),
+    }
+    let builder = ClientBuilder::new(app.url("/announce"))
+        .header("Authorization", &format!("Bearer {TOKEN}"));
+    let admin = try_connect(builder).await.unwrap();
+    within("send", admin.send("maintenance at noon"))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut member).await, "[admin]: maintenance at noon");
+
+    // The demo page, from www/.
+    let page = app.get("/").await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body_text().contains("tandem demo"), "{page:?}");
+}
+
+#[tokio::test]
+async fn axum_chat_example_closes_sessions_with_1001_on_ctrl_c() {
+    let mut app = AxumChat::start().await;
+    let mut session = connect(app.addr, "/echo").await;
+    assert_eq!(next_text(&mut session).await, "Please enter your name");
+
+    let pid = app.child.id().expect("the example's pid").to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("run kill -INT");
+    assert!(kill.success());
+    assert_eq!(
+        within("close reason", session.close_reason()).await,
+        CloseReason::new(CloseCode::GoingAway, "the server is shutting down")
+    );
+    let status = within("the example to exit", app.child.wait())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
 }
