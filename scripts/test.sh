@@ -11,8 +11,8 @@
 #    (`cargo bench --no-run`) and a few seconds of the load generator
 #    against the tandem echo server (`scripts/bench.sh --smoke`): a smoke
 #    test, not a timed one;
-# 4. the Autobahn TestSuite against the server and the native client
-#    (scripts/autobahn.sh; kosoku from PyPI in .venv);
+# 4. the Autobahn TestSuite against the server, the native client and the
+#    sessions inside axum (scripts/autobahn.sh; kosoku from PyPI in .venv);
 # 5. the chat stress test (tests/stress.rs, release build, at most a minute:
 #    a few hundred clients with slow, silent and malformed ones, no message
 #    lost or reordered, memory bounded);
@@ -23,10 +23,18 @@
 #    two pages and the native client chat, the echo panel);
 # 9. the size budget of the browser package (scripts/check-wasm-size.sh).
 #
+# The native cargo steps run with the cargo feature axum, so that its
+# extractor, examples and tests are linted, built and run too, and one set of
+# features is built per profile (scripts/autobahn.sh builds with it as well).
+# The library with the default features alone is linted on its own: code
+# that only the axum extractor uses would go unnoticed otherwise.
+#
 # Everything runs on 127.0.0.1. Exit status 0 only if every step passes; the
 # last line sums up the test counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+FEATURES=(--features axum)
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 mkdir -p test-output
@@ -65,29 +73,30 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 
 log "cargo clippy (native)"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets "${FEATURES[@]}" --locked -- -D warnings
+cargo clippy --lib --locked -- -D warnings
 
 log "cargo clippy (wasm32)"
 cargo clippy --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 
 log "cargo test"
-cargo build --examples --locked
-cargo test --locked 2>&1 | tee test-output/cargo-test.log
+cargo build --examples "${FEATURES[@]}" --locked
+cargo test "${FEATURES[@]}" --locked 2>&1 | tee test-output/cargo-test.log
 count_cargo_results test-output/cargo-test.log
 
 log "benchmarks: cargo bench --no-run, and the load generator's smoke test"
-cargo bench --no-run --locked
+cargo bench --no-run "${FEATURES[@]}" --locked
 bash scripts/bench.sh --smoke 2>&1 | tee test-output/bench-smoke.log
 count_cargo_results test-output/bench-smoke.log
 
-log "Autobahn TestSuite (sections 1-13, server and client)"
+log "Autobahn TestSuite (sections 1-13 for server and client, 1-12 inside axum)"
 bash scripts/autobahn.sh 2>&1 | tee test-output/autobahn.log
 ab=$(grep -E '^autobahn: [0-9]+ passed, [0-9]+ failed' test-output/autobahn.log | tail -1)
 passed=$((passed + $(echo "$ab" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')))
 failed=$((failed + $(echo "$ab" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+')))
 
 log "chat stress test (release)"
-cargo test --release --locked --test stress -- --ignored --nocapture 2>&1 | tee test-output/stress.log
+cargo test --release "${FEATURES[@]}" --locked --test stress -- --ignored --nocapture 2>&1 | tee test-output/stress.log
 count_cargo_results test-output/stress.log
 
 if [ "${FUZZ_SECONDS:-40}" != 0 ]; then

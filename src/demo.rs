@@ -171,6 +171,17 @@ impl ChatRoom {
         self.hub.is_empty()
     }
 
+    /// The names of the members connected (`user0`, `user1`, …), in
+    /// connect order: the names their messages are relayed under.
+    ///
+    /// ```
+    /// let room = tandem::demo::ChatRoom::new();
+    /// assert!(room.members().is_empty());
+    /// ```
+    pub fn members(&self) -> Vec<String> {
+        self.hub.member_ids().into_iter().map(member_name).collect()
+    }
+
     /// The chat server handler for one connection: names it `userN` in
     /// connect order, welcomes it with the member count, relays each of its
     /// texts to every member as `[userN]: text`, and removes it when it leaves.
@@ -183,7 +194,7 @@ impl ChatRoom {
     pub async fn join(self, mut session: Session) {
         let member = self.hub.join(session.outgoing());
         let count = self.hub.len();
-        let name = format!("user{}", member.id());
+        let name = member_name(member.id());
         let welcome = format!("You are connected! There are {count} users here.");
         if session.send(welcome).await.is_ok() {
             while let Some(frame) = session.receive().await {
@@ -208,6 +219,11 @@ impl ChatRoom {
             warn!(%error, "a chat message was not broadcast");
         }
     }
+}
+
+/// A chat member's name, from its number in the room's hub.
+fn member_name(id: u64) -> String {
+    format!("user{id}")
 }
 
 /// The client side of both demos: each line from `lines` goes out as a text

@@ -268,6 +268,20 @@ impl Hub {
         self.len() == 0
     }
 
+    /// The numbers ([`Membership::id`]) of the members, smallest first.
+    ///
+    /// ```no_run
+    /// # fn f(hub: tandem::hub::Hub, a: tandem::Session, b: tandem::Session) {
+    /// let first = hub.join(a.outgoing());
+    /// let second = hub.join(b.outgoing());
+    /// drop(first);
+    /// assert_eq!(hub.member_ids(), [second.id()]);
+    /// # }
+    /// ```
+    pub fn member_ids(&self) -> Vec<u64> {
+        self.lock().by_id.keys().copied().collect()
+    }
+
     /// Sends `frame` to every member at once, applying the policy to those
     /// whose queue is full; returns once every member has it queued, missed
     /// it or was closed.
@@ -629,8 +643,13 @@ mod tests {
         let hub = Hub::default();
         let (session, link) = stuck_session();
         let member = hub.join(session.outgoing());
-        assert_eq!((member.id(), hub.len()), (0, 1));
+        let (other, _) = stuck_session();
+        let second = hub.join(other.outgoing());
+        assert_eq!((member.id(), hub.len()), (0, 2));
+        assert_eq!(hub.member_ids(), [0, 1]);
         drop(member);
+        assert_eq!(hub.member_ids(), [second.id()]);
+        drop(second);
         assert!(hub.is_empty());
         hub.broadcast("nobody").now_or_never().unwrap().unwrap();
         assert!(queued(&link).0.is_empty());

@@ -55,7 +55,7 @@ async fn members_are_named_in_connect_order_and_everyone_gets_every_message() {
     let room = ChatRoom::new();
     let server = chat_server(&room).await;
     let mut members = join_members(&server, 3).await;
-    assert_eq!(room.len(), 3);
+    assert_eq!(room.members(), ["user0", "user1", "user2"]);
 
     // Each member speaks once, in turn; everyone hears it, named by order.
     for k in 0..3 {
@@ -70,14 +70,17 @@ async fn members_are_named_in_connect_order_and_everyone_gets_every_message() {
             );
         }
     }
-    for mut member in members {
+    for (k, mut member) in members.into_iter().enumerate() {
         within("close", member.close(CloseReason::normal()))
             .await
             .unwrap();
         assert!(drain(&mut member).await.is_empty());
         assert_eq!(member.close_reason().await.code, CloseCode::Normal);
+        // Those who left are no longer listed.
+        wait_for_members(&room, 2 - k).await;
+        let left: Vec<String> = (k + 1..3).map(|j| format!("user{j}")).collect();
+        assert_eq!(room.members(), left);
     }
-    wait_for_members(&room, 0).await;
     server.shutdown().await;
 }
 
