@@ -298,3 +298,20 @@ async fn a_large_file_is_streamed_not_loaded_into_memory() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_folder_given_as_a_relative_path_is_served() {
+    // The demo server's `static_files("/", "www")`, run from the repository
+    // root as `cargo test` runs this file.
+    let server = start(Server::new().static_files("/", "www")).await;
+    let page = get(server.local_addr(), "/", "").await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body_text().contains("<html"), "{}", page.body_text());
+    let script = get(server.local_addr(), "/app.js", "").await;
+    assert_eq!(script.status, 200);
+    assert_eq!(
+        script.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    server.shutdown().await;
+}

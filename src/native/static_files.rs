@@ -45,6 +45,9 @@ struct Mount {
 impl StaticFiles {
     pub(crate) fn add(&mut self, prefix: &str, dir: PathBuf) {
         let prefix = format!("/{}", prefix.trim_matches('/'));
+        // Absolute, as the paths `ServeDir` asks for are compared with it:
+        // a relative folder ("www", the demo's) would match none of them.
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
         let backend = Confined {
             root: Arc::from(dir.as_path()),
         };
