@@ -38,7 +38,8 @@ pub struct WebSocketOptions {
     /// zero sends none.
     pub ping_period: Option<Duration>,
     /// How long to wait for any frame after a ping before giving the
-    /// connection up as dead. Default 15 s.
+    /// connection up as dead: the session then ends with 1011, said to the
+    /// peer in a Close. Default 15 s.
     pub timeout: Duration,
     /// How long to wait for the peer's Close after ours, and for the
     /// transport to end after the close handshake. Default 5 s.

@@ -72,7 +72,7 @@ async fn a_half_open_peer_is_detected_by_the_ping_timeout() {
         start(Server::new().web_socket(Route::new("/ws").options(options), reporting(tx))).await;
     let vanished = RawClient::connect(server.local_addr(), "/ws").await;
     let reason = within("the ping timeout", reasons.recv()).await.unwrap();
-    assert_eq!(reason.code, CloseCode::ClosedAbnormally, "{reason}");
+    assert_eq!(reason.code, CloseCode::InternalError, "{reason}");
     assert!(
         reason.message.contains("of a ping"),
         "the reason says why: {reason}"

@@ -218,6 +218,9 @@ pub struct Protocol {
     /// drain below [`CONTROL_OUTPUT_LIMIT`].
     pending_pong: Option<Bytes>,
     shutdown_requested: bool,
+    /// Whether the transport goes once our Close is written, whatever the
+    /// role: a peer given up for silence is not waited on for its answer.
+    peer_given_up: bool,
     deferred: Option<Box<DeferredClose>>,
     /// When output last made progress, while there is output.
     write_progress_at: Option<Instant>,
@@ -275,6 +278,7 @@ impl Protocol {
             ping_counter: 0,
             pending_pong: None,
             shutdown_requested: false,
+            peer_given_up: false,
             deferred: None,
             write_progress_at: None,
             extensions: Vec::new(),
@@ -1342,7 +1346,7 @@ impl Protocol {
     pub fn take_shutdown(&mut self) -> bool {
         let due = self.state == State::Closed
             && self.out.is_empty()
-            && self.role.closes_transport_first()
+            && (self.role.closes_transport_first() || self.peer_given_up)
             && !self.shutdown_requested;
         self.shutdown_requested |= due;
         due
@@ -1446,10 +1450,15 @@ impl Protocol {
             return;
         }
         if let Some(sent) = expired(self.ping_sent_at) {
+            // The peer may still read (only its pongs are lost, or it is
+            // stuck): a Close tells it why before the transport goes, as
+            // Ktor and Python's websockets do. The write deadline and the
+            // close timeout bound the wait for that Close to leave.
             let waited = now.duration_since(sent);
-            self.give_up(format!(
-                "no frame from the peer within {waited:?} of a ping"
-            ));
+            let why =
+                format!("keepalive timeout: no frame from the peer within {waited:?} of a ping");
+            self.fail(CloseCode::InternalError, &why, now);
+            self.peer_given_up = true;
             return;
         }
         if let (Some(at), Some(period)) = (self.next_ping, self.config.ping_period) {

@@ -727,10 +727,50 @@ fn a_silent_peer_is_given_up_after_the_timeout() {
     s.output_bytes(); // the ping is written
     assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(13)));
     s.handle_timeout(t0 + Duration::from_secs(13));
-    assert!(s.is_finished());
+    // It says why in a Close (1011), then ends once that is written.
     let reason = s.close_reason().unwrap();
-    assert_eq!(reason.code, CloseCode::ClosedAbnormally);
-    assert!(reason.message.contains("ping"), "{}", reason.message);
+    assert_eq!(reason.code, CloseCode::InternalError);
+    assert!(reason.message.contains("of a ping"), "{}", reason.message);
+    let sent = frames_in(&s.output_bytes());
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1, 0x8);
+    assert_eq!(sent[0].2[..2], 1011u16.to_be_bytes());
+    assert!(
+        s.take_shutdown(),
+        "no wait for an answer: the transport goes"
+    );
+}
+
+#[test]
+fn a_client_closes_the_transport_on_a_silent_server_without_awaiting_its_answer() {
+    let t0 = Instant::now();
+    let options = WebSocketOptions {
+        ping_period: Some(Duration::from_secs(10)),
+        timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    let mut c = Protocol::new(Role::Client, Config::new(Role::Client, &options), t0);
+    c.handle_timeout(t0 + Duration::from_secs(10));
+    c.output_bytes();
+    c.handle_timeout(t0 + Duration::from_secs(13));
+    assert_eq!(c.close_reason().unwrap().code, CloseCode::InternalError);
+    c.output_bytes(); // the Close
+    assert!(c.take_shutdown());
+}
+
+#[test]
+fn a_keepalive_close_that_cannot_be_written_ends_after_the_close_timeout() {
+    let t0 = Instant::now();
+    let mut s = pinging_server(t0);
+    s.handle_timeout(t0 + Duration::from_secs(10));
+    s.output_bytes();
+    s.handle_timeout(t0 + Duration::from_secs(13));
+    assert!(!s.is_finished());
+    let deadline = s.poll_timeout().expect("a deadline for the Close");
+    assert!(deadline <= t0 + Duration::from_secs(18), "{deadline:?}");
+    s.handle_timeout(deadline);
+    assert!(s.is_finished());
+    assert_eq!(s.close_reason().unwrap().code, CloseCode::InternalError);
 }
 
 #[test]
