@@ -492,15 +492,18 @@ impl Link {
         }
     }
 
-    /// Asks the task that runs the connection to drop it (the server's
-    /// graceful shutdown, at its deadline) and wakes its driver.
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-    pub(crate) fn drop_connection(&self) {
+    /// Ends the session with `reason` (unless it has one already) and asks
+    /// the driver to drop the transport without a close handshake:
+    /// [`Outgoing::terminate`](crate::Outgoing::terminate), and the server's
+    /// graceful shutdown at its deadline.
+    pub(crate) fn drop_connection(&self, reason: CloseReason) {
+        self.finish(reason);
         self.dropped.store(true, Ordering::Release);
         wake_ref(&self.lock().driver);
     }
 
-    /// Whether [`Link::drop_connection`] was called.
+    /// Whether [`Link::drop_connection`] was called. The browser's driver
+    /// needs no flag: it ends with the session's close reason.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn is_dropped(&self) -> bool {
         self.dropped.load(Ordering::Acquire)

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use futures::Stream;
 
-use crate::close::CloseReason;
+use crate::close::{CloseCode, CloseReason};
 use crate::error::Error;
 use crate::extensions::ExtensionHeader;
 use crate::frame::Frame;
@@ -395,6 +395,18 @@ impl Session {
         self.outgoing.close(reason).await
     }
 
+    /// Drops the connection at once, without a close handshake (see
+    /// [`Outgoing::terminate`]).
+    ///
+    /// ```no_run
+    /// # fn f(session: tandem::Session) {
+    /// session.terminate();
+    /// # }
+    /// ```
+    pub fn terminate(&self) {
+        self.outgoing.terminate()
+    }
+
     /// Resolves once the connection is over, with the reason: the peer's
     /// Close, the code the session failed with, or
     /// [`CloseCode::ClosedAbnormally`](crate::CloseCode::ClosedAbnormally) when the connection just dropped.
@@ -644,6 +656,31 @@ impl Outgoing {
         reason.code.check_sendable()?;
         self.link.request_close(reason);
         Ok(())
+    }
+
+    /// Drops the connection at once, without a close handshake, as Node's
+    /// `ws.terminate()`: for a peer that is not worth the wait (abusive, or
+    /// known gone). Frames still queued are discarded, the incoming stream
+    /// ends, and [`close_reason`](Outgoing::close_reason) is 1006
+    /// (`ClosedAbnormally`) "terminated by this end", unless the session
+    /// had ended already. The peer sees the transport end with no Close
+    /// (1006 there too).
+    ///
+    /// In the browser, which cannot drop a connection without a Close, the
+    /// session ends here at once and the browser closes the socket with no
+    /// code (the peer sees 1005).
+    ///
+    /// ```no_run
+    /// # fn f(outgoing: tandem::Outgoing) {
+    /// outgoing.terminate();
+    /// assert!(outgoing.is_closed());
+    /// # }
+    /// ```
+    pub fn terminate(&self) {
+        self.link.drop_connection(CloseReason::new(
+            CloseCode::ClosedAbnormally,
+            "terminated by this end",
+        ));
     }
 
     /// How many frames the connection has taken from the queue so far; a

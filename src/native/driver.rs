@@ -323,6 +323,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         this.link.register_driver(cx);
+        if this.link.is_dropped() {
+            // The link has its reason; dropping the driver drops the socket.
+            debug!("dropping the connection without a close handshake");
+            return Poll::Ready(());
+        }
         // One clock reading per wake-up: the engine's timers count in
         // seconds, and the loop below takes microseconds.
         let now = Instant::now().into_std();

@@ -329,9 +329,14 @@ impl Drop for Socket {
         self.ws.set_onmessage(None);
         self.ws.set_onerror(None);
         self.ws.set_onclose(None);
-        // A socket abandoned before it opened, or failed: close it if the
-        // browser has not already (a no-op once closing or closed).
-        if self.ws.ready_state() == WebSocket::CONNECTING {
+        // A socket abandoned before it opened, failed, or terminated
+        // (`Outgoing::terminate`, which a browser can only do with a Close):
+        // close it if the browser has not already (a no-op once closing or
+        // closed).
+        if matches!(
+            self.ws.ready_state(),
+            WebSocket::CONNECTING | WebSocket::OPEN
+        ) {
             let _ = self.ws.close();
         }
         self.shared.borrow_mut().waker = None;

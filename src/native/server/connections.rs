@@ -80,6 +80,14 @@ pub(super) fn going_away() -> CloseReason {
     CloseReason::new(CloseCode::GoingAway, "the server is shutting down")
 }
 
+/// What a session still open at the shutdown deadline ends with.
+fn dropped_at_deadline() -> CloseReason {
+    CloseReason::new(
+        CloseCode::GoingAway,
+        "the server shut down before the close handshake ended",
+    )
+}
+
 impl Connections {
     pub(super) fn new() -> Self {
         Self {
@@ -235,7 +243,7 @@ impl Connections {
         // snapshot sees the phase itself (ConnectionSlot::attach).
         self.phase.send_replace(Phase::Dropping);
         for link in &self.links() {
-            link.drop_connection();
+            link.drop_connection(dropped_at_deadline());
         }
         (open, dropped)
     }
@@ -279,7 +287,7 @@ impl ConnectionSlot {
             link.request_close(going_away());
         }
         if phase >= Phase::Dropping {
-            link.drop_connection();
+            link.drop_connection(dropped_at_deadline());
         }
     }
 }

@@ -211,16 +211,6 @@ impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for Sessio
                 if driver.poll_unpin(cx).is_ready() {
                     // Drop the socket and the engine's buffers at once.
                     this.end_connection();
-                } else if this.link.is_dropped() {
-                    debug!(
-                        session = this.id,
-                        "dropping the connection at the shutdown deadline"
-                    );
-                    this.end_connection();
-                    this.link.finish(CloseReason::new(
-                        CloseCode::GoingAway,
-                        "the server shut down before the close handshake ended",
-                    ));
                 }
             }
             if this.handler.is_none() || !this.link.frames_await_reader() {
