@@ -12,13 +12,17 @@
 //! Every route negotiates permessage-deflate with clients that offer it
 //! (browsers do), in its default configuration.
 //!
-//! Four more routes serve the browser tests (`scripts/test-browser.sh`):
+//! Five more routes serve the browser tests (`scripts/test-browser.sh`):
 //! `/echo-any` sends every message back as it came (text or binary),
 //! `/echo-extensions` does the same after a first text message listing the
 //! extensions the server agreed on (as a `Sec-WebSocket-Extensions` value),
 //! `/echo-proto` only speaks the subprotocols `tandem.v2` and `tandem`, and
 //! `/closed?id=ID` answers with the close reason that the `/echo-any?id=ID`
-//! session ended with, as the text `CODE REASON`.
+//! session ended with, as the text `CODE REASON`, and `/end?how=HOW` ends
+//! the session at once in one of the ways a server's session can end:
+//! `code` (closes with 4002 "server closed"), `error` (the handler returns
+//! an error), `panic` (the handler panics) or `terminate` (the connection
+//! is dropped without a Close).
 // A native program: on wasm32 it builds as an empty stub, so that
 // `cargo clippy --target wasm32-unknown-unknown --all-targets` passes.
 #![cfg_attr(target_arch = "wasm32", no_main)]
@@ -31,7 +35,7 @@ use std::time::Duration;
 use tandem::demo::{echo, ChatRoom};
 use tandem::extensions::{ExtensionHeader, PerMessageDeflate};
 use tandem::server::{Route, Server};
-use tandem::{CloseReason, Session};
+use tandem::{CloseCode, CloseReason, Session};
 
 #[tokio::main]
 async fn main() {
@@ -103,6 +107,7 @@ async fn main() {
         .web_socket("/closed", move |session| {
             closed(session, log_closed.clone())
         })
+        .web_socket("/end", end)
         .static_files("/pkg", pkg)
         .static_files("/", www)
         .bind(addr.as_str())
@@ -142,6 +147,28 @@ async fn echo_any(mut session: Session, log: CloseLog) {
     if let Some(id) = session.request().and_then(|r| r.query_param("id")) {
         log.map().insert(id.into_owned(), reason);
     }
+}
+
+/// Ends the session as `?how=` says (see the module doc).
+async fn end(session: Session) -> Result<(), String> {
+    let how = session
+        .request()
+        .and_then(|r| r.query_param("how"))
+        .unwrap_or_default()
+        .into_owned();
+    match how.as_str() {
+        "code" => {
+            let _ = session
+                .close(CloseReason::new(CloseCode::Other(4002), "server closed"))
+                .await;
+        }
+        "error" => return Err("database down".to_owned()),
+        "panic" => panic!("the /end route was asked to panic"),
+        "terminate" => session.terminate(),
+        _ => return Err(format!("no way to end called {how:?}")),
+    }
+    session.close_reason().await;
+    Ok(())
 }
 
 /// Answers with the close reason recorded for `?id=` (waiting up to 5 s for

@@ -63,6 +63,25 @@ impl CloseCode {
     pub fn is_sendable(self) -> bool {
         matches!(u16::from(self), 1000..=1003 | 1007..=1014 | 3000..=4999)
     }
+
+    /// Whether a session that ended with this code ended in an error (the
+    /// `onError` of Ktor's guide and the browser's `error` event) rather
+    /// than as agreed (`onClose`). Only 1000 (done), 1001 (going away) and
+    /// 1005 (a Close with no code) are not errors, as in Python's
+    /// `websockets` (`ConnectionClosedOK`); an application code
+    /// (3000–4999) counts as an error, since tandem cannot know what it
+    /// means.
+    ///
+    /// ```
+    /// use tandem::CloseCode;
+    /// assert!(!CloseCode::Normal.is_error());
+    /// assert!(!CloseCode::GoingAway.is_error());
+    /// assert!(CloseCode::ClosedAbnormally.is_error()); // the peer vanished
+    /// assert!(CloseCode::InternalError.is_error()); // a handler failed
+    /// ```
+    pub fn is_error(self) -> bool {
+        !matches!(u16::from(self), 1000 | 1001 | 1005)
+    }
 }
 
 impl CloseCode {

@@ -9,7 +9,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -472,29 +471,7 @@ async fn permessage_deflate_is_negotiated_through_the_extractor() {
     assert_ne!(greeting.payload, b"Please enter your name");
 }
 
-// ----- examples/axum_chat.rs as a process ----------------------------------------------
-//
-// As in tests/echo.rs: a plain `cargo test --features axum` builds the
-// examples into `target/<profile>/examples/` before any test runs; with a
-// target filter, run `cargo build --features axum --examples` first.
-
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>");
-    let path = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "{} is missing: `cargo test --features axum` builds the examples; with a target \
-         filter run `cargo build --features axum --examples` first",
-        path.display()
-    );
-    path
-}
+// ----- examples/axum_chat.rs as a process (see `common::example`) ----------------------
 
 /// The `axum_chat` example, running on a free port with bearer token `TOKEN`.
 struct AxumChat {
@@ -506,7 +483,7 @@ const TOKEN: &str = "t0ken";
 
 impl AxumChat {
     async fn start() -> Self {
-        let mut child = Command::new(example("axum_chat"))
+        let mut child = Command::new(common::example("axum_chat"))
             .args(["--addr", "127.0.0.1:0", "--token", TOKEN])
             .env("RUST_LOG", "off")
             .stdout(Stdio::piped())

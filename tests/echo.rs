@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 
 use common::{connect, drain, echo_demo_server, next_frame, next_text, within};
@@ -167,30 +166,6 @@ async fn many_messages_keep_their_order() {
 // ----- the `client` example as a process ---------------------------------------
 //
 // `CARGO_BIN_EXE_*` exists only for `[[bin]]` targets, not examples. A plain
-// `cargo test` builds every example before it runs any test, into
-// `target/<profile>/examples/`, next to the `deps/` folder holding this test
-// binary, so the test finds it there. Running cargo from inside a test
-// instead would block on the build directory lock that the outer `cargo test`
-// holds. When only this test target is built (`cargo test --test echo`), run
-// `cargo build --examples` first; the test says so if the binary is missing.
-
-fn example_client() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>");
-    let path = profile_dir
-        .join("examples")
-        .join(format!("client{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "{} is missing: `cargo test` builds the examples; with a target filter run `cargo build --examples` first",
-        path.display()
-    );
-    path
-}
-
 struct Finished {
     code: Option<i32>,
     stdout: String,
@@ -201,7 +176,7 @@ struct Finished {
 /// `close_stdin` is false standard input stays open (as at a terminal)
 /// until the process exits.
 async fn run_client(url: &str, input: &str, close_stdin: bool) -> Finished {
-    let mut child = tokio::process::Command::new(example_client())
+    let mut child = tokio::process::Command::new(common::example("client"))
         .arg(url)
         .env("RUST_LOG", "off")
         .stdin(Stdio::piped())
@@ -304,7 +279,7 @@ async fn client_example_fails_with_one_line_when_it_cannot_connect() {
 
 #[tokio::test]
 async fn client_example_without_a_url_prints_usage() {
-    let mut child = tokio::process::Command::new(example_client())
+    let mut child = tokio::process::Command::new(common::example("client"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -217,3 +217,36 @@ async fn a_handler_that_panics_closes_with_1011_and_the_server_goes_on() {
     next.close(CloseReason::normal()).await.unwrap();
     assert_eq!(until_closed(next).await.code, CloseCode::Normal);
 }
+
+#[tokio::test]
+async fn the_events_example_reports_each_end() {
+    let output = within(
+        "the events example",
+        tokio::process::Command::new(common::example("events"))
+            .env("RUST_LOG", "info,tandem=off")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("run the events example");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "close: the client saw 1000");
+    assert_eq!(lines[1], "error: the client saw 1011 the database is down");
+    assert!(
+        lines[2].starts_with("terminate: the client saw 1006"),
+        "{stdout}"
+    );
+    // Its log: onClose for the end both sides agreed on, onError for the rest.
+    let log = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        log.contains("onClose side=\"server\" reason=1000 done here"),
+        "{log}"
+    );
+    assert!(log.contains("onError side=\"client\" reason=1011"), "{log}");
+    assert!(
+        log.contains("onError side=\"server\" reason=1006 terminated by this end"),
+        "{log}"
+    );
+}

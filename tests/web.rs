@@ -679,3 +679,66 @@ async fn dropping_every_handle_closes_with_1000() {
     assert_eq!(reason.code, CloseCode::Normal);
     assert_eq!(server_saw(&id).await, "1000");
 }
+
+// ----- how a session ends: the page's side (tests/session_end.rs has the
+// native one). The browser reports each end in its `close` event; the
+// session's `close_reason()` carries its code and reason.
+
+/// Opens `/end?how=HOW`, where the server ends the session that way, and
+/// returns how the page saw it end.
+async fn ended_by_the_server(how: &str) -> CloseReason {
+    let mut session = tandem::connect(&url(&format!("/end?how={how}")))
+        .await
+        .expect("connect /end");
+    assert!(drain(&mut session).await.is_empty());
+    within(10, "close reason", session.close_reason()).await
+}
+
+#[wasm_bindgen_test]
+async fn the_server_closing_with_a_code_reaches_the_page() {
+    assert_eq!(
+        ended_by_the_server("code").await,
+        CloseReason::new(CloseCode::Other(4002), "server closed")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_server_handler_error_reaches_the_page_as_1011_with_its_message() {
+    assert_eq!(
+        ended_by_the_server("error").await,
+        CloseReason::new(CloseCode::InternalError, "database down")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_server_handler_panic_reaches_the_page_as_1011() {
+    assert_eq!(
+        ended_by_the_server("panic").await,
+        CloseReason::new(CloseCode::InternalError, "handler panicked")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_server_that_vanishes_ends_the_page_session_with_1006() {
+    let reason = ended_by_the_server("terminate").await;
+    assert_eq!(reason.code, CloseCode::ClosedAbnormally, "{reason}");
+}
+
+#[wasm_bindgen_test]
+async fn terminate_ends_the_page_session_at_once_and_closes_the_socket() {
+    let id = unique_id("terminate");
+    let mut session = tandem::connect(&url(&format!("/echo-any?id={id}")))
+        .await
+        .expect("connect");
+    session.terminate();
+    // Over here at once, with no close handshake to wait for...
+    assert!(session.outgoing().is_closed());
+    assert!(session.receive().await.is_none());
+    assert_eq!(
+        session.close_reason().await,
+        CloseReason::new(CloseCode::ClosedAbnormally, "terminated by this end")
+    );
+    // ...and the browser closed the socket, with no code (a page cannot
+    // drop a connection without a Close).
+    assert_eq!(server_saw(&id).await, "1005");
+}

@@ -496,3 +496,28 @@ pub fn close_code(bytes: &[u8]) -> u16 {
     let key = [bytes[2], bytes[3], bytes[4], bytes[5]];
     u16::from_be_bytes([bytes[6] ^ key[0], bytes[7] ^ key[1]])
 }
+
+/// The path of the example program `name`, built by `cargo test` into
+/// `target/<profile>/examples/` next to the `deps/` folder that holds the
+/// test binary, before any test runs. A test runs it from there: running
+/// cargo from inside a test would block on the build directory lock that
+/// the outer `cargo test` holds. With a target filter (`cargo test --test
+/// echo`), run `cargo build --features axum --examples` first; the test
+/// says so if the binary is missing.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>");
+    let path = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} is missing: `cargo test --features axum` builds the examples; with a target \
+         filter run `cargo build --features axum --examples` first",
+        path.display()
+    );
+    path
+}
