@@ -36,7 +36,22 @@ cd "$(dirname "$0")/.."
 
 FEATURES=(--features axum)
 
-log() { printf '\n==> %s\n' "$*" >&2; }
+# Each step's wall-clock time, summed up at the end (the 30-minute budget of
+# a fresh machine is watched with it).
+step=""
+step_started=$SECONDS
+timings=()
+end_step() {
+    if [ -n "$step" ]; then
+        timings+=("$(printf '%6d s  %s' $((SECONDS - step_started)) "$step")")
+    fi
+    step_started=$SECONDS
+}
+log() {
+    end_step
+    step="$*"
+    printf '\n==> %s (at %d s)\n' "$*" "$SECONDS" >&2
+}
 mkdir -p test-output
 passed=0
 failed=0
@@ -89,7 +104,7 @@ cargo bench --no-run "${FEATURES[@]}" --locked
 bash scripts/bench.sh --smoke 2>&1 | tee test-output/bench-smoke.log
 count_cargo_results test-output/bench-smoke.log
 
-log "Autobahn TestSuite (sections 1-13 for server and client, 1-12 inside axum)"
+log "Autobahn TestSuite (sections 1-13 for server and client, 1-11 and 12.1 inside axum)"
 bash scripts/autobahn.sh 2>&1 | tee test-output/autobahn.log
 ab=$(grep -E '^autobahn: [0-9]+ passed, [0-9]+ failed' test-output/autobahn.log | tail -1)
 passed=$((passed + $(echo "$ab" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')))
@@ -121,6 +136,11 @@ log "browser package size budget"
 bash scripts/check-wasm-size.sh 2>&1 | tee test-output/wasm-size.log || true
 count_plain_results wasm-size test-output/wasm-size.log
 
+end_step
+echo
+echo "time per step:"
+printf '%s\n' "${timings[@]}"
+echo "total: $SECONDS s"
 echo
 echo "tandem: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
