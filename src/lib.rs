@@ -61,6 +61,7 @@ mod link;
 mod options;
 pub mod protocol;
 mod session;
+mod user_info;
 
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "wasm32")] {

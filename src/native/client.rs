@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use bytes::{Buf, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use rand::RngCore;
@@ -21,6 +19,7 @@ use crate::extensions::{ExtensionHeader, Extensions, Negotiated};
 use crate::link::Link;
 use crate::protocol::{handshake, Config, Protocol, Role};
 use crate::session::{Handshake, Session};
+use crate::user_info::Credentials;
 
 /// The most bytes of a refusal's body kept for [`Error::HandshakeRefused`].
 const MAX_REFUSAL_BODY: usize = 1024;
@@ -223,7 +222,7 @@ impl Target {
         };
         let credentials = user_info
             .filter(|info| !info.is_empty())
-            .map(basic_credentials)
+            .map(|info| Credentials::from_user_info(info)?.basic())
             .transpose()
             .map_err(|why| invalid(&why))?;
         let host = authority
@@ -240,44 +239,6 @@ impl Target {
             credentials,
         })
     }
-}
-
-/// `Authorization: Basic …` (RFC 7617) for a URL's `user[:password]`, each
-/// percent-decoded, as browsers, curl and Python's `websockets` send it.
-fn basic_credentials(user_info: &str) -> Result<HeaderValue, String> {
-    let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
-    let user = percent_decode(user)?;
-    if user.contains(&b':') {
-        return Err("a user name with ':' cannot be sent as Basic credentials".into());
-    }
-    let mut pair = user;
-    pair.push(b':');
-    pair.extend(percent_decode(password)?);
-    let value = format!("Basic {}", BASE64.encode(pair));
-    // Base64 is always a valid header value.
-    HeaderValue::from_str(&value).map_err(|_| "invalid credentials".to_string())
-}
-
-/// The bytes of a percent-encoded URL component.
-fn percent_decode(text: &str) -> Result<Vec<u8>, String> {
-    let bad = || format!("{text:?} has a % not followed by two hex digits");
-    let mut out = Vec::with_capacity(text.len());
-    let mut bytes = text.bytes();
-    while let Some(b) = bytes.next() {
-        if b != b'%' {
-            out.push(b);
-            continue;
-        }
-        let mut digit = || {
-            let d = char::from(bytes.next()?).to_digit(16)?;
-            u8::try_from(d).ok()
-        };
-        match (digit(), digit()) {
-            (Some(high), Some(low)) => out.push(high << 4 | low),
-            _ => return Err(bad()),
-        }
-    }
-    Ok(out)
 }
 
 /// Reads the response head; returns the status, headers and any bytes after it.
