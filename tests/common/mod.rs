@@ -7,6 +7,9 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "tls")]
+pub mod tls;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
