@@ -60,6 +60,7 @@ pub mod hub;
 mod link;
 mod options;
 pub mod protocol;
+mod proxy;
 mod session;
 mod user_info;
 
@@ -83,6 +84,7 @@ pub use close::{CloseCode, CloseReason};
 pub use error::Error;
 pub use frame::{Frame, FrameType, Rsv};
 pub use options::WebSocketOptions;
+pub use proxy::Proxy;
 pub use session::{ClosedFuture, Incoming, Outgoing, Request, SendFuture, Session};
 
 /// The rustls crate that `wss://` uses natively, for

@@ -8,7 +8,6 @@ use bytes::{Buf, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use rand::RngCore;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tracing::debug;
 
 use super::driver::Driver;
@@ -55,7 +54,7 @@ where
     bounded(timeout, async {
         let target = Target::parse(&builder.url)?;
         let (key, request) = prepare(&builder, &target)?;
-        open(stream, builder, &target, &key, &request).await
+        open(stream, BytesMut::new(), builder, &target, &key, &request).await
     })
     .await
 }
@@ -78,14 +77,17 @@ async fn connect_inner(builder: ClientBuilder) -> Result<Session, Error> {
     }
     let (key, request) = prepare(&builder, &target)?;
 
-    let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
+    let (tcp, early) =
+        super::proxy::connect(&builder.proxy, &target.host, target.port, target.tls).await?;
     tcp.set_nodelay(true)?;
     #[cfg(feature = "tls")]
     if target.tls {
+        // Inside a proxy's tunnel too, the certificate is checked against
+        // the server's name; `proxy::connect` gives no early bytes here.
         let tls = super::tls::connect(tcp, &target.host, builder.tls.clone()).await?;
-        return open(tls, builder, &target, &key, &request).await;
+        return open(tls, early, builder, &target, &key, &request).await;
     }
-    open(tcp, builder, &target, &key, &request).await
+    open(tcp, early, builder, &target, &key, &request).await
 }
 
 /// The upgrade request for `target`: the caller's headers (each a valid
@@ -123,9 +125,12 @@ fn upgrade_request(builder: &ClientBuilder, target: &Target, key: &str) -> Resul
     )
 }
 
-/// The opening handshake over `stream`, then the session on it.
+/// The opening handshake over `stream`, then the session on it. `early`
+/// holds bytes of the server's already read from `stream` (by a proxy's
+/// tunnel), for the answer to be read from.
 async fn open<S>(
     mut stream: S,
+    early: BytesMut,
     builder: ClientBuilder,
     target: &Target,
     key: &str,
@@ -136,7 +141,7 @@ where
 {
     stream.write_all(request).await?;
 
-    let (status, headers, mut rest) = read_response_head(&mut stream).await?;
+    let (status, headers, mut rest) = read_response_head(&mut stream, early).await?;
     if status != 101 {
         let body = read_refusal_body(&mut stream, &headers, rest).await;
         return Err(Error::HandshakeRefused { status, body });
@@ -241,20 +246,21 @@ impl Target {
     }
 }
 
-/// Reads the response head; returns the status, headers and any bytes after it.
+/// Reads the response head, after the bytes of it in `buf`; returns the
+/// status, headers and any bytes after it.
 async fn read_response_head(
     stream: &mut (impl AsyncRead + Unpin),
+    mut buf: BytesMut,
 ) -> Result<(u16, HeaderMap, BytesMut), Error> {
-    let mut buf = BytesMut::with_capacity(1024);
     loop {
+        if let Some(head) = handshake::parse_response_head(&buf)? {
+            buf.advance(head.len);
+            return Ok((head.status, head.headers, buf));
+        }
         if stream.read_buf(&mut buf).await? == 0 {
             return Err(Error::Handshake(
                 "the server closed the connection during the handshake".into(),
             ));
-        }
-        if let Some(head) = handshake::parse_response_head(&buf)? {
-            buf.advance(head.len);
-            return Ok((head.status, head.headers, buf));
         }
     }
 }

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
 #[cfg(feature = "tls")]
 pub mod tls;
 
