@@ -28,6 +28,9 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# The client under test reaches 127.0.0.1 directly, while pip still uses a
+# proxy of the shell's.
+export no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}${NO_PROXY:+,$NO_PROXY}"
 
 KOSOKU_VERSION=${KOSOKU_VERSION:-0.1.0}
 PARALLELISM=${AUTOBAHN_PARALLELISM:-2}

@@ -36,6 +36,11 @@ cd "$(dirname "$0")/.."
 
 FEATURES=(--features axum)
 
+# The native client honours the proxy variables by default: the tests'
+# clients reach 127.0.0.1 directly, while cargo and pip still use a proxy
+# of the shell's.
+export no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}${NO_PROXY:+,$NO_PROXY}"
+
 log() { printf '\n==> %s\n' "$*" >&2; }
 mkdir -p test-output
 passed=0
