@@ -186,6 +186,20 @@ async fn the_servers_answer_in_the_same_write_as_the_200_is_not_lost() {
     }
 }
 
+#[cfg(not(feature = "socks"))]
+#[tokio::test]
+async fn a_socks_proxy_without_the_feature_is_unsupported() {
+    let proxy = Proxy::new("socks5h://127.0.0.1:9").unwrap();
+    let result = within(
+        "connect",
+        ClientBuilder::new("ws://127.0.0.1:9/")
+            .proxy(proxy)
+            .connect(),
+    )
+    .await;
+    assert!(matches!(result, Err(Error::Unsupported(_))), "{result:?}");
+}
+
 #[cfg(feature = "tls")]
 mod wss {
     use super::*;
@@ -239,6 +253,164 @@ mod wss {
                 assert!(e.to_string().contains(&proxy.url()), "{e}");
             }
             other => panic!("expected an error, got {other:?}"),
+        }
+    }
+}
+
+/// SOCKS5 proxies (the `socks` feature), against a SOCKS5 server in the
+/// test that records what the client asked for and routes every tunnel to
+/// the test's server.
+#[cfg(feature = "socks")]
+mod socks {
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// A SOCKS5 server on 127.0.0.1 that wants `credentials` (RFC 1929) if
+    /// given; returns its address and the targets asked for, as
+    /// `name host:port` or `ip ADDRESS`.
+    async fn socks_server(
+        route_to: SocketAddr,
+        credentials: Option<(&'static str, &'static str)>,
+    ) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let seen = asked.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let _ = serve(client, route_to, credentials, seen).await;
+                });
+            }
+        });
+        (addr, asked)
+    }
+
+    async fn serve(
+        mut client: TcpStream,
+        route_to: SocketAddr,
+        credentials: Option<(&'static str, &'static str)>,
+        asked: Arc<Mutex<Vec<String>>>,
+    ) -> std::io::Result<()> {
+        let mut greeting = [0u8; 2];
+        client.read_exact(&mut greeting).await?;
+        let mut methods = vec![0u8; usize::from(greeting[1])];
+        client.read_exact(&mut methods).await?;
+        match credentials {
+            None => client.write_all(&[5, 0]).await?,
+            Some(_) if !methods.contains(&2) => return client.write_all(&[5, 0xff]).await,
+            Some((user, password)) => {
+                client.write_all(&[5, 2]).await?;
+                let mut head = [0u8; 2];
+                client.read_exact(&mut head).await?;
+                let mut given_user = vec![0u8; usize::from(head[1])];
+                client.read_exact(&mut given_user).await?;
+                let mut len = [0u8; 1];
+                client.read_exact(&mut len).await?;
+                let mut given_password = vec![0u8; usize::from(len[0])];
+                client.read_exact(&mut given_password).await?;
+                let ok = given_user == user.as_bytes() && given_password == password.as_bytes();
+                client.write_all(&[1, if ok { 0 } else { 1 }]).await?;
+                if !ok {
+                    return Ok(());
+                }
+            }
+        }
+        let mut request = [0u8; 4];
+        client.read_exact(&mut request).await?;
+        let target = match request[3] {
+            1 => {
+                let mut ip = [0u8; 4];
+                client.read_exact(&mut ip).await?;
+                format!("ip {}", std::net::Ipv4Addr::from(ip))
+            }
+            4 => {
+                let mut ip = [0u8; 16];
+                client.read_exact(&mut ip).await?;
+                format!("ip {}", std::net::Ipv6Addr::from(ip))
+            }
+            _ => {
+                let mut len = [0u8; 1];
+                client.read_exact(&mut len).await?;
+                let mut name = vec![0u8; usize::from(len[0])];
+                client.read_exact(&mut name).await?;
+                format!("name {}", String::from_utf8_lossy(&name))
+            }
+        };
+        let mut port = [0u8; 2];
+        client.read_exact(&mut port).await?;
+        asked
+            .lock()
+            .unwrap()
+            .push(format!("{target}:{}", u16::from_be_bytes(port)));
+        let mut server = TcpStream::connect(route_to).await?;
+        client.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+        tokio::io::copy_bidirectional(&mut client, &mut server).await?;
+        Ok(())
+    }
+
+    async fn connect_via(url: String, proxy: Proxy) -> Result<Session, Error> {
+        within(
+            "connect through SOCKS5",
+            ClientBuilder::new(url).proxy(proxy).connect(),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn socks5h_lets_the_proxy_resolve_the_name() {
+        let server = echo_demo_server().await;
+        let port = server.local_addr().port();
+        let (addr, asked) = socks_server(server.local_addr(), None).await;
+        let proxy = Proxy::new(&format!("socks5h://{addr}")).unwrap();
+        let session = connect_via(format!("ws://localhost:{port}/echo"), proxy)
+            .await
+            .expect("a session through SOCKS5");
+        echo(session).await;
+        assert_eq!(*asked.lock().unwrap(), [format!("name localhost:{port}")]);
+    }
+
+    #[tokio::test]
+    async fn socks5_resolves_the_name_itself() {
+        let server = echo_demo_server().await;
+        let port = server.local_addr().port();
+        let (addr, asked) = socks_server(server.local_addr(), None).await;
+        let proxy = Proxy::new(&format!("socks5://{addr}")).unwrap();
+        let session = connect_via(format!("ws://localhost:{port}/echo"), proxy)
+            .await
+            .expect("a session through SOCKS5");
+        echo(session).await;
+        let asked = asked.lock().unwrap().clone();
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        let ip = asked[0]
+            .strip_prefix("ip ")
+            .expect("an address, not a name");
+        assert!(ip.ends_with(&format!(":{port}")), "{asked:?}");
+    }
+
+    #[tokio::test]
+    async fn socks5_credentials_are_sent_and_a_refusal_asks_for_them() {
+        let server = echo_demo_server().await;
+        let url = common::ws_url(&server, "/echo");
+        let (addr, _) = socks_server(server.local_addr(), Some(("alice", "s3 cret"))).await;
+        let good = Proxy::new(&format!("socks5h://alice:s3%20cret@{addr}")).unwrap();
+        echo(connect_via(url.clone(), good).await.unwrap()).await;
+        let wrong = Proxy::new(&format!("socks5h://{addr}"))
+            .unwrap()
+            .basic_auth("alice", "hunter2");
+        for given in [Proxy::new(&format!("socks5h://{addr}")).unwrap(), wrong] {
+            match connect_via(url.clone(), given).await {
+                Err(Error::ProxyAuthenticationRequired { proxy }) => {
+                    assert_eq!(proxy, format!("socks5h://{addr}"));
+                }
+                other => panic!("expected a refusal of credentials, got {other:?}"),
+            }
         }
     }
 }

@@ -1,10 +1,13 @@
 //! Reaching the server through a proxy: which proxy, if any
 //! ([`env`]: the builder's choice, else the environment variables), and the
-//! tunnel through it ([`connect`]: HTTP `CONNECT`). What comes out is a TCP stream that leads to the
+//! tunnel through it ([`connect`]: HTTP `CONNECT`; `socks`: SOCKS5, with
+//! the `socks` feature). What comes out is a TCP stream that leads to the
 //! server, for TLS and the WebSocket handshake to run on as if direct.
 
 mod connect;
 mod env;
+#[cfg(feature = "socks")]
+mod socks;
 
 use std::borrow::Cow;
 use std::io;
@@ -62,6 +65,11 @@ pub(crate) async fn connect(
             }
             Ok((tcp, early))
         }
+        #[cfg(feature = "socks")]
+        Scheme::Socks5 | Scheme::Socks5h => {
+            Ok((socks::tunnel(&proxy, host, port).await?, BytesMut::new()))
+        }
+        #[cfg(not(feature = "socks"))]
         Scheme::Socks5 | Scheme::Socks5h => Err(Error::Unsupported(
             "a socks5:// proxy without tandem's `socks` feature",
         )),
