@@ -178,9 +178,12 @@ impl ClientBuilder {
     /// unless listed.
     ///
     /// Through a proxy, [`connect`](ClientBuilder::connect) also fails with
-    /// [`Error::ProxyRefused`] when the proxy will not open the tunnel
-    /// (407 when it wants credentials, or other ones), and with
-    /// [`Error::Io`] naming the proxy when it cannot be reached.
+    /// [`Error::ProxyAuthenticationRequired`] when the proxy wants
+    /// credentials (or other ones), with [`Error::ProxyRefused`] and its
+    /// status when it will not open the tunnel, and with [`Error::Io`]
+    /// naming the proxy when it cannot be reached. With the `socks`
+    /// feature, `socks5://` and `socks5h://` proxies work the same way, in
+    /// [`Proxy::new`] and in the environment.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), tandem::Error> {
@@ -247,7 +250,9 @@ impl ClientBuilder {
     /// Natively, a URL's `user:password@` is sent percent-decoded as
     /// `Authorization: Basic …`, never in `Host`.
     ///
-    /// Natively it fails with [`Error::InvalidUrl`], [`Error::Io`] when the
+    /// Natively it fails with [`Error::InvalidUrl`] (the server's URL, or
+    /// a proxy's from the environment), the proxy errors of
+    /// [`proxy`](ClientBuilder::proxy), [`Error::Io`] when the
     /// server cannot be reached or, for `wss://`, when the TLS handshake
     /// fails (kind `InvalidData` for a certificate that does not verify), [`Error::HandshakeRefused`] with the status
     /// when the server says no, or [`Error::Handshake`] when its answer
