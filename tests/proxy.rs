@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use common::proxy::{Mode, TestProxy};
 use common::{echo_demo_server, next_text, within};
-use tandem::server::RunningServer;
 use tandem::{ClientBuilder, CloseCode, Error, Proxy, Session, WebSocketOptions};
 
 /// Runs the echo demo's exchange on `session`, to its close.
@@ -24,9 +23,8 @@ async fn echo(mut session: Session) {
     assert_eq!(reason.code, CloseCode::Normal);
 }
 
-/// Connects to the echo demo of `server` through `proxy`.
-async fn connect_through(server: &RunningServer, proxy: Proxy) -> Result<Session, Error> {
-    let url = common::ws_url(server, "/echo");
+/// Connects to `url` through `proxy`.
+async fn connect_through(url: String, proxy: Proxy) -> Result<Session, Error> {
     within(
         "connect through the proxy",
         ClientBuilder::new(url).proxy(proxy).connect(),
@@ -38,9 +36,12 @@ async fn connect_through(server: &RunningServer, proxy: Proxy) -> Result<Session
 async fn ws_goes_through_the_proxys_tunnel() {
     let server = echo_demo_server().await;
     let proxy = TestProxy::start(Mode::Open).await;
-    let session = connect_through(&server, Proxy::new(&proxy.url()).unwrap())
-        .await
-        .expect("a session through the proxy");
+    let session = connect_through(
+        common::ws_url(&server, "/echo"),
+        Proxy::new(&proxy.url()).unwrap(),
+    )
+    .await
+    .expect("a session through the proxy");
     echo(session).await;
     let server_addr = server.local_addr();
     let heads = proxy.heads();
@@ -67,7 +68,7 @@ async fn credentials_in_the_proxy_url_are_sent_as_basic() {
     // base64("alice:s3 cret")
     let proxy = TestProxy::start(Mode::RequireAuth("Basic YWxpY2U6czMgY3JldA==")).await;
     let url = format!("http://alice:s3%20cret@{}", proxy.addr);
-    let session = connect_through(&server, Proxy::new(&url).unwrap())
+    let session = connect_through(common::ws_url(&server, "/echo"), Proxy::new(&url).unwrap())
         .await
         .expect("a session through the proxy with credentials");
     echo(session).await;
@@ -75,7 +76,12 @@ async fn credentials_in_the_proxy_url_are_sent_as_basic() {
     let with_auth = Proxy::new(&proxy.url())
         .unwrap()
         .basic_auth("alice", "s3 cret");
-    echo(connect_through(&server, with_auth).await.unwrap()).await;
+    echo(
+        connect_through(common::ws_url(&server, "/echo"), with_auth)
+            .await
+            .unwrap(),
+    )
+    .await;
     let heads = proxy.heads();
     assert_eq!(heads.len(), 2, "{heads:?}");
     for head in heads {
@@ -94,7 +100,7 @@ async fn missing_or_wrong_credentials_are_proxy_authentication_required() {
         .unwrap()
         .basic_auth("alice", "hunter2");
     for given in [Proxy::new(&proxy.url()).unwrap(), wrong] {
-        match connect_through(&server, given).await {
+        match connect_through(common::ws_url(&server, "/echo"), given).await {
             Err(error @ Error::ProxyAuthenticationRequired { .. }) => {
                 let shown = format!("{error} {error:?}");
                 assert!(shown.contains(&proxy.url()), "{shown}");
@@ -111,7 +117,12 @@ async fn a_refusal_carries_the_proxys_status() {
     let server = echo_demo_server().await;
     for status in [403, 502] {
         let proxy = TestProxy::start(Mode::Refuse(status)).await;
-        match connect_through(&server, Proxy::new(&proxy.url()).unwrap()).await {
+        match connect_through(
+            common::ws_url(&server, "/echo"),
+            Proxy::new(&proxy.url()).unwrap(),
+        )
+        .await
+        {
             Err(Error::ProxyRefused {
                 proxy: named,
                 status: got,
@@ -131,7 +142,7 @@ async fn a_proxy_that_cannot_be_reached_is_named_in_the_error() {
     let addr = closed.local_addr().unwrap();
     drop(closed);
     let proxy = Proxy::new(&format!("http://{addr}")).unwrap();
-    match connect_through(&server, proxy).await {
+    match connect_through(common::ws_url(&server, "/echo"), proxy).await {
         Err(Error::Io(e)) => {
             assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
             assert!(e.to_string().contains(&format!("http://{addr}")), "{e}");
@@ -203,20 +214,14 @@ async fn a_socks_proxy_without_the_feature_is_unsupported() {
 #[cfg(feature = "tls")]
 mod wss {
     use super::*;
-    use common::tls::{self_signed_for, trusting};
-    use tandem::server::Server;
+    use common::tls::{echo_demo_server_over_tls, self_signed_for, trusting};
 
     #[tokio::test]
     async fn wss_runs_tls_inside_the_tunnel_with_the_servers_name() {
         // A certificate for "localhost" alone, and the proxy at 127.0.0.1:
         // it verifies only if TLS runs with the server, by the URL's name.
         let (cert, config) = self_signed_for("localhost");
-        let server = Server::new()
-            .tls_config(config)
-            .web_socket("/echo", tandem::demo::echo)
-            .bind("127.0.0.1:0")
-            .await
-            .unwrap();
+        let server = echo_demo_server_over_tls(config).await;
         let port = server.local_addr().port();
         let proxy = TestProxy::start(Mode::Open).await;
         let session = within(
@@ -355,21 +360,13 @@ mod socks {
         Ok(())
     }
 
-    async fn connect_via(url: String, proxy: Proxy) -> Result<Session, Error> {
-        within(
-            "connect through SOCKS5",
-            ClientBuilder::new(url).proxy(proxy).connect(),
-        )
-        .await
-    }
-
     #[tokio::test]
     async fn socks5h_lets_the_proxy_resolve_the_name() {
         let server = echo_demo_server().await;
         let port = server.local_addr().port();
         let (addr, asked) = socks_server(server.local_addr(), None).await;
         let proxy = Proxy::new(&format!("socks5h://{addr}")).unwrap();
-        let session = connect_via(format!("ws://localhost:{port}/echo"), proxy)
+        let session = connect_through(format!("ws://localhost:{port}/echo"), proxy)
             .await
             .expect("a session through SOCKS5");
         echo(session).await;
@@ -382,7 +379,7 @@ mod socks {
         let port = server.local_addr().port();
         let (addr, asked) = socks_server(server.local_addr(), None).await;
         let proxy = Proxy::new(&format!("socks5://{addr}")).unwrap();
-        let session = connect_via(format!("ws://localhost:{port}/echo"), proxy)
+        let session = connect_through(format!("ws://localhost:{port}/echo"), proxy)
             .await
             .expect("a session through SOCKS5");
         echo(session).await;
@@ -400,12 +397,12 @@ mod socks {
         let url = common::ws_url(&server, "/echo");
         let (addr, _) = socks_server(server.local_addr(), Some(("alice", "s3 cret"))).await;
         let good = Proxy::new(&format!("socks5h://alice:s3%20cret@{addr}")).unwrap();
-        echo(connect_via(url.clone(), good).await.unwrap()).await;
+        echo(connect_through(url.clone(), good).await.unwrap()).await;
         let wrong = Proxy::new(&format!("socks5h://{addr}"))
             .unwrap()
             .basic_auth("alice", "hunter2");
         for given in [Proxy::new(&format!("socks5h://{addr}")).unwrap(), wrong] {
-            match connect_via(url.clone(), given).await {
+            match connect_through(url.clone(), given).await {
                 Err(Error::ProxyAuthenticationRequired { proxy }) => {
                     assert_eq!(proxy, format!("socks5h://{addr}"));
                 }

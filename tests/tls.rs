@@ -8,7 +8,7 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::tls::{self_signed, trusting};
+use common::tls::{echo_demo_server_over_tls, self_signed, trusting};
 use common::{echo_demo_server, next_text, within};
 use tandem::rustls::pki_types::CertificateDer;
 use tandem::server::Server;
@@ -74,12 +74,7 @@ async fn the_echo_demo_runs_over_wss_behind_a_tls_terminator() {
 #[tokio::test]
 async fn the_echo_demo_runs_over_wss_on_the_servers_own_tls() {
     let (cert, config) = self_signed();
-    let server = Server::new()
-        .tls_config(config)
-        .web_socket("/echo", tandem::demo::echo)
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+    let server = echo_demo_server_over_tls(config).await;
     // A client that does not speak TLS gets no session.
     let plain = within(
         "connect without TLS",

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tandem::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tandem::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tandem::server::{RunningServer, Server};
 
 fn ring() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -43,4 +44,15 @@ pub fn trusting(cert: CertificateDer<'static>) -> Arc<ClientConfig> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Arc::new(config)
+}
+
+/// The echo demo at `/echo` on a free port of 127.0.0.1, over TLS with
+/// `config`.
+pub async fn echo_demo_server_over_tls(config: Arc<ServerConfig>) -> RunningServer {
+    Server::new()
+        .tls_config(config)
+        .web_socket("/echo", tandem::demo::echo)
+        .bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0")
 }
