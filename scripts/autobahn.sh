@@ -36,6 +36,9 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# The client under test reaches 127.0.0.1 directly, while pip still uses a
+# proxy of the shell's.
+export no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}${NO_PROXY:+,$NO_PROXY}"
 
 KOSOKU_VERSION=${KOSOKU_VERSION:-0.1.0}
 PARALLELISM=${AUTOBAHN_PARALLELISM:-2}
@@ -136,7 +139,8 @@ KOSOKU=$VENV/bin/kosoku
 # ----- the programs under test ------------------------------------------------
 
 log "building the Autobahn examples (release)"
-run_bounded "$BUILD_TIMEOUT" cargo build --release --quiet --features axum \
+# The features of scripts/test.sh, so that the release build is shared.
+run_bounded "$BUILD_TIMEOUT" cargo build --release --quiet --features axum,socks \
     --example autobahn_server --example autobahn_client --example autobahn_axum
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')

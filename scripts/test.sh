@@ -23,18 +23,23 @@
 #    two pages and the native client chat, the echo panel);
 # 9. the size budget of the browser package (scripts/check-wasm-size.sh).
 #
-# The native cargo steps run with the cargo feature axum, so that its
-# extractor, examples and tests are linted, built and run too, and one set of
-# features is built per profile (scripts/autobahn.sh builds with it as well).
-# The library with the default features alone is linted on its own: code
-# that only the axum extractor uses would go unnoticed otherwise.
+# The native cargo steps run with the cargo features axum and socks, so that
+# the axum extractor and the SOCKS5 proxies are linted, built and tested too,
+# and one set of features is built per profile (scripts/autobahn.sh builds
+# with it as well). The library with the default features alone is linted on
+# its own: code that only those features use would go unnoticed otherwise.
 #
 # Everything runs on 127.0.0.1. Exit status 0 only if every step passes; the
 # last line sums up the test counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FEATURES=(--features axum)
+FEATURES=(--features axum,socks)
+
+# The native client honours the proxy variables by default: the tests'
+# clients reach 127.0.0.1 directly, while cargo and pip still use a proxy
+# of the shell's.
+export no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}${NO_PROXY:+,$NO_PROXY}"
 
 # Each step's wall-clock time, summed up at the end (the 30-minute budget of
 # a fresh machine is watched with it).

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::extensions::{ExtensionFactory, Extensions};
 use crate::options::WebSocketOptions;
+use crate::proxy::{Proxy, ProxyChoice};
 use crate::session::Session;
 
 /// Connects to `url` (`ws://host[:port]/path`, or `wss://` for TLS) with
@@ -48,6 +49,7 @@ pub struct ClientBuilder {
     pub(crate) protocols: Vec<String>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) extensions: Extensions,
+    pub(crate) proxy: ProxyChoice,
     #[cfg(all(feature = "tls", not(target_arch = "wasm32")))]
     pub(crate) tls: Option<Arc<crate::rustls::ClientConfig>>,
 }
@@ -65,6 +67,7 @@ impl ClientBuilder {
             protocols: Vec::new(),
             headers: Vec::new(),
             extensions: Extensions::default(),
+            proxy: ProxyChoice::FromEnv,
             #[cfg(all(feature = "tls", not(target_arch = "wasm32")))]
             tls: None,
         }
@@ -156,6 +159,59 @@ impl ClientBuilder {
         self
     }
 
+    /// Connects through `proxy`, whatever the environment says: an HTTP
+    /// proxy opens a tunnel with `CONNECT host:port`, and TLS (for
+    /// `wss://`, checked against the server's name) and the WebSocket
+    /// handshake run inside it. The options' `timeout` bounds the whole,
+    /// proxy included. In the browser it is ignored: the browser goes
+    /// through the proxy of its own settings.
+    ///
+    /// Without this or [`no_proxy`](ClientBuilder::no_proxy), the native
+    /// client goes through the proxy that the environment names, as curl
+    /// does: `https_proxy` for `wss://`, `http_proxy` for `ws://`, else
+    /// `all_proxy` (each in lower case, or else upper case; upper-case
+    /// `HTTP_PROXY` is not read in a CGI program, where a request can set
+    /// it), unless `no_proxy` lists the server: names that match it or end
+    /// in `.` + it (`example.com` and `.example.com` alike), IP addresses
+    /// and CIDR ranges (`10.0.0.0/8`), each optionally with `:port`, or
+    /// `*` for every server. `localhost` and `127.0.0.1` are not left out
+    /// unless listed.
+    ///
+    /// Through a proxy, [`connect`](ClientBuilder::connect) also fails with
+    /// [`Error::ProxyAuthenticationRequired`] when the proxy wants
+    /// credentials (or other ones), with [`Error::ProxyRefused`] and its
+    /// status when it will not open the tunnel, and with [`Error::Io`]
+    /// naming the proxy when it cannot be reached. With the `socks`
+    /// feature, `socks5://` and `socks5h://` proxies work the same way, in
+    /// [`Proxy::new`] and in the environment.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tandem::Error> {
+    /// use tandem::{ClientBuilder, Proxy};
+    ///
+    /// let session = ClientBuilder::new("wss://echo.example/ws")
+    ///     .proxy(Proxy::new("http://proxy.internal:3128")?.basic_auth("alice", "s3cret"))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = ProxyChoice::Given(proxy);
+        self
+    }
+
+    /// Connects directly, whatever the proxy environment variables say (see
+    /// [`proxy`](ClientBuilder::proxy)). In the browser it is ignored, as a
+    /// proxy is.
+    ///
+    /// ```
+    /// let builder = tandem::ClientBuilder::new("ws://127.0.0.1:8080/echo").no_proxy();
+    /// ```
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyChoice::Direct;
+        self
+    }
+
     /// The TLS configuration for a `wss://` URL: other root certificates, a
     /// client certificate, ALPN. Without it the native client trusts the
     /// Mozilla root certificates (webpki-roots). Natively, with the `tls`
@@ -194,7 +250,9 @@ impl ClientBuilder {
     /// Natively, a URL's `user:password@` is sent percent-decoded as
     /// `Authorization: Basic …`, never in `Host`.
     ///
-    /// Natively it fails with [`Error::InvalidUrl`], [`Error::Io`] when the
+    /// Natively it fails with [`Error::InvalidUrl`] (the server's URL, or
+    /// a proxy's from the environment), the proxy errors of
+    /// [`proxy`](ClientBuilder::proxy), [`Error::Io`] when the
     /// server cannot be reached or, for `wss://`, when the TLS handshake
     /// fails (kind `InvalidData` for a certificate that does not verify), [`Error::HandshakeRefused`] with the status
     /// when the server says no, or [`Error::Handshake`] when its answer

@@ -54,6 +54,32 @@ pub enum Error {
         /// The response body, as text, cut to 1 KiB.
         body: String,
     },
+    /// The proxy wants credentials, or did not accept the ones sent: an
+    /// HTTP proxy answered `CONNECT` with 407, or a SOCKS5 proxy refused
+    /// the client's authentication. Put them in the proxy's URL
+    /// (`http://user:password@host:port`, percent-encoded) or give them
+    /// with [`Proxy::basic_auth`](crate::Proxy::basic_auth).
+    #[error(
+        "the proxy at {proxy} wants credentials, or refused the ones sent: put them in the \
+         proxy URL (http://user:password@host:port) or give them with Proxy::basic_auth"
+    )]
+    ProxyAuthenticationRequired {
+        /// The proxy, as `scheme://host:port` (no credentials).
+        proxy: String,
+    },
+    /// An HTTP proxy would not open a tunnel to the server: it answered
+    /// `CONNECT` with `status` (not 2xx, nor 407). Commonly 403 (its rules
+    /// forbid that server or port) or 502/504 (it could not reach the
+    /// server). A SOCKS5 proxy's refusal is an [`Error::Io`] naming the
+    /// proxy, of kind `ConnectionRefused`, `HostUnreachable`,
+    /// `NetworkUnreachable` or `PermissionDenied` as it said.
+    #[error("the proxy at {proxy} refused to open a tunnel to the server: HTTP {status}")]
+    ProxyRefused {
+        /// The proxy, as `scheme://host:port` (no credentials).
+        proxy: String,
+        /// The HTTP status code of its answer.
+        status: u16,
+    },
     /// The opening handshake failed: the server's answer broke RFC 6455
     /// (wrong accept key, a subprotocol or extension that was not offered,
     /// …), or the request a client was asked to send is not one (a

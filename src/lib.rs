@@ -60,7 +60,9 @@ pub mod hub;
 mod link;
 mod options;
 pub mod protocol;
+mod proxy;
 mod session;
+mod user_info;
 
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "wasm32")] {
@@ -82,6 +84,7 @@ pub use close::{CloseCode, CloseReason};
 pub use error::Error;
 pub use frame::{Frame, FrameType, Rsv};
 pub use options::WebSocketOptions;
+pub use proxy::Proxy;
 pub use session::{ClosedFuture, Incoming, Outgoing, Request, SendFuture, Session};
 
 /// The rustls crate that `wss://` uses natively, for

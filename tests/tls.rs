@@ -7,36 +7,14 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
+use common::tls::{echo_demo_server_over_tls, self_signed, trusting};
 use common::{echo_demo_server, next_text, within};
-use tandem::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tandem::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tandem::rustls::pki_types::CertificateDer;
 use tandem::server::Server;
 use tandem::{ClientBuilder, CloseCode, Error};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-
-fn ring() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A new self-signed certificate for `127.0.0.1`, and a server
-/// configuration that presents it.
-fn self_signed() -> (CertificateDer<'static>, Arc<ServerConfig>) {
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    let cert = certified.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        certified.signing_key.serialize_der(),
-    ));
-    let config = ServerConfig::builder_with_provider(ring())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
-    (cert, Arc::new(config))
-}
 
 /// Accepts TLS on 127.0.0.1 with a new self-signed certificate and relays
 /// each connection to `backend` in plain TCP. Returns the port and the
@@ -61,18 +39,6 @@ async fn tls_terminator(backend: SocketAddr) -> (u16, CertificateDer<'static>) {
         }
     });
     (port, cert)
-}
-
-/// A client configuration that trusts `cert` alone.
-fn trusting(cert: CertificateDer<'static>) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let config = ClientConfig::builder_with_provider(ring())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Arc::new(config)
 }
 
 /// Runs the echo demo over `wss://127.0.0.1:{port}`, trusting `cert`.
@@ -108,12 +74,7 @@ async fn the_echo_demo_runs_over_wss_behind_a_tls_terminator() {
 #[tokio::test]
 async fn the_echo_demo_runs_over_wss_on_the_servers_own_tls() {
     let (cert, config) = self_signed();
-    let server = Server::new()
-        .tls_config(config)
-        .web_socket("/echo", tandem::demo::echo)
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+    let server = echo_demo_server_over_tls(config).await;
     // A client that does not speak TLS gets no session.
     let plain = within(
         "connect without TLS",

@@ -4,13 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use bytes::{Buf, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use rand::RngCore;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tracing::debug;
 
 use super::driver::Driver;
@@ -21,6 +18,7 @@ use crate::extensions::{ExtensionHeader, Extensions, Negotiated};
 use crate::link::Link;
 use crate::protocol::{handshake, Config, Protocol, Role};
 use crate::session::{Handshake, Session};
+use crate::user_info::Credentials;
 
 /// The most bytes of a refusal's body kept for [`Error::HandshakeRefused`].
 const MAX_REFUSAL_BODY: usize = 1024;
@@ -56,7 +54,7 @@ where
     bounded(timeout, async {
         let target = Target::parse(&builder.url)?;
         let (key, request) = prepare(&builder, &target)?;
-        open(stream, builder, &target, &key, &request).await
+        open(stream, BytesMut::new(), builder, &target, &key, &request).await
     })
     .await
 }
@@ -79,14 +77,17 @@ async fn connect_inner(builder: ClientBuilder) -> Result<Session, Error> {
     }
     let (key, request) = prepare(&builder, &target)?;
 
-    let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
+    let (tcp, early) =
+        super::proxy::connect(&builder.proxy, &target.host, target.port, target.tls).await?;
     tcp.set_nodelay(true)?;
     #[cfg(feature = "tls")]
     if target.tls {
+        // Inside a proxy's tunnel too, the certificate is checked against
+        // the server's name; `proxy::connect` gives no early bytes here.
         let tls = super::tls::connect(tcp, &target.host, builder.tls.clone()).await?;
-        return open(tls, builder, &target, &key, &request).await;
+        return open(tls, early, builder, &target, &key, &request).await;
     }
-    open(tcp, builder, &target, &key, &request).await
+    open(tcp, early, builder, &target, &key, &request).await
 }
 
 /// The upgrade request for `target`: the caller's headers (each a valid
@@ -124,9 +125,12 @@ fn upgrade_request(builder: &ClientBuilder, target: &Target, key: &str) -> Resul
     )
 }
 
-/// The opening handshake over `stream`, then the session on it.
+/// The opening handshake over `stream`, then the session on it. `early`
+/// holds bytes of the server's already read from `stream` (by a proxy's
+/// tunnel), for the answer to be read from.
 async fn open<S>(
     mut stream: S,
+    early: BytesMut,
     builder: ClientBuilder,
     target: &Target,
     key: &str,
@@ -137,7 +141,7 @@ where
 {
     stream.write_all(request).await?;
 
-    let (status, headers, mut rest) = read_response_head(&mut stream).await?;
+    let (status, headers, mut rest) = read_response_head(&mut stream, early).await?;
     if status != 101 {
         let body = read_refusal_body(&mut stream, &headers, rest).await;
         return Err(Error::HandshakeRefused { status, body });
@@ -223,7 +227,7 @@ impl Target {
         };
         let credentials = user_info
             .filter(|info| !info.is_empty())
-            .map(basic_credentials)
+            .map(|info| Credentials::from_user_info(info)?.basic())
             .transpose()
             .map_err(|why| invalid(&why))?;
         let host = authority
@@ -242,58 +246,21 @@ impl Target {
     }
 }
 
-/// `Authorization: Basic …` (RFC 7617) for a URL's `user[:password]`, each
-/// percent-decoded, as browsers, curl and Python's `websockets` send it.
-fn basic_credentials(user_info: &str) -> Result<HeaderValue, String> {
-    let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
-    let user = percent_decode(user)?;
-    if user.contains(&b':') {
-        return Err("a user name with ':' cannot be sent as Basic credentials".into());
-    }
-    let mut pair = user;
-    pair.push(b':');
-    pair.extend(percent_decode(password)?);
-    let value = format!("Basic {}", BASE64.encode(pair));
-    // Base64 is always a valid header value.
-    HeaderValue::from_str(&value).map_err(|_| "invalid credentials".to_string())
-}
-
-/// The bytes of a percent-encoded URL component.
-fn percent_decode(text: &str) -> Result<Vec<u8>, String> {
-    let bad = || format!("{text:?} has a % not followed by two hex digits");
-    let mut out = Vec::with_capacity(text.len());
-    let mut bytes = text.bytes();
-    while let Some(b) = bytes.next() {
-        if b != b'%' {
-            out.push(b);
-            continue;
-        }
-        let mut digit = || {
-            let d = char::from(bytes.next()?).to_digit(16)?;
-            u8::try_from(d).ok()
-        };
-        match (digit(), digit()) {
-            (Some(high), Some(low)) => out.push(high << 4 | low),
-            _ => return Err(bad()),
-        }
-    }
-    Ok(out)
-}
-
-/// Reads the response head; returns the status, headers and any bytes after it.
+/// Reads the response head, after the bytes of it in `buf`; returns the
+/// status, headers and any bytes after it.
 async fn read_response_head(
     stream: &mut (impl AsyncRead + Unpin),
+    mut buf: BytesMut,
 ) -> Result<(u16, HeaderMap, BytesMut), Error> {
-    let mut buf = BytesMut::with_capacity(1024);
     loop {
+        if let Some(head) = handshake::parse_response_head(&buf)? {
+            buf.advance(head.len);
+            return Ok((head.status, head.headers, buf));
+        }
         if stream.read_buf(&mut buf).await? == 0 {
             return Err(Error::Handshake(
                 "the server closed the connection during the handshake".into(),
             ));
-        }
-        if let Some(head) = handshake::parse_response_head(&buf)? {
-            buf.advance(head.len);
-            return Ok((head.status, head.headers, buf));
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod axum;
 mod client;
 mod driver;
+mod proxy;
 pub mod server;
 mod static_files;
 pub mod testing;

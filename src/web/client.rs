@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::extensions::ExtensionHeader;
 use crate::link::Link;
 use crate::protocol::handshake::check_subprotocols;
+use crate::proxy::ProxyChoice;
 use crate::session::{Handshake, Session};
 
 /// Opens the `WebSocket` that `builder` describes and waits for the
@@ -34,6 +35,16 @@ pub(crate) async fn connect(builder: ClientBuilder) -> Result<Session, Error> {
         return Err(Error::Unsupported(
             "configuring WebSocket extensions from a browser (it negotiates its own)",
         ));
+    }
+    match &builder.proxy {
+        ProxyChoice::Given(proxy) => {
+            let proxy = proxy.address();
+            debug!(%proxy, "proxy ignored: the browser uses its own proxy settings");
+        }
+        ProxyChoice::Direct => {
+            debug!("no_proxy() ignored: the browser uses its own proxy settings")
+        }
+        ProxyChoice::FromEnv => {}
     }
     // Distinct RFC 7230 tokens: the browser throws otherwise.
     check_subprotocols(&builder.protocols)?;

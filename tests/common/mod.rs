@@ -7,6 +7,10 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+#[cfg(feature = "tls")]
+pub mod tls;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
