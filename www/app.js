@@ -133,8 +133,8 @@ function setUpPanel(section, WebSocketSession) {
 
   disconnectButton.addEventListener("click", () => {
     if (!session) return;
-    // Closes with 1000 behind the lines sent before; what the server still
-    // sends until it answers arrives, then receive() gives null.
+    // Closes with 1000 after the lines sent before; receive() then gives
+    // null (a browser hands over no message once it is closing).
     session.close().catch((e) => showError(`Could not close: ${messageOf(e)}`));
     setState("closing", "closing…");
   });

@@ -153,7 +153,9 @@ impl WebSocketSession {
 
     /// Starts the close handshake with `code` (default 1000) and `reason`
     /// (default empty), behind the messages sent before; resolves once the
-    /// Close is queued (await `closed` for the end). Codes a script may not
+    /// Close is queued (await `closed` for the end). A message that
+    /// arrives after the Close went out is dropped (a closing browser
+    /// `WebSocket` hands out none); `receive` gives `null` once it is over. Codes a script may not
     /// send (1001, 1011, …) go out as 1000 with the code at the start of
     /// the reason. Rejects with a `RangeError` for a code that is not an
     /// integer from 0 to 65535, and with an `Error` for one that no Close
