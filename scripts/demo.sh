@@ -9,9 +9,10 @@
 # Set-up is idempotent (scripts/setup.sh): the wasm32 target, wasm-pack, the
 # wasm-bindgen CLI at the version in Cargo.lock and Debian's binaryen
 # (wasm-opt) are installed only when missing; the browser package pkg/ is
-# rebuilt (size-tuned: `wasm-pack build --profile wasm-release --target web
-# -- --features tracing-off`) only when a source file is newer than it or it
-# was built another way.
+# rebuilt from www/bindings (size-tuned: `wasm-pack build --profile
+# wasm-release --target web --out-dir ../../pkg --out-name tandem
+# www/bindings`) only when a source file is newer than it or it was built
+# another way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -16,10 +16,13 @@
 
 export PATH="$HOME/.cargo/bin:$PATH"
 
-# The browser package's build: the size-tuned cargo profile (Cargo.toml,
-# [profile.wasm-release]) and no tracing events, since nothing in the page
-# installs a tracing subscriber.
-PKG_BUILD=(wasm-pack build --profile wasm-release --target web -- --features tracing-off)
+# The browser package's build: the crate of the JavaScript API, www/bindings
+# (tandem-web; its default feature tracing-off compiles tandem's tracing
+# events out, since nothing in a page installs a tracing subscriber), with
+# the workspace's size-tuned cargo profile (Cargo.toml, [profile.wasm-release]),
+# into pkg/ at the repository root (--out-dir is relative to the crate) as
+# tandem.js, tandem_bg.wasm and tandem.d.ts (--out-name).
+PKG_BUILD=(wasm-pack build --profile wasm-release --target web --out-dir ../../pkg --out-name tandem www/bindings)
 
 setup_log() { printf '[%s] %s\n' "${SETUP_TAG:-setup}" "$*" >&2; }
 
@@ -123,14 +126,15 @@ setup_node_modules() {
 }
 
 # Builds the browser package into pkg/ when it is missing, when a source file
-# (or the pinned binaryen) is newer than it, or when it was built another way
-# (pkg/.tandem-build holds the command that built it).
+# of tandem or of www/bindings (or the pinned binaryen) is newer than it, or
+# when it was built another way (pkg/.tandem-build holds the command that
+# built it).
 build_pkg() {
     local stamp=pkg/.tandem-build
-    if [ -f pkg/tandem_bg.wasm ] && [ -f pkg/tandem.js ] \
+    if [ -f pkg/tandem_bg.wasm ] && [ -f pkg/tandem.js ] && [ -f pkg/tandem.d.ts ] \
         && [ "$(cat "$stamp" 2>/dev/null)" = "${PKG_BUILD[*]}" ] \
-        && [ -z "$(find src Cargo.toml Cargo.lock tools/binaryen/package-lock.json \
-            -newer pkg/tandem_bg.wasm -print -quit)" ]; then
+        && [ -z "$(find src www/bindings/src www/bindings/Cargo.toml Cargo.toml Cargo.lock \
+            tools/binaryen/package-lock.json -newer pkg/tandem_bg.wasm -print -quit)" ]; then
         return 0
     fi
     if [ ! -x "$BINARYEN_BIN/wasm-opt" ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Browser tests of the wasm32 backend (tests/web.rs) in headless Chromium,
-# against the native demo server.
+# Browser tests in headless Chromium, against the native demo server: the
+# wasm32 backend (the lib's unit tests and tests/web.rs) and the browser
+# package's JavaScript API (www/bindings/tests/, the crate pkg/ is built from).
 #
 #   scripts/test-browser.sh            # set up what is missing, then test
 #   SKIP_SETUP=1 scripts/test-browser.sh
@@ -71,9 +72,11 @@ export TANDEM_TEST_SERVER="$addr"
 export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"
 
-log "running the lib's browser unit tests and tests/web.rs in headless Chromium"
 status=0
+log "running the lib's browser unit tests and tests/web.rs in headless Chromium"
 timeout 1500 wasm-pack test --headless --chrome -- --lib --test web || status=$?
+log "running the JavaScript API's tests (www/bindings/tests) in headless Chromium"
+timeout 1200 wasm-pack test --headless --chrome www/bindings || status=$?
 if [ "$status" -ne 0 ]; then
     log "failed (exit $status); demo server log:"
     tail -n 50 "$server_log" >&2

@@ -6,7 +6,9 @@
 # 1. toolchain pieces: rustfmt, clippy, the wasm32 target (rustup; skipped
 #    when present);
 # 2. formatting and lints on both targets (`cargo fmt --check`,
-#    `cargo clippy --all-targets -D warnings`, native and wasm32);
+#    `cargo clippy --workspace --all-targets -D warnings`, native and
+#    wasm32: tandem and www/bindings, the browser package's crate, which is
+#    empty natively);
 # 3. unit, integration and doc tests (`cargo test`); the benchmarks built
 #    (`cargo bench --no-run`) and a few seconds of the load generator
 #    against the tandem echo server (`scripts/bench.sh --smoke`): a smoke
@@ -18,9 +20,12 @@
 #    lost or reordered, memory bounded);
 # 6. the fuzz targets of fuzz/ for FUZZ_SECONDS each (default 40; 0 skips
 #    them) with cargo-fuzz on nightly (scripts/fuzz.sh);
-# 7. the browser suite in headless Chromium (scripts/test-browser.sh);
+# 7. the browser suite in headless Chromium (scripts/test-browser.sh: the
+#    wasm32 backend, and the JavaScript API of www/bindings);
 # 8. the demo page end to end in headless Chromium (scripts/test-page.sh:
-#    two pages and the native client chat, the echo panel);
+#    two pages and the native client chat, the echo panel), and the
+#    TypeScript check of the package's types (tsc over
+#    tests/page/types-check.ts);
 # 9. the size budget of the browser package (scripts/check-wasm-size.sh).
 #
 # The native cargo steps run with the cargo features axum and socks, so that
@@ -93,11 +98,11 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 
 log "cargo clippy (native)"
-cargo clippy --all-targets "${FEATURES[@]}" --locked -- -D warnings
+cargo clippy --workspace --all-targets "${FEATURES[@]}" --locked -- -D warnings
 cargo clippy --lib --locked -- -D warnings
 
 log "cargo clippy (wasm32)"
-cargo clippy --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
+cargo clippy --workspace --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 
 log "cargo test"
 cargo build --examples "${FEATURES[@]}" --locked
@@ -133,7 +138,7 @@ if [ -f scripts/test-browser.sh ]; then
     count_cargo_results test-output/browser.log
 fi
 
-log "demo page end to end (headless Chromium, playwright-core)"
+log "demo page end to end (headless Chromium, playwright-core), and tsc over the package's types"
 bash scripts/test-page.sh 2>&1 | tee test-output/page.log || true
 count_plain_results page test-output/page.log
 

@@ -1,5 +1,6 @@
-//! The echo and chat demos, written once against [`Session`] so that the
-//! native examples and the browser package run the same code.
+//! The echo and chat demos, written once against [`Session`]: the native
+//! examples run them, and the demo page (www/) talks to them from the
+//! browser through the browser package's JavaScript API.
 //!
 //! - [`echo`]: greets, answers each text `T` with `Hi, T!`, closes on `bye`.
 //! - [`ChatRoom::join`]: names members `user0`, `user1`, … and relays each
@@ -233,8 +234,7 @@ fn member_name(id: u64) -> String {
 /// handled the lines that came before it). Returns the close reason once the
 /// connection is over.
 ///
-/// The native `client` example feeds it standard input; the browser package
-/// feeds it the page's input box.
+/// The native `client` example feeds it standard input.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), tandem::Error> {

@@ -68,7 +68,6 @@ cfg_if::cfg_if! {
     if #[cfg(target_arch = "wasm32")] {
         mod web;
         use web as backend;
-        pub use web::exports;
     } else {
         mod native;
         use native as backend;

@@ -6,61 +6,20 @@
 //! `wasm-pack test --headless --chrome`.
 #![cfg(target_arch = "wasm32")]
 
-use std::cell::RefCell;
-use std::future::Future;
-use std::rc::Rc;
 use std::time::Duration;
 
-use futures::future::{select, Either};
 use futures::StreamExt;
-use tandem::exports::DemoClient;
 use tandem::{
     ClientBuilder, CloseCode, CloseReason, Error, Frame, FrameType, Session, WebSocketOptions,
 };
-use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-/// The demo server's address, set by `scripts/test-browser.sh`.
-const SERVER: Option<&str> = option_env!("TANDEM_TEST_SERVER");
+#[path = "support/browser.rs"]
+mod support;
 
-fn url(path: &str) -> String {
-    let server = SERVER.expect(
-        "TANDEM_TEST_SERVER (HOST:PORT of `cargo run --example server`) was not set at \
-         compile time: run scripts/test-browser.sh",
-    );
-    format!("ws://{server}{path}")
-}
-
-async fn sleep(millis: i32) {
-    let set_timeout: js_sys::Function =
-        js_sys::Reflect::get(&js_sys::global(), &"setTimeout".into())
-            .expect("setTimeout")
-            .unchecked_into();
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        set_timeout
-            .call2(&JsValue::NULL, &resolve, &millis.into())
-            .expect("setTimeout");
-    });
-    JsFuture::from(promise).await.unwrap();
-}
-
-/// `future`, or a panic naming `what` after `secs` seconds.
-async fn within<T>(secs: u64, what: &str, future: impl Future<Output = T>) -> T {
-    let future = std::pin::pin!(future);
-    let timer = std::pin::pin!(sleep(Duration::from_secs(secs).as_millis() as i32));
-    match select(future, timer).await {
-        Either::Left((value, _)) => value,
-        Either::Right(_) => panic!("timed out after {secs} s: {what}"),
-    }
-}
-
-/// A fresh id for `/echo-any?id=` and `/closed?id=`.
-fn unique_id(tag: &str) -> String {
-    format!("{tag}-{}", (js_sys::Math::random() * 1e12) as u64)
-}
+use support::{drain, server_saw, sleep, unique_id, url, within};
 
 async fn next_frame(session: &mut Session) -> Frame {
     within(10, "a frame", session.receive())
@@ -74,33 +33,6 @@ async fn next_text(session: &mut Session) -> String {
         .read_text()
         .unwrap_or_else(|| panic!("expected text, got {frame:?}"))
         .to_owned()
-}
-
-/// Waits for the incoming stream to end; returns the frames still received.
-async fn drain(session: &mut Session) -> Vec<Frame> {
-    let mut frames = Vec::new();
-    within(10, "the end of the session", async {
-        while let Some(frame) = session.receive().await {
-            frames.push(frame);
-        }
-    })
-    .await;
-    frames
-}
-
-/// What the server saw: the close reason of `/echo-any?id=ID`, as `CODE REASON`.
-async fn server_saw(id: &str) -> String {
-    let mut session = tandem::connect(&url(&format!("/closed?id={id}")))
-        .await
-        .expect("connect /closed");
-    let Some(answer) = within(10, "/closed", session.receive()).await else {
-        panic!(
-            "/closed ended without an answer: {}",
-            session.close_reason().await
-        );
-    };
-    drain(&mut session).await;
-    answer.read_text().expect("a text").trim_end().to_owned()
 }
 
 #[wasm_bindgen_test]
@@ -126,55 +58,6 @@ async fn echo_demo_greets_answers_and_closes_on_bye() {
     assert!(session.outgoing().is_closed());
     assert_eq!(session.protocol(), None);
     assert!(session.request().is_none());
-}
-
-#[wasm_bindgen_test]
-async fn demo_client_runs_the_shared_line_client() {
-    let texts = Rc::new(RefCell::new(Vec::<String>::new()));
-    let on_text = {
-        let texts = texts.clone();
-        Closure::<dyn FnMut(String)>::new(move |text: String| texts.borrow_mut().push(text))
-    };
-    let mut client = DemoClient::connect(url("/echo"), on_text.as_ref().clone().unchecked_into())
-        .await
-        .expect("connect");
-    client.send_line("Ktor".into()).unwrap();
-    // Wait for the answer before `bye`: the server would close before answering otherwise.
-    within(10, "Hi, Ktor!", async {
-        while texts.borrow().len() < 2 {
-            sleep(10).await;
-        }
-    })
-    .await;
-    client.send_line("bye".into()).unwrap();
-    let reason = within(10, "close reason", client.close_reason()).await;
-    assert_eq!(
-        reason,
-        CloseReason::new(CloseCode::Normal, "Client said BYE")
-    );
-    assert_eq!(*texts.borrow(), ["Please enter your name", "Hi, Ktor!"]);
-
-    // The JavaScript side: closed() resolves with a CloseInfo.
-    let info = within(10, "closed()", JsFuture::from(client.closed()))
-        .await
-        .unwrap();
-    let code = js_sys::Reflect::get(&info, &"code".into()).unwrap();
-    let message = js_sys::Reflect::get(&info, &"reason".into()).unwrap();
-    assert_eq!(code.as_f64(), Some(1000.0));
-    assert_eq!(message.as_string().as_deref(), Some("Client said BYE"));
-
-    client.close();
-    assert!(client.send_line("after close".into()).is_err());
-}
-
-#[wasm_bindgen_test]
-async fn demo_client_close_ends_with_1000() {
-    let mut client = DemoClient::connect(url("/echo-any"), js_sys::Function::new_no_args(""))
-        .await
-        .expect("connect");
-    client.close();
-    let reason = within(10, "close reason", client.close_reason()).await;
-    assert_eq!(reason.code, CloseCode::Normal);
 }
 
 #[wasm_bindgen_test]

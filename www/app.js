@@ -1,13 +1,13 @@
-// The demo page: an echo panel and a chat panel, each driving one tandem
-// `DemoClient` from the wasm package in pkg/ (`wasm-pack build --target web`,
-// served at /pkg). `DemoClient` runs `tandem::demo::run_line_client`, the
-// same function as the native `client` example: every WebSocket detail
-// (connecting, sending, the close handshake) is tandem's, not this file's.
+// The demo page: an echo panel and a chat panel, each a JavaScript app of
+// the browser package in pkg/ (built from www/bindings by wasm-pack, served
+// at /pkg): one `WebSocketSession` per connection, tandem's `Session` on the
+// browser's WebSocket. Every WebSocket detail (connecting, the queues, the
+// close handshake) is tandem's, not this file's.
 
 const BUILD_COMMANDS = [
   "scripts/demo.sh",
   "# or, to build the package only:",
-  "wasm-pack build --profile wasm-release --target web -- --features tracing-off",
+  "wasm-pack build --profile wasm-release --target web --out-dir ../../pkg --out-name tandem www/bindings",
 ].join("\n");
 
 // Close codes a user may meet here, in words.
@@ -47,8 +47,8 @@ function showPackageError(error) {
   document.body.dataset.pkg = "missing";
 }
 
-/** Wires one panel (`<section data-path="/echo">`) to a DemoClient. */
-function setUpPanel(section, DemoClient) {
+/** Wires one panel (`<section data-path="/echo">`) to a WebSocketSession. */
+function setUpPanel(section, WebSocketSession) {
   const url = `ws://${location.host}${section.dataset.path}`;
   const $ = (selector) => section.querySelector(selector);
   const state = $(".state");
@@ -60,7 +60,7 @@ function setUpPanel(section, DemoClient) {
   const sendButton = $(".send");
   const closedInfo = $(".closed-info");
   const error = $(".error");
-  let client = null;
+  let session = null;
 
   $(".url").textContent = url;
   $(".url").title = url;
@@ -96,28 +96,25 @@ function setUpPanel(section, DemoClient) {
     setState("connecting");
     let connected;
     try {
-      connected = await DemoClient.connect(url, (text) => append("received", text));
+      connected = await WebSocketSession.connect(url);
     } catch (e) {
       setState("closed");
       append("note", "connection failed");
       showError(`Could not connect to ${url}: ${messageOf(e)}. Is the server running?`);
       return;
     }
-    client = connected;
+    session = connected;
     setState("open");
     append("note", `connected to ${url}`);
     input.focus();
 
-    let code = 1006;
-    let reason = "";
-    try {
-      const info = await connected.closed();
-      ({ code, reason } = info);
-      info.free();
-    } catch (e) {
-      reason = messageOf(e);
+    // Every message until the session ends (receive() gives null), then how
+    // it ended: what the server sent before its Close is shown first.
+    for (let message; (message = await connected.receive()) !== null; ) {
+      if (message.type === "text") append("received", message.data);
     }
-    client = null;
+    const { code, reason } = await connected.closed;
+    session = null;
     connected.free();
     setState("closed");
     const words = CLOSE_CODES[code] ? ` (${CLOSE_CODES[code]})` : "";
@@ -135,23 +132,20 @@ function setUpPanel(section, DemoClient) {
   });
 
   disconnectButton.addEventListener("click", () => {
-    if (!client) return;
-    // Ends the input: tandem closes with 1000 once the lines sent are out.
-    client.close();
+    if (!session) return;
+    // Closes with 1000 after the lines sent before; receive() then gives
+    // null (a browser hands over no message once it is closing).
+    session.close().catch((e) => showError(`Could not close: ${messageOf(e)}`));
     setState("closing", "closing…");
   });
 
-  // A form, so that Enter sends.
+  // A form, so that Enter sends. Lines go out in the order they are typed,
+  // whether or not the previous send has finished.
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const line = input.value;
-    if (!client || line === "") return;
-    try {
-      client.sendLine(line);
-    } catch (e) {
-      showError(`Could not send: ${messageOf(e)}`);
-      return;
-    }
+    if (!session || line === "") return;
+    session.send(line).catch((e) => showError(`Could not send: ${messageOf(e)}`));
     showError("");
     append("sent", line);
     input.value = "";
@@ -164,17 +158,17 @@ function setUpPanel(section, DemoClient) {
 document.getElementById("native-hint").textContent =
   `cargo run --example client -- ws://${location.host}/chat`;
 
-let DemoClient = null;
+let WebSocketSession = null;
 try {
   const wasm = await import("../pkg/tandem.js");
   await wasm.default();
-  DemoClient = wasm.DemoClient;
+  WebSocketSession = wasm.WebSocketSession;
 } catch (error) {
   showPackageError(error);
 }
-if (DemoClient) {
+if (WebSocketSession) {
   for (const section of document.querySelectorAll("section[data-path]")) {
-    setUpPanel(section, DemoClient);
+    setUpPanel(section, WebSocketSession);
   }
   document.body.dataset.pkg = "ready";
 }

@@ -9,7 +9,6 @@
 //! - [`driver`]: the event handlers, the outgoing driver and the close-code
 //!   mapping (scripts may only send 1000 and 3000–4999).
 //! - [`timer`]: a `setTimeout` sleep, for backpressure and the connect timeout.
-//! - [`exports`]: the JavaScript API of the browser package (`DemoClient`).
 //!
 //! What differs from the native backend, and why:
 //!
@@ -39,7 +38,6 @@
 
 pub(crate) mod client;
 pub(crate) mod driver;
-pub mod exports;
 pub(crate) mod timer;
 
 pub(crate) use client::connect;

@@ -1,0 +1,70 @@
+//! The outbox: a session's sends and closes, carried out one after the
+//! other in the order JavaScript called them, each settling its promise.
+//!
+//! A page calls `send` without awaiting it, and then `close`, as it would on
+//! a `WebSocket`, and expects every message out before the Close. tandem's
+//! own `close` does not wait for sends still waiting for room in the
+//! outgoing queue (they fail), so the outbox keeps the order itself: each
+//! call starts once the call before it is done.
+
+use std::cell::RefCell;
+
+use futures::channel::oneshot;
+use js_sys::Promise;
+use tandem::{CloseReason, Frame, Outgoing};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::message::error_value;
+
+/// A session's outgoing side, and the end of its chain of calls.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    outgoing: Outgoing,
+    /// Closes (its sender is dropped) once the last call so far is done.
+    last: RefCell<Option<oneshot::Receiver<()>>>,
+}
+
+enum Action {
+    Send(Frame),
+    Close(CloseReason),
+}
+
+impl Outbox {
+    pub(crate) fn new(outgoing: Outgoing) -> Self {
+        Self {
+            outgoing,
+            last: RefCell::new(None),
+        }
+    }
+
+    /// A promise that resolves once `frame` is in the session's outgoing
+    /// queue, behind everything called before.
+    pub(crate) fn send(&self, frame: Frame) -> Promise {
+        self.call(Action::Send(frame))
+    }
+
+    /// A promise that resolves once the Close is queued, behind everything
+    /// called before.
+    pub(crate) fn close(&self, reason: CloseReason) -> Promise {
+        self.call(Action::Close(reason))
+    }
+
+    fn call(&self, action: Action) -> Promise {
+        let (done, this) = oneshot::channel::<()>();
+        let before = self.last.replace(Some(this));
+        let outgoing = self.outgoing.clone();
+        future_to_promise(async move {
+            if let Some(before) = before {
+                // Done or failed alike: either way it is out of the way.
+                let _ = before.await;
+            }
+            let result = match action {
+                Action::Send(frame) => outgoing.send(frame).await,
+                Action::Close(reason) => outgoing.close(reason).await,
+            };
+            drop(done);
+            result.map(|()| JsValue::UNDEFINED).map_err(error_value)
+        })
+    }
+}
