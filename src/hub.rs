@@ -656,7 +656,7 @@ mod tests {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn close_after_closes_a_member_that_stays_full_and_spares_the_rest() {
         let hub = Hub::new(SlowMemberPolicy::CloseAfter(Duration::from_millis(50)));
         let (stuck, stuck_link) = stuck_session();
@@ -684,7 +684,7 @@ mod tests {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn close_after_closes_a_member_that_takes_a_frame_just_before_each_deadline() {
         // The member takes one frame every 150 ms, which would make room for
         // each broadcast within the 200 ms bound, forever. Four frames were
@@ -729,7 +729,7 @@ mod tests {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn close_after_closes_a_member_whose_queue_is_full_of_its_own_frames() {
         let hub = Hub::new(SlowMemberPolicy::CloseAfter(Duration::from_millis(50)));
         let (session, link) = stuck_session();
@@ -746,7 +746,7 @@ mod tests {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn close_after_keeps_a_member_that_empties_its_queue_within_the_bound() {
         // One broadcaster, faster than the member, which empties its whole
         // queue every 30 ms: it is full at most broadcasts, and it is kept.
@@ -775,7 +775,7 @@ mod tests {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn close_after_spares_a_member_that_reads_however_slowly() {
         // Five broadcasts at once into a queue of one that drains one frame
         // every 30 ms: the last waits several times the 50 ms bound, but the
