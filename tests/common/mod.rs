@@ -33,7 +33,8 @@ pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
 
 /// Ends the test process if it still runs after `limit` of real time: a
 /// task that spins keeps paused time from advancing, so no timeout of
-/// tokio's (not even [`within`]) would fire.
+/// tokio's (not even [`within`]) would fire. It is the whole binary's
+/// limit, not the calling test's: make it longer than all of them take.
 pub fn watchdog(limit: Duration) {
     std::thread::spawn(move || {
         std::thread::sleep(limit);
