@@ -73,10 +73,14 @@ impl Endpoint for TestServer {
     }
 }
 
-/// The echo demo (`tandem::demo::echo`) at `/echo` on a free port.
+/// The echo demo (`tandem::demo::echo`) at `/echo`.
+pub fn echo_demo() -> Server {
+    Server::new().web_socket("/echo", tandem::demo::echo)
+}
+
+/// The echo demo at `/echo` on a free port.
 pub async fn echo_demo_server() -> RunningServer {
-    Server::new()
-        .web_socket("/echo", tandem::demo::echo)
+    echo_demo()
         .bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0")
