@@ -1,14 +1,21 @@
 //! tandem's native client against hand-written servers: what a user sees
 //! when the server refuses, misbehaves, stalls or goes silent, and the
 //! limits and keepalive of its options.
+//!
+//! The hand-written servers listen on 127.0.0.1, as do the tests of what
+//! the client does with its URL (host names, user info, requests refused
+//! before anything is sent). Where tandem's own server is the peer (a
+//! refusal, message limits, keepalive, a hand-built Close) the routes run
+//! on a `TestServer`, the keepalive on a paused clock.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
 use std::time::Duration;
 
-use common::{drain, hand_written_server, next_text, switching, within};
+use common::{connect_with, drain, hand_written_server, next_text, switching, watchdog, within};
 use tandem::server::{Route, Server};
+use tandem::testing::TestServer;
 use tandem::{
     ClientBuilder, CloseCode, CloseReason, Error, Frame, FrameType, Session, WebSocketOptions,
 };
@@ -30,20 +37,14 @@ async fn urls_that_cannot_be_used_are_refused() {
 
 #[tokio::test]
 async fn a_refusal_carries_its_status_and_body() {
-    let server = Server::new().bind("127.0.0.1:0").await.unwrap();
-    match within(
-        "connect",
-        tandem::connect(&common::ws_url(&server, "/nowhere")),
-    )
-    .await
-    {
+    let server = TestServer::new(Server::new());
+    match within("connect", server.connect("/nowhere")).await {
         Err(Error::HandshakeRefused { status, body }) => {
             assert_eq!(status, 404);
             assert!(body.contains("/nowhere"), "{body:?}");
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -195,26 +196,20 @@ async fn a_silent_peer_is_given_up_by_the_keepalive() {
     within("the hand-written server", server).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn keepalive_keeps_a_live_session_open() {
     // Both ends ping every 20 ms and give up after 2 s of silence; the
-    // session outlives many ping periods and still works.
+    // session outlives many ping periods (of virtual time) and still works.
+    watchdog(Duration::from_secs(60));
     let options = WebSocketOptions {
         ping_period: Some(Duration::from_millis(20)),
         timeout: Duration::from_secs(2),
         ..WebSocketOptions::default()
     };
-    let server = Server::new()
-        .options(options.clone())
-        .web_socket("/echo", tandem::demo::echo)
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let mut session = within(
-        "connect",
-        ClientBuilder::new(common::ws_url(&server, "/echo"))
-            .options(options)
-            .connect(),
+    let server = TestServer::new(common::echo_demo().options(options.clone()));
+    let mut session = connect_with(
+        &server,
+        ClientBuilder::new(server.url("/echo")).options(options),
     )
     .await
     .unwrap();
@@ -231,7 +226,6 @@ async fn keepalive_keeps_a_live_session_open() {
         session.close_reason().await,
         CloseReason::new(CloseCode::Normal, "Client said BYE")
     );
-    server.shutdown().await;
 }
 
 async fn mirror(mut session: Session) {
@@ -248,12 +242,11 @@ async fn a_message_over_the_servers_limit_closes_with_1009() {
         max_message_size: Some(1024),
         ..WebSocketOptions::default()
     };
-    let server = Server::new()
-        .web_socket(Route::new("/small").options(limits), mirror)
-        .web_socket("/big", mirror)
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+    let server = TestServer::new(
+        Server::new()
+            .web_socket(Route::new("/small").options(limits), mirror)
+            .web_socket("/big", mirror),
+    );
 
     // Within the limit: echoed.
     let mut session = common::connect(&server, "/small").await;
@@ -279,28 +272,24 @@ async fn a_message_over_the_servers_limit_closes_with_1009() {
         .await
         .unwrap();
     drain(&mut session).await;
-    server.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_message_over_the_clients_limit_closes_with_1009() {
-    let server = Server::new()
-        .web_socket("/flood", |session: Session| async move {
+    let server = TestServer::new(Server::new().web_socket(
+        "/flood",
+        |session: Session| async move {
             let _ = session.send(vec![1u8; 10_000]).await;
             let _ = session.close_reason().await;
-        })
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+        },
+    ));
     let options = WebSocketOptions {
         max_message_size: Some(1000),
         ..WebSocketOptions::default()
     };
-    let mut session = within(
-        "connect",
-        ClientBuilder::new(common::ws_url(&server, "/flood"))
-            .options(options)
-            .connect(),
+    let mut session = connect_with(
+        &server,
+        ClientBuilder::new(server.url("/flood")).options(options),
     )
     .await
     .unwrap();
@@ -309,7 +298,6 @@ async fn a_message_over_the_clients_limit_closes_with_1009() {
         within("close reason", session.close_reason()).await.code,
         CloseCode::TooBig
     );
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -340,11 +328,7 @@ async fn host_names_and_urls_without_a_path_connect() {
 
 #[tokio::test]
 async fn a_close_frame_built_by_hand_is_refused_like_a_bad_close_reason() {
-    let server = Server::new()
-        .web_socket("/mirror", mirror)
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+    let server = TestServer::new(Server::new().web_socket("/mirror", mirror));
     let mut session = common::connect(&server, "/mirror").await;
     for payload in [
         &b"\x03"[..],        // 1 byte: no room for a code
@@ -369,7 +353,6 @@ async fn a_close_frame_built_by_hand_is_refused_like_a_bad_close_reason() {
         .unwrap();
     drain(&mut session).await;
     assert_eq!(session.close_reason().await, CloseReason::normal());
-    server.shutdown().await;
 }
 
 /// A listener that reports what reaches it: a request head (answered with

@@ -2,20 +2,25 @@
 //! kind of message, what each end says it agreed on, a hand-written client
 //! sending RFC 7692's own bytes, and the failures (a bomb, corrupt data, an
 //! answer a client must refuse).
+//!
+//! Between tandem's own client and server the routes run on a
+//! `TestServer`; the hand-written client and servers, which deal in exact
+//! bytes, keep a real socket.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
-use common::{answering_server, close_code, read_http_response, within, RawClient};
+use common::{answering_server, close_code, connect_with, read_http_response, within, RawClient};
 use flate2::{Compress, Compression, FlushCompress};
 use tandem::extensions::{ExtensionHeader, PerMessageDeflate};
 use tandem::server::{RunningServer, Server};
+use tandem::testing::TestServer;
 use tandem::{ClientBuilder, CloseCode, Error, Frame, FrameType, Rsv, Session, WebSocketOptions};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// Echoes every message; `/agreed` first sends what the server agreed on.
-async fn deflate_server(deflate: PerMessageDeflate, options: WebSocketOptions) -> RunningServer {
+fn deflate_routes(deflate: PerMessageDeflate, options: WebSocketOptions) -> Server {
     async fn echo(mut session: Session) {
         while let Some(frame) = session.receive().await {
             if session.send(frame).await.is_err() {
@@ -33,13 +38,14 @@ async fn deflate_server(deflate: PerMessageDeflate, options: WebSocketOptions) -
                 echo(session).await;
             }
         })
+}
+
+/// The same on a free port of 127.0.0.1, for the hand-written client.
+async fn deflate_server(deflate: PerMessageDeflate, options: WebSocketOptions) -> RunningServer {
+    deflate_routes(deflate, options)
         .bind("127.0.0.1:0")
         .await
         .expect("bind")
-}
-
-fn url(server: &RunningServer, path: &str) -> String {
-    format!("ws://{}{path}", server.local_addr())
 }
 
 /// Text that compresses well, about `n` * 40 bytes.
@@ -70,13 +76,12 @@ async fn client_and_server_agree_and_messages_round_trip() {
         max_message_size: Some(4 << 20),
         ..WebSocketOptions::default()
     };
-    let server = deflate_server(PerMessageDeflate::new(), options.clone()).await;
-    let mut session = within(
-        "connect",
-        ClientBuilder::new(url(&server, "/agreed"))
+    let server = TestServer::new(deflate_routes(PerMessageDeflate::new(), options.clone()));
+    let mut session = connect_with(
+        &server,
+        ClientBuilder::new(server.url("/agreed"))
             .extension(PerMessageDeflate::new())
-            .options(options)
-            .connect(),
+            .options(options),
     )
     .await
     .unwrap();
@@ -107,7 +112,6 @@ async fn client_and_server_agree_and_messages_round_trip() {
     }
     session.close(tandem::CloseReason::normal()).await.unwrap();
     assert_eq!(session.close_reason().await.code, CloseCode::Normal);
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -151,12 +155,10 @@ async fn every_configuration_round_trips() {
         ),
     ];
     for (client, server_config, agreed) in configurations {
-        let server = deflate_server(server_config, WebSocketOptions::default()).await;
-        let mut session = within(
-            "connect",
-            ClientBuilder::new(url(&server, "/echo"))
-                .extension(client)
-                .connect(),
+        let server = TestServer::new(deflate_routes(server_config, WebSocketOptions::default()));
+        let mut session = connect_with(
+            &server,
+            ClientBuilder::new(server.url("/echo")).extension(client),
         )
         .await
         .unwrap();
@@ -165,35 +167,34 @@ async fn every_configuration_round_trips() {
             round_trip(&mut session, Frame::text(sample(n))).await;
             round_trip(&mut session, Frame::binary(sample(n).into_bytes())).await;
         }
-        server.shutdown().await;
     }
 }
 
 #[tokio::test]
 async fn a_server_without_deflate_declines_and_a_client_without_it_is_served_plain() {
-    let plain = Server::new()
-        .web_socket("/echo", |mut s: Session| async move {
+    let plain = TestServer::new(
+        Server::new().web_socket("/echo", |mut s: Session| async move {
             while let Some(f) = s.receive().await {
                 let _ = s.send(f).await;
             }
-        })
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let mut session = ClientBuilder::new(url(&plain, "/echo"))
-        .extension(PerMessageDeflate::new())
-        .connect()
-        .await
-        .unwrap();
+        }),
+    );
+    let mut session = connect_with(
+        &plain,
+        ClientBuilder::new(plain.url("/echo")).extension(PerMessageDeflate::new()),
+    )
+    .await
+    .unwrap();
     assert!(session.extensions().is_empty());
     round_trip(&mut session, Frame::text(sample(100))).await;
-    plain.shutdown().await;
 
-    let server = deflate_server(PerMessageDeflate::new(), WebSocketOptions::default()).await;
-    let mut session = tandem::connect(&url(&server, "/echo")).await.unwrap();
+    let server = TestServer::new(deflate_routes(
+        PerMessageDeflate::new(),
+        WebSocketOptions::default(),
+    ));
+    let mut session = common::connect(&server, "/echo").await;
     assert!(session.extensions().is_empty());
     round_trip(&mut session, Frame::text(sample(100))).await;
-    server.shutdown().await;
 }
 
 // ----- a hand-written client: the bytes on the wire ----------------------------------
@@ -392,14 +393,17 @@ async fn the_client_refuses_invalid_answers_with_1010() {
 
 #[tokio::test]
 async fn frames_of_other_types_pass_untouched() {
-    let server = deflate_server(PerMessageDeflate::new(), WebSocketOptions::default()).await;
-    let mut session = ClientBuilder::new(url(&server, "/echo"))
-        .extension(PerMessageDeflate::new())
-        .connect()
-        .await
-        .unwrap();
+    let server = TestServer::new(deflate_routes(
+        PerMessageDeflate::new(),
+        WebSocketOptions::default(),
+    ));
+    let mut session = connect_with(
+        &server,
+        ClientBuilder::new(server.url("/echo")).extension(PerMessageDeflate::new()),
+    )
+    .await
+    .unwrap();
     session.send(Frame::ping(b"ping".to_vec())).await.unwrap();
     round_trip(&mut session, Frame::text("after a ping")).await;
     assert_eq!(Frame::text("x").frame_type(), FrameType::Text);
-    server.shutdown().await;
 }

@@ -1,14 +1,25 @@
 //! The echo demo as a user meets it: the greeting, the replies, `bye` in any
 //! case, binary and large messages through an echo handler, and the
 //! `client` example run as a real process.
+//!
+//! Most tests run the routes on a `TestServer`. A few keep a real socket
+//! on 127.0.0.1, so that the ordinary client/server path through the
+//! accept loop and TCP, which `TestServer` does not take, stays covered
+//! here: the demo's plain conversation, messages of 1 MiB (read and
+//! written in many pieces), and a thousand messages with both directions
+//! busy on a multi-threaded runtime. The `client` example runs as a
+//! separate process, which needs an address to connect to.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
 use std::process::Stdio;
 
-use common::{connect, drain, echo_demo_server, next_frame, next_text, within};
+use common::{
+    connect, connect_with, drain, echo_demo, echo_demo_server, next_frame, next_text, within,
+};
 use tandem::server::{RunningServer, Server};
+use tandem::testing::TestServer;
 use tandem::{CloseCode, CloseReason, Frame, FrameType, Session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -21,9 +32,13 @@ async fn mirror(mut session: Session) {
     }
 }
 
+/// `mirror` at `/mirror`.
+fn mirror_routes() -> Server {
+    Server::new().web_socket("/mirror", mirror)
+}
+
 async fn mirror_server() -> RunningServer {
-    Server::new()
-        .web_socket("/mirror", mirror)
+    mirror_routes()
         .bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0")
@@ -51,7 +66,7 @@ async fn echo_greets_and_answers_each_text() {
 
 #[tokio::test]
 async fn bye_in_any_case_closes_with_1000_client_said_bye() {
-    let server = echo_demo_server().await;
+    let server = TestServer::new(echo_demo());
     for bye in ["bye", "BYE", "Bye"] {
         let mut session = connect(&server, "/echo").await;
         assert_eq!(next_text(&mut session).await, "Please enter your name");
@@ -74,12 +89,11 @@ async fn bye_in_any_case_closes_with_1000_client_said_bye() {
             "sending after the close fails"
         );
     }
-    server.shutdown().await;
 }
 
 #[tokio::test]
 async fn binary_frames_round_trip_through_an_echo_handler() {
-    let server = mirror_server().await;
+    let server = TestServer::new(mirror_routes());
     let mut session = connect(&server, "/mirror").await;
     let payloads: Vec<Vec<u8>> = vec![
         vec![],
@@ -102,7 +116,6 @@ async fn binary_frames_round_trip_through_an_echo_handler() {
         .unwrap();
     drain(&mut session).await;
     assert_eq!(session.close_reason().await.code, CloseCode::Normal);
-    server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,7 +317,7 @@ async fn client_example_without_a_url_prints_usage() {
 
 #[tokio::test]
 async fn a_close_frame_sent_with_send_closes_like_close() {
-    let server = echo_demo_server().await;
+    let server = TestServer::new(echo_demo());
     let mut session = connect(&server, "/echo").await;
     assert_eq!(next_text(&mut session).await, "Please enter your name");
     within(
@@ -319,13 +332,12 @@ async fn a_close_frame_sent_with_send_closes_like_close() {
         within("close reason", session.close_reason()).await.code,
         CloseCode::GoingAway
     );
-    server.shutdown().await;
 }
 
 #[tokio::test]
 async fn run_line_client_prints_replies_and_returns_the_servers_close() {
     use futures::StreamExt;
-    let server = echo_demo_server().await;
+    let server = TestServer::new(echo_demo());
     let session = connect(&server, "/echo").await;
     let lines = futures::stream::iter(["Ktor".to_string(), "bye".to_string()])
         .chain(futures::stream::pending());
@@ -340,12 +352,11 @@ async fn run_line_client_prints_replies_and_returns_the_servers_close() {
         reason,
         CloseReason::new(CloseCode::Normal, "Client said BYE")
     );
-    server.shutdown().await;
 }
 
 #[tokio::test]
 async fn replies_to_messages_right_before_a_close_still_arrive() {
-    let server = echo_demo_server().await;
+    let server = TestServer::new(echo_demo());
     let mut session = connect(&server, "/echo").await;
     // Two messages and the Close, back to back: the server parses all three
     // before its handler has taken the first.
@@ -361,7 +372,6 @@ async fn replies_to_messages_right_before_a_close_still_arrive() {
         .collect();
     assert_eq!(texts, ["Please enter your name", "Hi, Ktor!", "Hi, Zed!"]);
     assert_eq!(session.close_reason().await.code, CloseCode::Normal);
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -378,16 +388,10 @@ async fn the_largest_option_values_saturate_instead_of_panicking() {
         incoming_queue: usize::MAX,
         incoming_queue_bytes: usize::MAX,
     };
-    let server = Server::new()
-        .options(options.clone())
-        .web_socket("/mirror", mirror)
-        .bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
-    let url = common::ws_url(&server, "/mirror");
-    let mut session = within(
-        "connect",
-        tandem::ClientBuilder::new(url).options(options).connect(),
+    let server = TestServer::new(mirror_routes().options(options.clone()));
+    let mut session = connect_with(
+        &server,
+        tandem::ClientBuilder::new(server.url("/mirror")).options(options),
     )
     .await
     .expect("connect");
@@ -405,5 +409,4 @@ async fn the_largest_option_values_saturate_instead_of_panicking() {
             .code,
         CloseCode::Normal
     );
-    server.shutdown().await;
 }

@@ -1,63 +1,60 @@
 //! Extensions negotiated end to end: the custom `x-xor` extension of
 //! `examples/custom_extension`, between tandem's server and client, against
 //! a hand-written peer, and refused when misconfigured.
+//!
+//! Between tandem's own ends the routes run on a `TestServer`; the
+//! hand-written peers (a client that sends exact bytes, servers that give
+//! answers tandem's would not) keep a real socket.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 #[path = "../examples/custom_extension/xor.rs"]
 mod xor;
 
-use common::{answering_server, close_code, read_http_response, within, RawClient};
+use common::{answering_server, close_code, connect_with, read_http_response, within, RawClient};
 use futures::StreamExt;
 use tandem::extensions::{Extension, ExtensionFactory, ExtensionHeader};
 use tandem::server::{RunningServer, Server};
+use tandem::testing::TestServer;
 use tandem::{ClientBuilder, Error, Frame, Rsv, Session};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use xor::Xor;
 
-async fn echo_server(server: Server) -> RunningServer {
-    server
-        .web_socket("/echo", |mut session: Session| async move {
-            while let Some(frame) = session.receive().await {
-                if session.send(frame).await.is_err() {
-                    break;
-                }
+/// `server` with an echo at `/echo`.
+fn with_echo(server: Server) -> Server {
+    server.web_socket("/echo", |mut session: Session| async move {
+        while let Some(frame) = session.receive().await {
+            if session.send(frame).await.is_err() {
+                break;
             }
-        })
-        .bind("127.0.0.1:0")
-        .await
-        .expect("bind")
+        }
+    })
 }
 
-fn url(server: &RunningServer) -> String {
-    format!("ws://{}/echo", server.local_addr())
+async fn echo_server(server: Server) -> RunningServer {
+    with_echo(server).bind("127.0.0.1:0").await.expect("bind")
 }
 
 #[tokio::test]
 async fn both_ends_agree_and_messages_round_trip() {
-    let server = echo_server(Server::new().extension(Xor { key: 1 })).await;
+    let server = TestServer::new(with_echo(Server::new().extension(Xor { key: 1 })));
     let (seen, agreed) = tokio::sync::oneshot::channel();
     let seen = std::sync::Mutex::new(Some(seen));
-    let probe = Server::new()
-        .extension(Xor { key: 1 })
-        .web_socket("/probe", move |session: Session| {
+    let probe = TestServer::new(Server::new().extension(Xor { key: 1 }).web_socket(
+        "/probe",
+        move |session: Session| {
             let list: Vec<String> = session.extensions().iter().map(|e| e.to_string()).collect();
             if let Some(seen) = seen.lock().unwrap().take() {
                 let _ = seen.send(list);
             }
             async {}
-        })
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+        },
+    ));
 
-    let probe_url = format!("ws://{}/probe", probe.local_addr());
-    let client = within(
-        "connect",
-        ClientBuilder::new(probe_url)
-            .extension(Xor { key: 42 })
-            .connect(),
+    let client = connect_with(
+        &probe,
+        ClientBuilder::new(probe.url("/probe")).extension(Xor { key: 42 }),
     )
     .await
     .unwrap();
@@ -70,11 +67,9 @@ async fn both_ends_agree_and_messages_round_trip() {
         ["x-xor; key=42"]
     );
 
-    let mut session = within(
-        "connect",
-        ClientBuilder::new(url(&server))
-            .extension(Xor { key: 42 })
-            .connect(),
+    let mut session = connect_with(
+        &server,
+        ClientBuilder::new(server.url("/echo")).extension(Xor { key: 42 }),
     )
     .await
     .unwrap();
@@ -85,8 +80,6 @@ async fn both_ends_agree_and_messages_round_trip() {
     assert_eq!(text.rsv(), Rsv::NONE, "the extension took its bit off");
     let binary = within("the binary echo", session.receive()).await.unwrap();
     assert_eq!(binary.read_bytes(), &[0, 42, 255]);
-    server.shutdown().await;
-    probe.shutdown().await;
 }
 
 #[tokio::test]
@@ -128,12 +121,10 @@ async fn the_bytes_on_the_wire_are_transformed_and_marked_with_the_extensions_bi
 
 #[tokio::test]
 async fn a_server_without_the_extension_declines_it() {
-    let server = echo_server(Server::new()).await;
-    let mut session = within(
-        "connect",
-        ClientBuilder::new(url(&server))
-            .extension(Xor { key: 3 })
-            .connect(),
+    let server = TestServer::new(with_echo(Server::new()));
+    let mut session = connect_with(
+        &server,
+        ClientBuilder::new(server.url("/echo")).extension(Xor { key: 3 }),
     )
     .await
     .unwrap();
@@ -143,7 +134,6 @@ async fn a_server_without_the_extension_declines_it() {
         within("echo", session.incoming().next()).await.unwrap(),
         Frame::text("plain")
     );
-    server.shutdown().await;
 }
 
 #[tokio::test]

@@ -1,5 +1,10 @@
-//! Liveness, limits, backpressure, origins and graceful shutdown, each
-//! against a real server on 127.0.0.1: what a hostile or broken peer meets.
+//! Liveness, limits, backpressure, origins and graceful shutdown, against
+//! a real server on 127.0.0.1: what a hostile or broken peer meets. They
+//! need the socket: hand-written peers that vanish or never read, caps on
+//! connections and per address, HTTP timeouts, TCP flow control, and the
+//! accept loop's shutdown. The one test with a well-behaved tandem client
+//! on both ends, a peer that answers pings, runs on a `TestServer` and a
+//! paused clock.
 //!
 //! Timeouts here are set short so that the tests run fast; every wait is
 //! bounded by the hang guard of `common::within`, and no test asserts how
@@ -13,8 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{connect, drain, http_exchange, next_text, within, RawClient};
+use common::{connect, drain, http_exchange, next_text, watchdog, within, RawClient};
 use tandem::server::{Route, RunningServer, Server, ShutdownReport};
+use tandem::testing::TestServer;
 use tandem::{ClientBuilder, CloseCode, CloseReason, Error, Session, WebSocketOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -81,18 +87,21 @@ async fn a_half_open_peer_is_detected_by_the_ping_timeout() {
     server.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_peer_that_answers_pings_stays_connected_past_many_timeouts() {
     // The counterpart: with pongs coming back, the same settings keep the
-    // session open (the client's engine answers every ping).
+    // session open (the client's engine answers every ping). On a paused
+    // clock: thirty ping periods and three timeouts of virtual time.
+    watchdog(Duration::from_secs(60));
     let (tx, mut reasons) = mpsc::unbounded_channel();
     let options = WebSocketOptions {
         ping_period: Some(Duration::from_millis(20)),
         timeout: Duration::from_millis(200),
         ..WebSocketOptions::default()
     };
-    let server =
-        start(Server::new().web_socket(Route::new("/ws").options(options), reporting(tx))).await;
+    let server = TestServer::new(
+        Server::new().web_socket(Route::new("/ws").options(options), reporting(tx)),
+    );
     let session = connect(&server, "/ws").await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(
@@ -104,7 +113,6 @@ async fn a_peer_that_answers_pings_stays_connected_past_many_timeouts() {
         .unwrap();
     let reason = within("the close", reasons.recv()).await.unwrap();
     assert_eq!(reason.code, CloseCode::Normal);
-    server.shutdown().await;
 }
 
 #[tokio::test]

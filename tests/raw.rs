@@ -1,12 +1,18 @@
 //! Raw mode (`web_socket_raw`, Ktor's `webSocketRaw`): the handler sees every
 //! frame as it arrived (pings, fragments with their `fin` bits, the Close)
 //! and nothing is answered for it.
+//!
+//! Most tests here speak through a hand-written client on a real socket, to
+//! send exact frames and see exactly what comes back (no Pong, when the TCP
+//! connection ends); what tandem's own client sends is checked on a
+//! `TestServer`.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
 use common::{connect, drain, next_text, within, RawClient};
 use tandem::server::{RunningServer, Server};
+use tandem::testing::TestServer;
 use tandem::{CloseCode, CloseReason, Frame, FrameType, Session};
 
 /// Describes a frame in one line, as the raw handler reports it.
@@ -39,9 +45,13 @@ async fn reporter(mut session: Session) {
     }
 }
 
+/// The `reporter` at `/raw`.
+fn raw_routes() -> Server {
+    Server::new().web_socket_raw("/raw", reporter)
+}
+
 async fn raw_server() -> RunningServer {
-    Server::new()
-        .web_socket_raw("/raw", reporter)
+    raw_routes()
         .bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0")
@@ -118,7 +128,7 @@ async fn raw_handler_sees_fragments_with_their_fin_bits() {
 
 #[tokio::test]
 async fn raw_handler_sees_what_tandems_client_sends() {
-    let server = raw_server().await;
+    let server = TestServer::new(raw_routes());
     let mut session = connect(&server, "/raw").await;
 
     within("send a ping", session.send(Frame::ping(&b"p1"[..])))
@@ -154,7 +164,6 @@ async fn raw_handler_sees_what_tandems_client_sends() {
         within("close reason", session.close_reason()).await,
         CloseReason::new(CloseCode::Normal, "done")
     );
-    server.shutdown().await;
 }
 
 #[tokio::test]

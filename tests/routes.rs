@@ -2,14 +2,19 @@
 //! that refuses with its own response or accepts with a subprotocol and
 //! typed state, path patterns (`/rooms/{id}`), and query parameters decoded
 //! as forms.
+//!
+//! Two tests keep a real socket: the hook's refusal read as bytes off the
+//! wire, and the peer address a hook sees (the client's own port). The
+//! rest run on a `TestServer`.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
 use std::net::SocketAddr;
 
-use common::{connect, drain, http_exchange, next_text, within, ws_url, RawClient};
+use common::{connect, connect_with, drain, http_exchange, next_text, within, ws_url, RawClient};
 use tandem::server::{Admission, Route, RunningServer, Server, UpgradeRequest};
+use tandem::testing::TestServer;
 use tandem::{ClientBuilder, CloseReason, Error, Session};
 use tokio::net::TcpStream;
 
@@ -130,7 +135,7 @@ async fn tell_protocol_and_user(mut session: Session) {
 
 #[tokio::test]
 async fn a_hook_chooses_the_subprotocol_from_the_request() {
-    let server = start(
+    let server = TestServer::new(
         Server::new()
             .web_socket(
                 Route::new("/chat").before_upgrade(token_as_subprotocol),
@@ -143,15 +148,13 @@ async fn a_hook_chooses_the_subprotocol_from_the_request() {
                 }),
                 tell_protocol_and_user,
             ),
-    )
-    .await;
+    );
 
-    let mut session = within(
-        "connect",
-        ClientBuilder::new(ws_url(&server, "/chat"))
+    let mut session = connect_with(
+        &server,
+        ClientBuilder::new(server.url("/chat"))
             .protocol("token.abc")
-            .protocol("chat")
-            .connect(),
+            .protocol("chat"),
     )
     .await
     .expect("the token is admitted");
@@ -163,12 +166,11 @@ async fn a_hook_chooses_the_subprotocol_from_the_request() {
     assert_eq!(next_text(&mut session).await, "chat token holder");
     finish(session).await;
 
-    let refused = within(
-        "connect",
-        ClientBuilder::new(ws_url(&server, "/chat"))
+    let refused = connect_with(
+        &server,
+        ClientBuilder::new(server.url("/chat"))
             .protocol("token.xyz")
-            .protocol("chat")
-            .connect(),
+            .protocol("chat"),
     )
     .await;
     assert!(
@@ -176,11 +178,9 @@ async fn a_hook_chooses_the_subprotocol_from_the_request() {
         "a wrong token: {refused:?}"
     );
 
-    match within(
-        "connect",
-        ClientBuilder::new(ws_url(&server, "/wrong"))
-            .protocol("chat")
-            .connect(),
+    match connect_with(
+        &server,
+        ClientBuilder::new(server.url("/wrong")).protocol("chat"),
     )
     .await
     {
@@ -192,7 +192,6 @@ async fn a_hook_chooses_the_subprotocol_from_the_request() {
         }
         other => panic!("a subprotocol the client did not offer: expected 400, got {other:?}"),
     }
-    server.shutdown().await;
 }
 
 /// What a hook saw, handed to the handler as state.
@@ -254,15 +253,14 @@ fn tell(route: &'static str) -> impl Fn(Session) -> futures::future::BoxFuture<'
 
 #[tokio::test]
 async fn path_parameters_reach_the_handler_decoded_and_an_exact_route_wins() {
-    let server = start(
+    let server = TestServer::new(
         Server::new()
             // The pattern first: an exact path wins whatever the order.
             .web_socket("/rooms/{id}", tell("pattern"))
             .web_socket("/rooms/lobby", tell("exact"))
             // Written as a user reads it; a client sends it percent-encoded.
             .web_socket("/café", tell("café")),
-    )
-    .await;
+    );
 
     let cases = [
         ("/rooms/42", "pattern id=42"),
@@ -279,18 +277,18 @@ async fn path_parameters_reach_the_handler_decoded_and_an_exact_route_wins() {
     }
 
     for path in ["/rooms", "/rooms/", "/rooms/42/extra", "/lobby"] {
-        match within("connect", tandem::connect(&ws_url(&server, path))).await {
+        match within("connect", server.connect(path)).await {
             Err(Error::HandshakeRefused { status: 404, .. }) => {}
             other => panic!("{path}: expected a 404 refusal, got {other:?}"),
         }
     }
-    server.shutdown().await;
 }
 
 #[tokio::test]
 async fn the_handler_reads_query_parameters_decoded_as_a_form() {
-    let server = start(
-        Server::new().web_socket("/hello", |session: Session| async move {
+    let server = TestServer::new(Server::new().web_socket(
+        "/hello",
+        |session: Session| async move {
             let request = session.request().expect("a server session has its request");
             let report = format!(
                 "name={} raw={} missing={:?}",
@@ -299,14 +297,12 @@ async fn the_handler_reads_query_parameters_decoded_as_a_form() {
                 request.query_param("missing"),
             );
             let _ = session.send(report).await;
-        }),
-    )
-    .await;
+        },
+    ));
     let mut session = connect(&server, "/hello?room=1&name=J%C3%BCrgen+K").await;
     assert_eq!(
         next_text(&mut session).await,
         "name=Jürgen K raw=room=1&name=J%C3%BCrgen+K missing=None"
     );
     drain(&mut session).await;
-    server.shutdown().await;
 }

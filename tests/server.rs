@@ -2,6 +2,14 @@
 //! session, upgrade refusals, subprotocols per route, the request seen by
 //! the handler, and how a handler's end closes its session. Static files
 //! are in `tests/static_files.rs`.
+//!
+//! What a handler and tandem's client see of each other runs on a
+//! `TestServer`. These keep a real socket on 127.0.0.1: the HTTP answers
+//! and upgrades read as bytes (404, 426, the refusals, a browser's
+//! keep-alive upgrade, a refused upgrade that keeps its connection), the
+//! accept loop (shutdown, a dropped `RunningServer`, fifty clients at
+//! once), and peers tandem's client cannot play (one whose TCP connection
+//! just ends, one that never reads).
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -9,9 +17,11 @@ mod common;
 use std::net::SocketAddr;
 
 use common::{
-    connect, drain, http_exchange, next_text, read_http_response, within, ws_url, RawClient,
+    connect, connect_with, drain, http_exchange, next_text, read_http_response, within, ws_url,
+    RawClient,
 };
 use tandem::server::{Route, RunningServer, Server};
+use tandem::testing::TestServer;
 use tandem::{ClientBuilder, CloseCode, CloseReason, Error, Session};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -142,15 +152,14 @@ async fn tell_protocol(mut session: Session) {
 
 #[tokio::test]
 async fn subprotocols_are_chosen_per_route_in_the_servers_order() {
-    let server = start(
+    let server = TestServer::new(
         Server::new()
             .web_socket(
                 Route::new("/chat").protocol("chat.v2").protocol("chat"),
                 tell_protocol,
             )
             .web_socket("/plain", tell_protocol),
-    )
-    .await;
+    );
 
     let cases: [(&[&str], &str); 4] = [
         (&["chat"], "chat"),
@@ -160,11 +169,11 @@ async fn subprotocols_are_chosen_per_route_in_the_servers_order() {
         (&["mqtt", "chat"], "chat"),
     ];
     for (offered, expected) in cases {
-        let mut builder = ClientBuilder::new(ws_url(&server, "/chat"));
+        let mut builder = ClientBuilder::new(server.url("/chat"));
         for protocol in offered {
             builder = builder.protocol(*protocol);
         }
-        let mut session = within("connect", builder.connect())
+        let mut session = connect_with(&server, builder)
             .await
             .unwrap_or_else(|e| panic!("offering {offered:?}: {e}"));
         assert_eq!(session.protocol(), Some(expected), "offering {offered:?}");
@@ -181,11 +190,11 @@ async fn subprotocols_are_chosen_per_route_in_the_servers_order() {
 
     // Offering none of the route's subprotocols, or none at all: 400.
     for offered in [&["mqtt"][..], &[]] {
-        let mut builder = ClientBuilder::new(ws_url(&server, "/chat"));
+        let mut builder = ClientBuilder::new(server.url("/chat"));
         for protocol in offered {
             builder = builder.protocol(*protocol);
         }
-        match within("connect", builder.connect()).await {
+        match connect_with(&server, builder).await {
             Err(Error::HandshakeRefused { status: 400, body }) => {
                 assert!(
                     body.contains("chat"),
@@ -197,11 +206,9 @@ async fn subprotocols_are_chosen_per_route_in_the_servers_order() {
     }
 
     // A route without subprotocols picks none, whatever the client offers.
-    let mut session = within(
-        "connect",
-        ClientBuilder::new(ws_url(&server, "/plain"))
-            .protocol("chat")
-            .connect(),
+    let mut session = connect_with(
+        &server,
+        ClientBuilder::new(server.url("/plain")).protocol("chat"),
     )
     .await
     .unwrap();
@@ -211,7 +218,6 @@ async fn subprotocols_are_chosen_per_route_in_the_servers_order() {
         .await
         .unwrap();
     drain(&mut session).await;
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -249,8 +255,9 @@ async fn a_refused_subprotocol_leaves_the_connection_counted_and_usable() {
 
 #[tokio::test]
 async fn the_handler_sees_the_requests_path_query_and_headers() {
-    let server = start(
-        Server::new().web_socket("/info", |mut session: Session| async move {
+    let server = TestServer::new(Server::new().web_socket(
+        "/info",
+        |mut session: Session| async move {
             let request = session.request().expect("a server session has its request");
             let report = format!(
                 "path={} query={} room={} x-test={} host-present={}",
@@ -266,15 +273,12 @@ async fn the_handler_sees_the_requests_path_query_and_headers() {
             );
             let _ = session.send(report).await;
             while session.receive().await.is_some() {}
-        }),
-    )
-    .await;
+        },
+    ));
 
-    let mut session = within(
-        "connect",
-        ClientBuilder::new(ws_url(&server, "/info?room=42&nick=ktor"))
-            .header("X-Test", "hello there")
-            .connect(),
+    let mut session = connect_with(
+        &server,
+        ClientBuilder::new(server.url("/info?room=42&nick=ktor")).header("X-Test", "hello there"),
     )
     .await
     .unwrap();
@@ -290,12 +294,11 @@ async fn the_handler_sees_the_requests_path_query_and_headers() {
         .await
         .unwrap();
     drain(&mut session).await;
-    server.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_panicking_handler_closes_with_1011_and_the_server_keeps_serving() {
-    let server = start(
+    let server = TestServer::new(
         Server::new()
             .web_socket("/panic", |mut session: Session| async move {
                 if session.receive().await.is_some() {
@@ -303,8 +306,7 @@ async fn a_panicking_handler_closes_with_1011_and_the_server_keeps_serving() {
                 }
             })
             .web_socket("/echo", tandem::demo::echo),
-    )
-    .await;
+    );
 
     for _ in 0..2 {
         let mut session = connect(&server, "/panic").await;
@@ -325,12 +327,11 @@ async fn a_panicking_handler_closes_with_1011_and_the_server_keeps_serving() {
         session.close_reason().await,
         CloseReason::new(CloseCode::Normal, "Client said BYE")
     );
-    server.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_handler_that_returns_closes_with_1000() {
-    let server = start(
+    let server = TestServer::new(
         Server::new()
             .web_socket("/unit", |session: Session| async move {
                 let _ = session.send("done").await;
@@ -339,8 +340,7 @@ async fn a_handler_that_returns_closes_with_1000() {
                 session.send("done").await?;
                 Ok::<(), Error>(())
             }),
-    )
-    .await;
+    );
     for path in ["/unit", "/ok"] {
         let mut session = connect(&server, path).await;
         assert_eq!(next_text(&mut session).await, "done", "{path}");
@@ -348,18 +348,17 @@ async fn a_handler_that_returns_closes_with_1000() {
         let reason = within("close reason", session.close_reason()).await;
         assert_eq!(reason.code, CloseCode::Normal, "{path}: {reason}");
     }
-    server.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_handler_returning_err_closes_with_1011_and_the_error_as_reason() {
-    let server = start(
-        Server::new().web_socket("/fail", |session: Session| async move {
+    let server = TestServer::new(Server::new().web_socket(
+        "/fail",
+        |session: Session| async move {
             let _ = session.send("about to fail").await;
             Err::<(), _>("x")
-        }),
-    )
-    .await;
+        },
+    ));
     let mut session = connect(&server, "/fail").await;
     assert_eq!(next_text(&mut session).await, "about to fail");
     assert!(drain(&mut session).await.is_empty());
@@ -367,29 +366,27 @@ async fn a_handler_returning_err_closes_with_1011_and_the_error_as_reason() {
         within("close reason", session.close_reason()).await,
         CloseReason::new(CloseCode::InternalError, "x")
     );
-    server.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_handler_can_close_with_its_own_code() {
-    let server = start(
-        Server::new().web_socket("/closing", |session: Session| async move {
+    let server = TestServer::new(Server::new().web_socket(
+        "/closing",
+        |session: Session| async move {
             let _ = session
                 .close(CloseReason::new(
                     CloseCode::TryAgainLater,
                     "closed for today",
                 ))
                 .await;
-        }),
-    )
-    .await;
+        },
+    ));
     let mut session = connect(&server, "/closing").await;
     assert!(drain(&mut session).await.is_empty());
     assert_eq!(
         within("close reason", session.close_reason()).await,
         CloseReason::new(CloseCode::TryAgainLater, "closed for today")
     );
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -483,12 +480,11 @@ async fn browser_style_upgrades_and_reused_connections_are_accepted() {
 
 #[tokio::test]
 async fn a_long_close_reason_is_cut_to_fit_a_close_frame() {
-    let server = start(
+    let server = TestServer::new(
         Server::new().web_socket("/long", |_session: Session| async move {
             Err::<(), _>("é".repeat(100))
         }),
-    )
-    .await;
+    );
     let mut session = connect(&server, "/long").await;
     drain(&mut session).await;
     let reason = within("close reason", session.close_reason()).await;
@@ -498,30 +494,31 @@ async fn a_long_close_reason_is_cut_to_fit_a_close_frame() {
         "é".repeat(61),
         "123 bytes at most, whole characters"
     );
-    server.shutdown().await;
 }
 
-/// A server whose handler reports how its session ended on `report`.
+/// Routes whose handler reports how its session ended on `report`.
+fn reporting_routes(report: tokio::sync::mpsc::UnboundedSender<CloseReason>) -> Server {
+    Server::new().web_socket("/report", move |mut session: Session| {
+        let report = report.clone();
+        async move {
+            let _ = session.send("ready").await;
+            while let Some(frame) = session.receive().await {
+                if frame.read_text() == Some("close now") {
+                    let _ = session
+                        .close(CloseReason::new(CloseCode::Other(4001), "server"))
+                        .await;
+                }
+            }
+            let _ = report.send(session.close_reason().await);
+        }
+    })
+}
+
+/// The same on a free port of 127.0.0.1.
 async fn reporting_server(
     report: tokio::sync::mpsc::UnboundedSender<CloseReason>,
 ) -> RunningServer {
-    start(
-        Server::new().web_socket("/report", move |mut session: Session| {
-            let report = report.clone();
-            async move {
-                let _ = session.send("ready").await;
-                while let Some(frame) = session.receive().await {
-                    if frame.read_text() == Some("close now") {
-                        let _ = session
-                            .close(CloseReason::new(CloseCode::Other(4001), "server"))
-                            .await;
-                    }
-                }
-                let _ = report.send(session.close_reason().await);
-            }
-        }),
-    )
-    .await
+    start(reporting_routes(report)).await
 }
 
 #[tokio::test]
@@ -576,7 +573,7 @@ async fn the_handler_learns_how_the_client_left() {
 #[tokio::test]
 async fn closes_that_cross_end_cleanly_on_both_sides() {
     let (report, mut reports) = tokio::sync::mpsc::unbounded_channel();
-    let server = reporting_server(report).await;
+    let server = TestServer::new(reporting_routes(report));
     for _ in 0..10 {
         let mut session = connect(&server, "/report").await;
         assert_eq!(next_text(&mut session).await, "ready");
@@ -601,7 +598,6 @@ async fn closes_that_cross_end_cleanly_on_both_sides() {
             );
         }
     }
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -692,7 +688,7 @@ async fn a_client_that_sends_then_awaits_the_close_reason_answers_the_servers_cl
     // after sending it, only awaits the end, as Ktor's examples do.
     let (seen, server_saw) = tokio::sync::oneshot::channel();
     let seen = std::sync::Mutex::new(Some(seen));
-    let server = start(
+    let server = TestServer::new(
         Server::new().web_socket("/echo", move |mut session: Session| {
             let seen = seen.lock().unwrap().take().expect("one session");
             async move {
@@ -704,8 +700,7 @@ async fn a_client_that_sends_then_awaits_the_close_reason_answers_the_servers_cl
                 report_close(session, seen).await;
             }
         }),
-    )
-    .await;
+    );
     let mut session = connect(&server, "/echo").await;
     assert_eq!(next_text(&mut session).await, "ready");
     session.send("bye").await.unwrap();
@@ -719,28 +714,27 @@ async fn a_client_that_sends_then_awaits_the_close_reason_answers_the_servers_cl
     assert_eq!(reason.code, CloseCode::Normal, "{reason}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_handler_that_only_sends_still_answers_the_clients_close() {
     // A ticker: it never reads. The client's Close must still be answered
     // (after the engine's one-second grace), well before the client's own
-    // close timeout would fail it with 1006.
-    let server = start(
-        Server::new().web_socket("/ticks", |session: Session| async move {
+    // close timeout would fail it with 1006. Both are virtual time here.
+    common::watchdog(std::time::Duration::from_secs(60));
+    let server = TestServer::new(Server::new().web_socket(
+        "/ticks",
+        |session: Session| async move {
             while session.send("tick").await.is_ok() {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
-        }),
-    )
-    .await;
+        },
+    ));
     let options = tandem::WebSocketOptions {
         close_timeout: std::time::Duration::from_secs(4),
         ..Default::default()
     };
-    let mut session = within(
-        "connect",
-        ClientBuilder::new(ws_url(&server, "/ticks"))
-            .options(options)
-            .connect(),
+    let mut session = connect_with(
+        &server,
+        ClientBuilder::new(server.url("/ticks")).options(options),
     )
     .await
     .unwrap();

@@ -1,6 +1,6 @@
 //! The session as tokio-tungstenite users write it: `Outgoing` as a
 //! `Sink` (`forward`, `SinkExt::send`), and `receive` inside `select!`
-//! losing no frame.
+//! losing no frame. The routes run on a `TestServer`: no socket needed.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -10,19 +10,19 @@ use std::time::Duration;
 use common::{next_text, within};
 use futures::{SinkExt, StreamExt};
 use tandem::server::Server;
+use tandem::testing::TestServer;
 use tandem::{CloseCode, Frame, Session};
 
 #[tokio::test]
 async fn an_echo_is_incoming_forwarded_into_outgoing() {
-    let server = Server::new()
-        .web_socket("/forward", |session: Session| async move {
+    let server = TestServer::new(Server::new().web_socket(
+        "/forward",
+        |session: Session| async move {
             let (incoming, outgoing) = session.split();
             incoming.map(Ok).forward(outgoing).await
-        })
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let session = within("connect", common::connect(&server, "/forward")).await;
+        },
+    ));
+    let session = common::connect(&server, "/forward").await;
     let (mut incoming, mut outgoing) = session.split();
     for i in 0..100 {
         within("send", outgoing.send(Frame::text(format!("m{i}"))))
@@ -45,14 +45,14 @@ async fn an_echo_is_incoming_forwarded_into_outgoing() {
     assert_eq!(reason.code, CloseCode::Normal);
     // A closed sink refuses more.
     assert!(outgoing.send(Frame::text("late")).await.is_err());
-    server.shutdown().await;
 }
 
 #[tokio::test]
 async fn receive_inside_select_loses_no_frame() {
     const COUNT: usize = 300;
-    let server = Server::new()
-        .web_socket("/burst", |session: Session| async move {
+    let server = TestServer::new(Server::new().web_socket(
+        "/burst",
+        |session: Session| async move {
             for i in 0..COUNT {
                 if session.send(format!("{i}")).await.is_err() {
                     return;
@@ -62,11 +62,9 @@ async fn receive_inside_select_loses_no_frame() {
                 }
             }
             let _ = session.send("done").await;
-        })
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let mut session = within("connect", common::connect(&server, "/burst")).await;
+        },
+    ));
+    let mut session = common::connect(&server, "/burst").await;
     let mut received = Vec::new();
     let mut cancelled = 0;
     within("every frame", async {
@@ -84,5 +82,4 @@ async fn receive_inside_select_loses_no_frame() {
     assert_eq!(received, (0..COUNT).collect::<Vec<_>>());
     assert!(cancelled > 0, "no receive was ever cancelled");
     assert_eq!(next_text(&mut session).await, "done");
-    server.shutdown().await;
 }

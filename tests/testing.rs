@@ -2,19 +2,17 @@
 //! time (Ktor's `testApplication`).
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
 use std::time::Duration;
 
+use common::{next_text, watchdog};
 use futures::StreamExt;
 
 use tandem::demo::ChatRoom;
 use tandem::server::{Admission, Route, Server, UpgradeRequest};
 use tandem::testing::TestServer;
 use tandem::{CloseCode, Error, Frame, Session};
-
-async fn text(session: &mut Session) -> String {
-    let frame = session.receive().await.expect("a frame");
-    frame.read_text().expect("a text").to_owned()
-}
 
 /// The README's test of the chat demo.
 #[tokio::test]
@@ -23,29 +21,18 @@ async fn the_chat_demo_relays_between_members() -> Result<(), Error> {
     let server = TestServer::new(Server::new().web_socket("/chat", move |s| room.clone().join(s)));
     let mut alice = server.connect("/chat").await?;
     assert_eq!(
-        text(&mut alice).await,
+        next_text(&mut alice).await,
         "You are connected! There are 1 users here."
     );
     let mut bob = server.connect("/chat").await?;
     assert_eq!(
-        text(&mut bob).await,
+        next_text(&mut bob).await,
         "You are connected! There are 2 users here."
     );
     alice.send("hello").await?;
-    assert_eq!(text(&mut alice).await, "[user0]: hello");
-    assert_eq!(text(&mut bob).await, "[user0]: hello");
+    assert_eq!(next_text(&mut alice).await, "[user0]: hello");
+    assert_eq!(next_text(&mut bob).await, "[user0]: hello");
     Ok(())
-}
-
-/// Ends the test process if it still runs after `limit` of real time: a
-/// task that spins keeps paused time from advancing, so no timeout of
-/// tokio's would fire.
-fn watchdog(limit: Duration) {
-    std::thread::spawn(move || {
-        std::thread::sleep(limit);
-        eprintln!("still running after {limit:?} of real time: a task spins");
-        std::process::exit(101);
-    });
 }
 
 #[tokio::test(start_paused = true)]
@@ -59,7 +46,7 @@ async fn a_silent_member_is_closed_after_the_rooms_timeout_with_no_real_wait() {
         move |s| room.clone().join(s)
     }));
     let mut talker = server.connect("/chat").await.unwrap();
-    text(&mut talker).await;
+    next_text(&mut talker).await;
     // A member that does not read: its queue fills, then the room closes it.
     let mut silent = server.connect("/chat").await.unwrap();
     let started = tokio::time::Instant::now();
@@ -91,11 +78,11 @@ async fn a_silent_member_is_closed_after_the_rooms_timeout_with_no_real_wait() {
 async fn a_quiet_session_is_kept_alive_by_pings_for_an_hour_of_virtual_time() {
     let server = TestServer::new(Server::new().web_socket("/echo", tandem::demo::echo));
     let mut session = server.connect("/echo").await.unwrap();
-    assert_eq!(text(&mut session).await, "Please enter your name");
+    assert_eq!(next_text(&mut session).await, "Please enter your name");
     // Both ends ping every 30 s by default, and answer each other's pings.
     tokio::time::sleep(Duration::from_secs(3600)).await;
     session.send("still here").await.unwrap();
-    assert_eq!(text(&mut session).await, "Hi, still here!");
+    assert_eq!(next_text(&mut session).await, "Hi, still here!");
 }
 
 #[tokio::test]
@@ -131,5 +118,5 @@ async fn route_hooks_and_typed_state_work_without_a_socket() {
         .connect("/rooms/la%20plage?user=J%C3%BCrgen")
         .await
         .unwrap();
-    assert_eq!(text(&mut session).await, "Jürgen in la plage");
+    assert_eq!(next_text(&mut session).await, "Jürgen in la plage");
 }

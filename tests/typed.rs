@@ -1,7 +1,8 @@
 //! Typed messages (Ktor's `sendSerialized` / `receiveDeserialized`): JSON
-//! both ways through a real server, a message that does not decode seen by
-//! the handler with its text while the session stays open, the end of the
-//! session as an error, and a broadcast serialized once for every member.
+//! both ways through a server's route, a message that does not decode seen
+//! by the handler with its text while the session stays open, the end of
+//! the session as an error, and a broadcast serialized once for every
+//! member. None of it needs a socket: the routes run on a `TestServer`.
 #![cfg(all(feature = "json", not(target_arch = "wasm32")))]
 
 mod common;
@@ -13,6 +14,7 @@ use common::{next_text, within};
 use serde::{Deserialize, Serialize};
 use tandem::hub::{Hub, SlowMemberPolicy};
 use tandem::server::Server;
+use tandem::testing::TestServer;
 use tandem::{CloseCode, CloseReason, Error, Session};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,12 +54,8 @@ async fn mirror_moves(mut session: Session) {
 
 #[tokio::test]
 async fn typed_messages_round_trip_and_a_bad_one_leaves_the_session_open() {
-    let server = Server::new()
-        .web_socket("/moves", mirror_moves)
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let mut session = within("connect", common::connect(&server, "/moves")).await;
+    let server = TestServer::new(Server::new().web_socket("/moves", mirror_moves));
+    let mut session = common::connect(&server, "/moves").await;
     let mv = Move {
         player: "ünïcode".into(),
         x: 3,
@@ -89,7 +87,6 @@ async fn typed_messages_round_trip_and_a_bad_one_leaves_the_session_open() {
         Err(Error::ConnectionClosed(Some(reason))) => assert_eq!(reason.code, CloseCode::Normal),
         other => panic!("expected the end of the session, got {other:?}"),
     }
-    server.shutdown().await;
 }
 
 /// A value that counts how often it is serialized.
@@ -106,21 +103,17 @@ impl Serialize for Counted {
 async fn a_json_broadcast_is_serialized_once_for_every_member() {
     let hub = Hub::new(SlowMemberPolicy::default());
     let members = hub.clone();
-    let server = Server::new()
-        .web_socket("/news", move |session: Session| {
-            let hub = members.clone();
-            async move {
-                let _membership = hub.join(session.outgoing());
-                let _ = session.send("joined").await;
-                session.close_reason().await;
-            }
-        })
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+    let server = TestServer::new(Server::new().web_socket("/news", move |session: Session| {
+        let hub = members.clone();
+        async move {
+            let _membership = hub.join(session.outgoing());
+            let _ = session.send("joined").await;
+            session.close_reason().await;
+        }
+    }));
     let mut sessions = Vec::new();
     for _ in 0..3 {
-        let mut session = within("connect", common::connect(&server, "/news")).await;
+        let mut session = common::connect(&server, "/news").await;
         assert_eq!(next_text(&mut session).await, "joined");
         sessions.push(session);
     }
@@ -135,5 +128,4 @@ async fn a_json_broadcast_is_serialized_once_for_every_member() {
         let news: String = within("news", session.receive_json()).await.unwrap();
         assert_eq!(news, "news");
     }
-    server.shutdown().await;
 }

@@ -1,9 +1,12 @@
-//! Helpers shared by the integration tests: hang guards, a raw HTTP
+//! Helpers shared by the integration tests: hang guards, sessions opened on
+//! a server bound to 127.0.0.1 or on a `TestServer` (no socket), a raw HTTP
 //! exchange over TCP, and a minimal hand-written WebSocket client for the
 //! tests that must control the bytes on the wire.
 //!
 //! Every wait goes through [`within`], so a bug fails the test instead of
 //! hanging it. The limit is generous: it is a hang guard, not a timing check.
+//! Under a paused clock it is virtual time, so a test that waits on nothing
+//! fails at once; [`watchdog`] covers a task that spins.
 
 #![allow(dead_code)]
 
@@ -16,7 +19,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tandem::server::{RunningServer, Server};
-use tandem::{Frame, FrameType, Session};
+use tandem::testing::TestServer;
+use tandem::{ClientBuilder, Frame, FrameType, Session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -31,10 +35,56 @@ pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
     }
 }
 
-/// The echo demo (`tandem::demo::echo`) at `/echo` on a free port.
+/// Ends the test process if it still runs after `limit` of real time: a
+/// task that spins keeps paused time from advancing, so no timeout of
+/// tokio's (not even [`within`]) would fire. It is the whole binary's
+/// limit, not the calling test's: make it longer than all of them take.
+pub fn watchdog(limit: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        eprintln!("still running after {limit:?} of real time: a task spins");
+        std::process::exit(101);
+    });
+}
+
+/// A server a test opens sessions on: one bound to a port of 127.0.0.1
+/// ([`RunningServer`]), or a [`TestServer`], which has no socket.
+pub trait Endpoint {
+    /// The URL of `path_and_query` on this server, for a [`ClientBuilder`].
+    fn url(&self, path_and_query: &str) -> String;
+
+    /// Opens a session as `client` describes it.
+    fn open(&self, client: ClientBuilder) -> impl Future<Output = Result<Session, tandem::Error>>;
+}
+
+impl Endpoint for RunningServer {
+    fn url(&self, path_and_query: &str) -> String {
+        ws_url(self, path_and_query)
+    }
+
+    fn open(&self, client: ClientBuilder) -> impl Future<Output = Result<Session, tandem::Error>> {
+        client.connect()
+    }
+}
+
+impl Endpoint for TestServer {
+    fn url(&self, path_and_query: &str) -> String {
+        TestServer::url(self, path_and_query)
+    }
+
+    fn open(&self, client: ClientBuilder) -> impl Future<Output = Result<Session, tandem::Error>> {
+        self.connect_with(client)
+    }
+}
+
+/// The echo demo (`tandem::demo::echo`) at `/echo`.
+pub fn echo_demo() -> Server {
+    Server::new().web_socket("/echo", tandem::demo::echo)
+}
+
+/// The echo demo at `/echo` on a free port.
 pub async fn echo_demo_server() -> RunningServer {
-    Server::new()
-        .web_socket("/echo", tandem::demo::echo)
+    echo_demo()
         .bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0")
@@ -46,11 +96,23 @@ pub fn ws_url(server: &RunningServer, path_and_query: &str) -> String {
 }
 
 /// Connects a tandem client, failing the test on error or hang.
-pub async fn connect(server: &RunningServer, path_and_query: &str) -> Session {
-    let url = ws_url(server, path_and_query);
-    within(&format!("connect to {url}"), tandem::connect(&url))
-        .await
-        .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
+pub async fn connect(server: &impl Endpoint, path_and_query: &str) -> Session {
+    let url = server.url(path_and_query);
+    within(
+        &format!("connect to {url}"),
+        server.open(ClientBuilder::new(url.clone())),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
+}
+
+/// Opens a session as `client` describes it, failing the test on a hang
+/// (not on an error: a refusal may be what the test expects).
+pub async fn connect_with(
+    server: &impl Endpoint,
+    client: ClientBuilder,
+) -> Result<Session, tandem::Error> {
+    within("connect", server.open(client)).await
 }
 
 /// The next frame, which must be a text frame; fails on the end of the stream.
