@@ -275,7 +275,7 @@ impl ClientBuilder {
 
 /// Refuses options that would make the client break RFC 6455: on every
 /// target alike, although the browser masks whatever it is told.
-fn check_client_options(options: &WebSocketOptions) -> Result<(), Error> {
+pub(crate) fn check_client_options(options: &WebSocketOptions) -> Result<(), Error> {
     if options.masking == Some(false) {
         return Err(Error::InvalidOptions(
             "masking: Some(false) on a client; RFC 6455 §5.1 makes a client mask every \

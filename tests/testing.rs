@@ -120,3 +120,48 @@ async fn route_hooks_and_typed_state_work_without_a_socket() {
         .unwrap();
     assert_eq!(next_text(&mut session).await, "Jürgen in la plage");
 }
+
+#[tokio::test]
+async fn a_test_client_refuses_the_options_a_real_one_refuses() {
+    let server = TestServer::new(Server::new().web_socket("/echo", tandem::demo::echo));
+    let unmasked =
+        tandem::ClientBuilder::new(server.url("/echo")).options(tandem::WebSocketOptions {
+            masking: Some(false),
+            ..Default::default()
+        });
+    assert!(matches!(
+        server.connect_with(unmasked).await,
+        Err(Error::InvalidOptions(_))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn pings_keep_their_period_on_a_clock_that_was_advanced() {
+    // Sessions count their timers on tokio's clock, the one tests pause
+    // and advance, so a session opened an hour (of virtual time) into a
+    // test pings on schedule, not at once.
+    watchdog(Duration::from_secs(60));
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    let (tx, mut pings) = tokio::sync::mpsc::unbounded_channel();
+    let server = TestServer::new(Server::new().web_socket_raw("/raw", move |mut s: Session| {
+        let tx = tx.clone();
+        async move {
+            while let Some(frame) = s.receive().await {
+                if frame.frame_type() == tandem::FrameType::Ping {
+                    let _ = tx.send(tokio::time::Instant::now());
+                }
+            }
+        }
+    }));
+    let options = tandem::WebSocketOptions {
+        ping_period: Some(Duration::from_secs(30)),
+        ..Default::default()
+    };
+    let opened = tokio::time::Instant::now();
+    let _client = server
+        .connect_with(tandem::ClientBuilder::new(server.url("/raw")).options(options))
+        .await
+        .unwrap();
+    let first = pings.recv().await.unwrap();
+    assert_eq!(first - opened, Duration::from_secs(30));
+}

@@ -152,7 +152,7 @@ where
 
     let mut config = Config::new(Role::Client, &builder.options);
     rand::rng().fill_bytes(&mut config.mask_seed);
-    let now = std::time::Instant::now();
+    let now = super::driver::now();
     let (answers, extensions) = match confirm_extensions(&builder.extensions, &headers) {
         Ok(negotiated) => negotiated,
         Err(why) => {

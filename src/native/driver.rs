@@ -50,6 +50,12 @@ thread_local! {
 }
 
 /// Runs one connection until it is finished.
+/// The engine's clock: tokio's, so that a test that pauses and advances it
+/// (`tokio::time::pause`) moves every timer of a session, from its first.
+pub(crate) fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
 pub(crate) struct Driver<IO> {
     io: IO,
     protocol: Protocol,
@@ -301,7 +307,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         if timer.as_mut().poll(cx).is_pending() {
             return false;
         }
-        let now = Instant::now().into_std();
+        let now = self::now();
         if self.release_input_at.is_some_and(|at| at <= now) {
             self.release_input_at = None;
             if self.protocol.buffered_input() == 0 {
@@ -330,7 +336,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
         }
         // One clock reading per wake-up: the engine's timers count in
         // seconds, and the loop below takes microseconds.
-        let now = Instant::now().into_std();
+        let now = self::now();
         let mut read_idle = false;
         loop {
             // Queued replies out first; buffered input to the session before

@@ -92,6 +92,7 @@ impl TestServer {
     /// # Ok(()) }
     /// ```
     pub async fn connect_with(&self, client: ClientBuilder) -> Result<Session, Error> {
+        crate::client::check_client_options(&client.options)?;
         let (ours, theirs) = tokio::io::duplex(PIPE);
         let peer = SocketAddr::from(([127, 0, 0, 1], 0));
         let serve = self

@@ -63,8 +63,8 @@ pub(super) fn spawn_session(
     } = parts;
     let mut config = Config::new(Role::Server, &options);
     config.raw = raw;
-    let protocol =
-        Protocol::new(Role::Server, config, std::time::Instant::now()).with_extensions(extensions);
+    let protocol = Protocol::new(Role::Server, config, crate::native::driver::now())
+        .with_extensions(extensions);
     let link = Arc::new(Link::new(&options));
     let session = Session::new(link.clone(), handshake);
     let id = match &slot {
