@@ -1,7 +1,8 @@
 //! The server as a user meets it: HTTP answers for what is not a WebSocket
 //! session, upgrade refusals, subprotocols per route, the request seen by
-//! the handler, and how a handler's end closes its session. Static files
-//! are in `tests/static_files.rs`.
+//! the handler. Static files are in `tests/static_files.rs`; how a
+//! session ends (its handler returns, fails or panics, its peer closes or
+//! vanishes) in `tests/session_end.rs`.
 //!
 //! What a handler and tandem's client see of each other runs on a
 //! `TestServer`. These keep a real socket on 127.0.0.1: the HTTP answers
@@ -297,99 +298,6 @@ async fn the_handler_sees_the_requests_path_query_and_headers() {
 }
 
 #[tokio::test]
-async fn a_panicking_handler_closes_with_1011_and_the_server_keeps_serving() {
-    let server = TestServer::new(
-        Server::new()
-            .web_socket("/panic", |mut session: Session| async move {
-                if session.receive().await.is_some() {
-                    panic!("a bug in the handler");
-                }
-            })
-            .web_socket("/echo", tandem::demo::echo),
-    );
-
-    for _ in 0..2 {
-        let mut session = connect(&server, "/panic").await;
-        within("send", session.send("trigger")).await.unwrap();
-        assert!(drain(&mut session).await.is_empty());
-        let reason = within("close reason", session.close_reason()).await;
-        assert_eq!(reason.code, CloseCode::InternalError, "{reason}");
-    }
-
-    // The next connections are served as usual.
-    let mut session = connect(&server, "/echo").await;
-    assert_eq!(next_text(&mut session).await, "Please enter your name");
-    within("send", session.send("after")).await.unwrap();
-    assert_eq!(next_text(&mut session).await, "Hi, after!");
-    within("send", session.send("bye")).await.unwrap();
-    drain(&mut session).await;
-    assert_eq!(
-        session.close_reason().await,
-        CloseReason::new(CloseCode::Normal, "Client said BYE")
-    );
-}
-
-#[tokio::test]
-async fn a_handler_that_returns_closes_with_1000() {
-    let server = TestServer::new(
-        Server::new()
-            .web_socket("/unit", |session: Session| async move {
-                let _ = session.send("done").await;
-            })
-            .web_socket("/ok", |session: Session| async move {
-                session.send("done").await?;
-                Ok::<(), Error>(())
-            }),
-    );
-    for path in ["/unit", "/ok"] {
-        let mut session = connect(&server, path).await;
-        assert_eq!(next_text(&mut session).await, "done", "{path}");
-        assert!(drain(&mut session).await.is_empty(), "{path}");
-        let reason = within("close reason", session.close_reason()).await;
-        assert_eq!(reason.code, CloseCode::Normal, "{path}: {reason}");
-    }
-}
-
-#[tokio::test]
-async fn a_handler_returning_err_closes_with_1011_and_the_error_as_reason() {
-    let server = TestServer::new(Server::new().web_socket(
-        "/fail",
-        |session: Session| async move {
-            let _ = session.send("about to fail").await;
-            Err::<(), _>("x")
-        },
-    ));
-    let mut session = connect(&server, "/fail").await;
-    assert_eq!(next_text(&mut session).await, "about to fail");
-    assert!(drain(&mut session).await.is_empty());
-    assert_eq!(
-        within("close reason", session.close_reason()).await,
-        CloseReason::new(CloseCode::InternalError, "x")
-    );
-}
-
-#[tokio::test]
-async fn a_handler_can_close_with_its_own_code() {
-    let server = TestServer::new(Server::new().web_socket(
-        "/closing",
-        |session: Session| async move {
-            let _ = session
-                .close(CloseReason::new(
-                    CloseCode::TryAgainLater,
-                    "closed for today",
-                ))
-                .await;
-        },
-    ));
-    let mut session = connect(&server, "/closing").await;
-    assert!(drain(&mut session).await.is_empty());
-    assert_eq!(
-        within("close reason", session.close_reason()).await,
-        CloseReason::new(CloseCode::TryAgainLater, "closed for today")
-    );
-}
-
-#[tokio::test]
 async fn shutdown_stops_accepting_connections() {
     let server = start(Server::new().web_socket("/echo", tandem::demo::echo)).await;
     let url = ws_url(&server, "/echo");
@@ -512,62 +420,6 @@ fn reporting_routes(report: tokio::sync::mpsc::UnboundedSender<CloseReason>) -> 
             let _ = report.send(session.close_reason().await);
         }
     })
-}
-
-/// The same on a free port of 127.0.0.1.
-async fn reporting_server(
-    report: tokio::sync::mpsc::UnboundedSender<CloseReason>,
-) -> RunningServer {
-    start(reporting_routes(report)).await
-}
-
-#[tokio::test]
-async fn the_handler_learns_how_the_client_left() {
-    let (report, mut reports) = tokio::sync::mpsc::unbounded_channel();
-    let server = reporting_server(report).await;
-
-    // A Close with a code and reason.
-    let mut session = connect(&server, "/report").await;
-    assert_eq!(next_text(&mut session).await, "ready");
-    within(
-        "close",
-        session.close(CloseReason::new(CloseCode::GoingAway, "tab closed")),
-    )
-    .await
-    .unwrap();
-    drain(&mut session).await;
-    assert_eq!(
-        within("the handler's report", reports.recv())
-            .await
-            .unwrap(),
-        CloseReason::new(CloseCode::GoingAway, "tab closed")
-    );
-
-    // Dropping every handle of the client session closes with 1000.
-    let mut session = connect(&server, "/report").await;
-    assert_eq!(next_text(&mut session).await, "ready");
-    drop(session);
-    assert_eq!(
-        within("the handler's report", reports.recv())
-            .await
-            .unwrap()
-            .code,
-        CloseCode::Normal
-    );
-
-    // A TCP connection that just ends: 1006.
-    let mut client = common::RawClient::connect(server.local_addr(), "/report").await;
-    assert_eq!(client.read_frame().await.unwrap().text(), "ready");
-    drop(client);
-    assert_eq!(
-        within("the handler's report", reports.recv())
-            .await
-            .unwrap()
-            .code,
-        CloseCode::ClosedAbnormally
-    );
-
-    server.shutdown().await;
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use common::{drain, within, RawClient};
+use common::{drain, next_text, within, RawClient};
 use tandem::server::{Route, Server};
 use tandem::testing::TestServer;
 use tandem::{CloseCode, CloseReason, Error, FrameType, Outgoing, Session, WebSocketOptions};
@@ -94,6 +94,36 @@ async fn the_handler_closes_with_a_code() {
         CloseReason::new(CloseCode::Other(4001), "kicked")
     );
     assert_eq!(server_reason(handler).await.code, CloseCode::Other(4001));
+}
+
+#[tokio::test]
+async fn a_handler_that_returns_closes_with_1000() {
+    let server = TestServer::new(
+        Server::new()
+            .web_socket("/unit", |session: Session| async move {
+                let _ = session.send("done").await;
+            })
+            .web_socket("/ok", |session: Session| async move {
+                session.send("done").await?;
+                Ok::<(), Error>(())
+            }),
+    );
+    for path in ["/unit", "/ok"] {
+        let mut session = server.connect(path).await.unwrap();
+        assert_eq!(next_text(&mut session).await, "done", "{path}");
+        assert!(drain(&mut session).await.is_empty(), "{path}");
+        let reason = within("close reason", session.close_reason()).await;
+        assert_eq!(reason.code, CloseCode::Normal, "{path}: {reason}");
+    }
+}
+
+#[tokio::test]
+async fn a_peer_that_drops_every_handle_closes_with_1000() {
+    let (server, handler) = handing_out("/ws", reads_to_the_end);
+    let server = TestServer::new(server);
+    let client = server.connect("/ws").await.unwrap();
+    drop(client);
+    assert_eq!(server_reason(handler).await.code, CloseCode::Normal);
 }
 
 #[tokio::test]
