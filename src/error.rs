@@ -110,6 +110,11 @@ pub enum Error {
     /// ping from a browser, where the browser owns ping/pong).
     #[error("{0} is not supported on this target")]
     Unsupported(&'static str),
+    /// A room's backplane failed: it cannot be reached, or a reader fell
+    /// behind the history it keeps and messages were lost to it (see
+    /// [`rooms`](crate::rooms)). The text says which.
+    #[error("backplane: {0}")]
+    Backplane(String),
 }
 
 impl Error {

@@ -282,6 +282,16 @@ impl Hub {
         self.lock().by_id.keys().copied().collect()
     }
 
+    /// Every member's outgoing handle.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn outgoings(&self) -> Vec<Outgoing> {
+        self.lock()
+            .by_id
+            .values()
+            .map(|member| member.outgoing.clone())
+            .collect()
+    }
+
     /// Sends `frame` to every member at once, applying the policy to those
     /// whose queue is full; returns once every member has it queued, missed
     /// it or was closed.

@@ -71,6 +71,7 @@ cfg_if::cfg_if! {
     } else {
         mod native;
         use native as backend;
+        pub use native::rooms;
         pub use native::server;
         pub use native::testing;
         #[cfg(feature = "axum")]

@@ -6,6 +6,7 @@ pub mod axum;
 mod client;
 mod driver;
 mod proxy;
+pub mod rooms;
 pub mod server;
 mod static_files;
 pub mod testing;
