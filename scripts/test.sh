@@ -8,7 +8,7 @@
 # 2. formatting and lints on both targets (`cargo fmt --check`,
 #    `cargo clippy --workspace --all-targets -D warnings`, native and
 #    wasm32: tandem and www/bindings, the browser package's crate, which is
-#    empty natively);
+#    empty natively), and rustdoc with broken links as errors;
 # 3. unit, integration and doc tests (`cargo test`); the benchmarks built
 #    (`cargo bench --no-run`) and a few seconds of the load generator
 #    against the tandem echo server (`scripts/bench.sh --smoke`): a smoke
@@ -103,6 +103,10 @@ cargo clippy --lib --locked -- -D warnings
 
 log "cargo clippy (wasm32)"
 cargo clippy --workspace --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
+
+log "cargo doc (broken links fail, on both targets)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps "${FEATURES[@]}" --locked
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --target wasm32-unknown-unknown --locked
 
 log "cargo test"
 cargo build --examples "${FEATURES[@]}" --locked

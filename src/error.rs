@@ -112,7 +112,7 @@ pub enum Error {
     Unsupported(&'static str),
     /// A room's backplane failed: it cannot be reached, or a reader fell
     /// behind the history it keeps and messages were lost to it (see
-    /// [`rooms`](crate::rooms)). The text says which.
+    /// `tandem::rooms`, natively). The text says which.
     #[error("backplane: {0}")]
     Backplane(String),
 }

@@ -48,6 +48,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+mod authority;
 mod client;
 mod close;
 #[cfg(feature = "json")]
@@ -62,7 +63,6 @@ mod options;
 pub mod protocol;
 mod proxy;
 mod session;
-mod user_info;
 
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "wasm32")] {

@@ -12,8 +12,8 @@
 
 use std::fmt;
 
+use crate::authority::{self, Credentials};
 use crate::error::Error;
-use crate::user_info::Credentials;
 
 /// An HTTP (`CONNECT`) or SOCKS5 proxy for the native client, from its URL.
 ///
@@ -157,15 +157,7 @@ impl Proxy {
             }
             _ => None,
         };
-        // The http crate takes a port that is not a number for no port.
-        let host_and_port = authority.as_str().rsplit('@').next().unwrap_or_default();
-        let after_host = host_and_port.rsplit(']').next().unwrap_or_default();
-        let port = match after_host.split_once(':') {
-            Some((_, port)) => port
-                .parse()
-                .map_err(|_| invalid("the port is not a number from 0 to 65535"))?,
-            None => default_port,
-        };
+        let port = authority::port(authority.as_str(), default_port).map_err(invalid)?;
         Ok(Proxy {
             scheme,
             host: host.to_owned(),

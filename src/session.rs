@@ -458,9 +458,9 @@ impl Session {
         self.handshake.request.as_ref()
     }
 
-    /// State of type `T` that a route's
-    /// [`before_upgrade`](crate::server::Route::before_upgrade) hook (or an
-    /// embedding's upgrade) attached to this session: who the user is, the
+    /// State of type `T` that a route's `before_upgrade` hook (natively:
+    /// `tandem::server::Route::before_upgrade`, or an embedding's upgrade)
+    /// attached to this session: who the user is, the
     /// room they joined… `None` when nothing of that type was attached
     /// (always, for a client).
     ///

@@ -27,7 +27,14 @@ fn accept(key: &str) -> String {
 
 #[tokio::test]
 async fn urls_that_cannot_be_used_are_refused() {
-    for url in ["http://127.0.0.1/", "not a url", "ws:///no-host"] {
+    for url in [
+        "http://127.0.0.1/",
+        "not a url",
+        "ws:///no-host",
+        // Not port 80: a port that is not a number is an error.
+        "ws://127.0.0.1:eighty/",
+        "ws://127.0.0.1:65536/",
+    ] {
         match within("connect", tandem::connect(url)).await {
             Err(Error::InvalidUrl { .. }) => {}
             other => panic!("{url}: {other:?}"),

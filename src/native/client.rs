@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::debug;
 
 use super::driver::Driver;
+use crate::authority::{self, Credentials};
 use crate::client::ClientBuilder;
 use crate::close::{CloseCode, CloseReason};
 use crate::error::Error;
@@ -18,7 +19,6 @@ use crate::extensions::{ExtensionHeader, Extensions, Negotiated};
 use crate::link::Link;
 use crate::protocol::{handshake, Config, Protocol, Role};
 use crate::session::{Handshake, Session};
-use crate::user_info::Credentials;
 
 /// The most bytes of a refusal's body kept for [`Error::HandshakeRefused`].
 const MAX_REFUSAL_BODY: usize = 1024;
@@ -234,7 +234,8 @@ impl Target {
             .host()
             .trim_start_matches('[')
             .trim_end_matches(']');
-        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let port =
+            authority::port(authority.as_str(), if tls { 443 } else { 80 }).map_err(invalid)?;
         Ok(Self {
             tls,
             host: host.to_owned(),

@@ -1,51 +1,5 @@
 //! The WebSocket upgrade of one HTTP request, shared by tandem's own
 //! [`Server`](super::Server), the axum extractor and any hyper service.
-//!
-//! [`WebSocketUpgrade::from_request`] checks the request (RFC 6455 §4.2.1)
-//! and takes hyper's upgrade handle out of it; the builder methods set what
-//! the session speaks; [`WebSocketUpgrade::on_upgrade`] answers 101 and
-//! starts the session once hyper hands the connection over. The session is
-//! the one tandem's server runs: the same engine, limits, timers,
-//! backpressure and extensions.
-//!
-//! ```no_run
-//! use std::convert::Infallible;
-//! use http_body_util::Full;
-//! use hyper::body::{Bytes, Incoming};
-//! use hyper::{server::conn::http1, service::service_fn, Request, Response};
-//! use hyper_util::rt::TokioIo;
-//! use tandem::server::{SessionRegistry, WebSocketUpgrade};
-//!
-//! // A hyper 1 service: WebSocket sessions at /echo, 404 elsewhere.
-//! async fn service(
-//!     mut request: Request<Incoming>,
-//!     sessions: SessionRegistry,
-//! ) -> Result<Response<Full<Bytes>>, Infallible> {
-//!     if request.uri().path() != "/echo" {
-//!         return Ok(Response::builder().status(404).body(Full::default()).unwrap());
-//!     }
-//!     Ok(match WebSocketUpgrade::from_request(&mut request) {
-//!         Ok(upgrade) => upgrade.registry(&sessions).on_upgrade(tandem::demo::echo),
-//!         Err(refusal) => refusal, // 426 or 400, saying why
-//!     })
-//! }
-//!
-//! # async fn run() -> std::io::Result<()> {
-//! // The sessions, for `sessions.shutdown_gracefully(deadline)` at the end.
-//! let sessions = SessionRegistry::new();
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! loop {
-//!     let (stream, _) = listener.accept().await?;
-//!     let sessions = sessions.clone();
-//!     let service = service_fn(move |request| service(request, sessions.clone()));
-//!     // `with_upgrades`: hyper hands the connection over after the 101.
-//!     let connection = http1::Builder::new()
-//!         .serve_connection(TokioIo::new(stream), service)
-//!         .with_upgrades();
-//!     tokio::spawn(connection);
-//! }
-//! # }
-//! ```
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -74,11 +28,55 @@ use crate::session::{Handshake, Request};
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A checked WebSocket upgrade request, not yet answered: the way into a
-/// tandem [`Session`](crate::Session) from any hyper-based server.
+/// tandem [`Session`](crate::Session) from any hyper-based server; the axum
+/// extractor (`tandem::axum::WebSocketUpgrade`, cargo feature `axum`) wraps
+/// the same type.
 ///
-/// See [the module](self) for a hyper service; the axum extractor
-/// (`tandem::axum::WebSocketUpgrade`, cargo feature `axum`) wraps the same
-/// type.
+/// [`WebSocketUpgrade::from_request`] checks the request (RFC 6455 §4.2.1)
+/// and takes hyper's upgrade handle out of it; the builder methods set what
+/// the session speaks; [`WebSocketUpgrade::on_upgrade`] answers 101 and
+/// starts the session once hyper hands the connection over. The session is
+/// the one tandem's server runs: the same engine, limits, timers,
+/// backpressure and extensions.
+///
+/// ```no_run
+/// use std::convert::Infallible;
+/// use http_body_util::Full;
+/// use hyper::body::{Bytes, Incoming};
+/// use hyper::{server::conn::http1, service::service_fn, Request, Response};
+/// use hyper_util::rt::TokioIo;
+/// use tandem::server::{SessionRegistry, WebSocketUpgrade};
+///
+/// // A hyper 1 service: WebSocket sessions at /echo, 404 elsewhere.
+/// async fn service(
+///     mut request: Request<Incoming>,
+///     sessions: SessionRegistry,
+/// ) -> Result<Response<Full<Bytes>>, Infallible> {
+///     if request.uri().path() != "/echo" {
+///         return Ok(Response::builder().status(404).body(Full::default()).unwrap());
+///     }
+///     Ok(match WebSocketUpgrade::from_request(&mut request) {
+///         Ok(upgrade) => upgrade.registry(&sessions).on_upgrade(tandem::demo::echo),
+///         Err(refusal) => refusal, // 426 or 400, saying why
+///     })
+/// }
+///
+/// # async fn run() -> std::io::Result<()> {
+/// // The sessions, for `sessions.shutdown_gracefully(deadline)` at the end.
+/// let sessions = SessionRegistry::new();
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// loop {
+///     let (stream, _) = listener.accept().await?;
+///     let sessions = sessions.clone();
+///     let service = service_fn(move |request| service(request, sessions.clone()));
+///     // `with_upgrades`: hyper hands the connection over after the 101.
+///     let connection = http1::Builder::new()
+///         .serve_connection(TokioIo::new(stream), service)
+///         .with_upgrades();
+///     tokio::spawn(connection);
+/// }
+/// # }
+/// ```
 pub struct WebSocketUpgrade {
     accept: String,
     request: UpgradeRequest,

@@ -1,7 +1,23 @@
-//! A URL's `user[:password]@`: the credentials it carries, percent-decoded.
-//! The native client sends a `ws://` URL's as `Authorization: Basic …`, and a
-//! proxy URL's as `Proxy-Authorization: Basic …` or SOCKS5 credentials;
+//! A URL's authority (`[user[:password]@]host[:port]`): the credentials
+//! it carries, percent-decoded, and its port. The native client sends a
+//! `ws://` URL's credentials as `Authorization: Basic …`, and a proxy URL's
+//! as `Proxy-Authorization: Basic …` or SOCKS5 credentials;
 //! [`Proxy::new`](crate::Proxy::new) reads them on every target.
+
+/// The port of `authority` (the text between `//` and the path), or
+/// `default` when it names none; an error for a port that is not a number
+/// up to 65535, which the http crate would take for no port.
+pub(crate) fn port(authority: &str, default: u16) -> Result<u16, &'static str> {
+    let host_and_port = authority.rsplit('@').next().unwrap_or_default();
+    // After an IPv6 address's `]`, if any.
+    let after_host = host_and_port.rsplit(']').next().unwrap_or_default();
+    match after_host.split_once(':') {
+        Some((_, port)) => port
+            .parse()
+            .map_err(|_| "the port is not a number from 0 to 65535"),
+        None => Ok(default),
+    }
+}
 
 /// A user name and password, as bytes: percent-decoding may give any.
 #[derive(Clone, PartialEq, Eq)]
@@ -90,6 +106,18 @@ pub(crate) fn percent_decode(text: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_port_is_the_one_written_or_the_default() {
+        assert_eq!(port("example.com", 80), Ok(80));
+        assert_eq!(port("example.com:8080", 80), Ok(8080));
+        assert_eq!(port("u:p@example.com", 443), Ok(443));
+        assert_eq!(port("u:p@example.com:1", 443), Ok(1));
+        assert_eq!(port("[::1]", 80), Ok(80));
+        assert_eq!(port("[::1]:9001", 80), Ok(9001));
+        assert!(port("example.com:http", 80).is_err());
+        assert!(port("example.com:65536", 80).is_err());
+    }
 
     #[test]
     fn user_info_is_percent_decoded() {
