@@ -86,9 +86,12 @@ fn parse_ranges(spec: &str) -> Option<Vec<RangeInclusive<usize>>> {
         .collect()
 }
 
+/// No keepalive pings: kosoku ends a case when its peer pings in the middle
+/// of it (see examples/autobahn/settings.rs).
 fn options() -> WebSocketOptions {
     WebSocketOptions {
         max_message_size: Some(MAX_MESSAGE_SIZE),
+        ping_period: None,
         ..WebSocketOptions::default()
     }
 }
