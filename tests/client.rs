@@ -37,10 +37,57 @@ async fn a_refusal_carries_its_status_and_body() {
     )
     .await
     {
-        Err(Error::HandshakeRefused { status, body }) => {
+        Err(Error::HandshakeRefused { status, body, .. }) => {
             assert_eq!(status, 404);
             assert!(body.contains("/nowhere"), "{body:?}");
         }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refusal_carries_the_servers_retry_after() {
+    use tandem::server::Admission;
+    let route = Route::new("/busy").before_upgrade(|_| async {
+        Admission::refuse(
+            http::Response::builder()
+                .status(503)
+                .header("retry-after", "7")
+                .body("busy")
+                .unwrap(),
+        )
+    });
+    let server = Server::new()
+        .web_socket(route, |_session: Session| async {})
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    match within(
+        "connect",
+        tandem::connect(&common::ws_url(&server, "/busy")),
+    )
+    .await
+    {
+        Err(Error::HandshakeRefused {
+            status: 503,
+            retry_after,
+            ..
+        }) => assert_eq!(retry_after, Some(Duration::from_secs(7))),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Without the header, there is nothing to wait for.
+    match within(
+        "connect",
+        tandem::connect(&common::ws_url(&server, "/nowhere")),
+    )
+    .await
+    {
+        Err(Error::HandshakeRefused {
+            status: 404,
+            retry_after: None,
+            ..
+        }) => {}
         other => panic!("expected a refusal, got {other:?}"),
     }
     server.shutdown().await;

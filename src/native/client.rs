@@ -144,7 +144,12 @@ where
     let (status, headers, mut rest) = read_response_head(&mut stream, early).await?;
     if status != 101 {
         let body = read_refusal_body(&mut stream, &headers, rest).await;
-        return Err(Error::HandshakeRefused { status, body });
+        let retry_after = handshake::retry_after(&headers);
+        return Err(Error::HandshakeRefused {
+            status,
+            body,
+            retry_after,
+        });
     }
     let protocol = handshake::check_response(status, &headers, key, &builder.protocols)?;
     // Not the URL, which may hold a password.
