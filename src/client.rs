@@ -253,8 +253,10 @@ impl ClientBuilder {
     /// Natively it fails with [`Error::InvalidUrl`] (the server's URL, or
     /// a proxy's from the environment), the proxy errors of
     /// [`proxy`](ClientBuilder::proxy), [`Error::Io`] when the
-    /// server cannot be reached or, for `wss://`, when the TLS handshake
-    /// fails (kind `InvalidData` for a certificate that does not verify), [`Error::HandshakeRefused`] with the status
+    /// server cannot be reached, when it hangs up before answering (kind
+    /// `UnexpectedEof`) or, for `wss://`, when the TLS handshake fails
+    /// (kind `InvalidData` for a certificate that does not verify),
+    /// [`Error::HandshakeRefused`] with the status (and `Retry-After`)
     /// when the server says no, or [`Error::Handshake`] when its answer
     /// breaks RFC 6455. In the browser, a connection that fails before
     /// opening fails with [`Error::Io`] of kind `ConnectionRefused`:

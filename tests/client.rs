@@ -122,8 +122,11 @@ async fn a_server_that_never_answers_the_handshake_times_out() {
 async fn a_server_that_hangs_up_during_the_handshake_is_an_error() {
     let (url, server) = hand_written_server(|stream, _key| async move { drop(stream) }).await;
     match within("connect", tandem::connect(&url)).await {
-        Err(Error::Handshake(reason)) => assert!(reason.contains("closed"), "{reason}"),
-        other => panic!("expected a handshake error, got {other:?}"),
+        Err(Error::Io(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+            assert!(e.to_string().contains("closed"), "{e}");
+        }
+        other => panic!("expected an I/O error, got {other:?}"),
     }
     within("the hand-written server", server).await.unwrap();
 }

@@ -263,9 +263,12 @@ async fn read_response_head(
             return Ok((head.status, head.headers, buf));
         }
         if stream.read_buf(&mut buf).await? == 0 {
-            return Err(Error::Handshake(
-                "the server closed the connection during the handshake".into(),
-            ));
+            // The transport ended, as a reset would: nothing the server
+            // said breaks RFC 6455, and trying again may well succeed.
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the server closed the connection during the handshake",
+            )));
         }
     }
 }
