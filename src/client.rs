@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::extensions::{ExtensionFactory, Extensions};
 use crate::options::WebSocketOptions;
 use crate::proxy::{Proxy, ProxyChoice};
+use crate::reconnect::{Reconnect, Reconnecting};
 use crate::session::Session;
 
 /// Connects to `url` (`ws://host[:port]/path`, or `wss://` for TLS) with
@@ -272,6 +273,35 @@ impl ClientBuilder {
     pub async fn connect(self) -> Result<Session, Error> {
         check_client_options(&self.options)?;
         crate::backend::connect(self).await
+    }
+
+    /// A stream of sessions that reconnects, with exponential backoff and
+    /// jitter, each time a session ends in a way that is retried (a server
+    /// restarting, the network dropping): Python's
+    /// `async for websocket in connect(...)`. Each attempt connects as
+    /// [`connect`](ClientBuilder::connect) would; to change the request
+    /// between attempts, use [`Reconnecting::new`](crate::reconnect::Reconnecting::new).
+    /// See [`reconnect`](crate::reconnect) for the policy's defaults and
+    /// what is final.
+    ///
+    /// ```no_run
+    /// # async fn run() {
+    /// use std::time::Duration;
+    /// use tandem::reconnect::Reconnect;
+    ///
+    /// let mut sessions = tandem::ClientBuilder::new("ws://127.0.0.1:8080/feed")
+    ///     .reconnect(Reconnect::default().max_delay(Duration::from_secs(10)));
+    /// while let Some(mut session) = sessions.next().await {
+    ///     while let Some(frame) = session.receive().await {
+    ///         println!("{:?}", frame.read_text());
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn reconnect(self, policy: Reconnect) -> Reconnecting {
+        Reconnecting::new(policy, move |_previous: Option<&Error>| {
+            self.clone().connect()
+        })
     }
 }
 

@@ -56,7 +56,9 @@ pub enum Error {
         /// How long the server asked the client to wait before trying
         /// again: its `Retry-After` header in seconds (RFC 9110 §10.2.3),
         /// commonly sent with 503 and 429. `None` without one, or with the
-        /// HTTP-date form, which is not read.
+        /// HTTP-date form, which is not read. A
+        /// [`Reconnecting`](crate::reconnect::Reconnecting) client waits at
+        /// least this long.
         retry_after: Option<std::time::Duration>,
     },
     /// The proxy wants credentials, or did not accept the ones sent: an

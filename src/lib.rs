@@ -61,6 +61,7 @@ mod link;
 mod options;
 pub mod protocol;
 mod proxy;
+pub mod reconnect;
 mod session;
 mod user_info;
 
@@ -78,6 +79,7 @@ cfg_if::cfg_if! {
     }
 }
 
+pub use backend::MaybeSend;
 pub use client::{connect, ClientBuilder};
 pub use close::{CloseCode, CloseReason};
 pub use error::Error;
