@@ -75,6 +75,32 @@ fn scripted(steps: &[Step]) -> Scripted {
     }
 }
 
+/// A server at `path` whose `before_upgrade` hook answers the upgrade
+/// requests, counted from 0, with `admit`, and then runs the echo demo;
+/// with the number of requests.
+fn hooked(
+    path: &str,
+    admit: impl Fn(usize) -> Admission + Send + Sync + 'static,
+) -> (TestServer, Arc<AtomicUsize>) {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let count = asked.clone();
+    let route = Route::new(path).before_upgrade(move |_| {
+        let admission = admit(count.fetch_add(1, Ordering::SeqCst));
+        async move { admission }
+    });
+    let server = TestServer::new(Server::new().web_socket(route, tandem::demo::echo));
+    (server, asked)
+}
+
+/// A refusal with `status`, and `Retry-After` if given.
+fn refusal(status: u16, retry_after: Option<&str>) -> Admission {
+    let mut response = http::Response::builder().status(status);
+    if let Some(seconds) = retry_after {
+        response = response.header("retry-after", seconds);
+    }
+    Admission::refuse(response.body("no").unwrap())
+}
+
 /// Sessions on `server`'s `path`, connected in memory.
 fn in_memory(server: &TestServer, path: &str, policy: Reconnect) -> Reconnecting {
     let (server, path) = (server.clone(), path.to_owned());
@@ -164,20 +190,7 @@ async fn without_jitter_the_delays_are_exactly_the_backoff() {
 #[tokio::test(start_paused = true)]
 async fn a_refusal_ends_the_stream_without_a_retry() {
     watchdog(Duration::from_secs(60));
-    let asked = Arc::new(AtomicUsize::new(0));
-    let count = asked.clone();
-    let route = Route::new("/private").before_upgrade(move |_| {
-        count.fetch_add(1, Ordering::SeqCst);
-        async {
-            Admission::refuse(
-                http::Response::builder()
-                    .status(403)
-                    .body("not you")
-                    .unwrap(),
-            )
-        }
-    });
-    let server = TestServer::new(Server::new().web_socket(route, tandem::demo::echo));
+    let (server, asked) = hooked("/private", |_| refusal(403, None));
     let mut sessions = in_memory(&server, "/private", fast());
     let started = Instant::now();
     // Bounded in virtual time: retrying would go on for ever.
@@ -280,25 +293,10 @@ async fn the_backoff_starts_again_after_a_session_that_lived_long_enough() {
 #[tokio::test(start_paused = true)]
 async fn a_servers_retry_after_is_waited_out() {
     watchdog(Duration::from_secs(60));
-    let asked = Arc::new(AtomicUsize::new(0));
-    let count = asked.clone();
-    let route = Route::new("/busy").before_upgrade(move |_| {
-        let first = count.fetch_add(1, Ordering::SeqCst) == 0;
-        async move {
-            if first {
-                Admission::refuse(
-                    http::Response::builder()
-                        .status(503)
-                        .header("retry-after", "5")
-                        .body("busy")
-                        .unwrap(),
-                )
-            } else {
-                Admission::accept()
-            }
-        }
+    let (server, asked) = hooked("/busy", |asked| match asked {
+        0 => refusal(503, Some("5")),
+        _ => Admission::accept(),
     });
-    let server = TestServer::new(Server::new().web_socket(route, tandem::demo::echo));
     let mut sessions = in_memory(&server, "/busy", fast());
     assert_eq!(millis(&run(&mut sessions).await), [5000]);
     assert_eq!(asked.load(Ordering::SeqCst), 2);
