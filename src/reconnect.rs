@@ -532,7 +532,7 @@ impl Reconnecting {
     /// Sessions from `connect`, which runs before each attempt and is told
     /// why the previous try ended (`None` before the first): it may change
     /// the URL, a header or a token each time, or connect some other way
-    /// (a [`TestServer`](crate::testing::TestServer) natively).
+    /// (natively, over a `tandem::testing::TestServer`).
     ///
     /// ```no_run
     /// # async fn run() {
