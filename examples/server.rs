@@ -12,7 +12,7 @@
 //! Every route negotiates permessage-deflate with clients that offer it
 //! (browsers do), in its default configuration.
 //!
-//! Five more routes serve the browser tests (`scripts/test-browser.sh`):
+//! Six more routes serve the browser tests (`scripts/test-browser.sh`):
 //! `/echo-any` sends every message back as it came (text or binary),
 //! `/echo-extensions` does the same after a first text message listing the
 //! extensions the server agreed on (as a `Sec-WebSocket-Extensions` value),
@@ -22,7 +22,10 @@
 //! the session at once in one of the ways a server's session can end:
 //! `code` (closes with 4002 "server closed"), `error` (the handler returns
 //! an error), `panic` (the handler panics) or `terminate` (the connection
-//! is dropped without a Close).
+//! is dropped without a Close), and `/flaky?id=ID&fail=N&then=CODE`, for
+//! clients that reconnect, closes the first `N` sessions of each `ID` at
+//! once with 1013 "try again later", then closes with `CODE` if given, or
+//! else sends every message back as it came.
 // A native program: on wasm32 it builds as an empty stub, so that
 // `cargo clippy --target wasm32-unknown-unknown --all-targets` passes.
 #![cfg_attr(target_arch = "wasm32", no_main)]
@@ -77,6 +80,7 @@ async fn main() {
     let log_any = CloseLog::default();
     let (log_proto, log_closed) = (log_any.clone(), log_any.clone());
     let log_extensions = log_any.clone();
+    let tries = Tries::default();
     let server = if any_origin {
         Server::new().allow_any_origin()
     } else {
@@ -108,6 +112,7 @@ async fn main() {
             closed(session, log_closed.clone())
         })
         .web_socket("/end", end)
+        .web_socket("/flaky", move |session| flaky(session, tries.clone()))
         .static_files("/pkg", pkg)
         .static_files("/", www)
         .bind(addr.as_str())
@@ -169,6 +174,44 @@ async fn end(session: Session) -> Result<(), String> {
     }
     session.close_reason().await;
     Ok(())
+}
+
+/// How many `/flaky?id=ID` sessions each ID has opened.
+#[derive(Clone, Default)]
+struct Tries(Arc<Mutex<HashMap<String, u32>>>);
+
+/// Closes with 1013 the first `?fail=` sessions of `?id=`, then with
+/// `?then=` if given, or else echoes (see the module doc).
+async fn flaky(mut session: Session, tries: Tries) {
+    let param = |name| {
+        session
+            .request()
+            .and_then(|r| r.query_param(name))
+            .map(|value| value.into_owned())
+    };
+    let (id, fail, then) = (param("id"), param("fail"), param("then"));
+    let fail: u32 = fail.and_then(|n| n.parse().ok()).unwrap_or(0);
+    let then: Option<u16> = then.and_then(|code| code.parse().ok());
+    let tried = {
+        let mut tries = tries.0.lock().unwrap_or_else(|e| e.into_inner());
+        let tried = tries.entry(id.unwrap_or_default()).or_default();
+        *tried += 1;
+        *tried
+    };
+    let close = match then {
+        _ if tried <= fail => CloseReason::new(CloseCode::TryAgainLater, "try again later"),
+        Some(code) => CloseReason::new(code, "flaky: then"),
+        None => {
+            while let Some(frame) = session.receive().await {
+                if session.send(frame).await.is_err() {
+                    break;
+                }
+            }
+            return;
+        }
+    };
+    let _ = session.close(close).await;
+    session.close_reason().await;
 }
 
 /// Answers with the close reason recorded for `?id=` (waiting up to 5 s for

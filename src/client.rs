@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::extensions::{ExtensionFactory, Extensions};
 use crate::options::WebSocketOptions;
 use crate::proxy::{Proxy, ProxyChoice};
+use crate::reconnect::{Reconnect, Reconnecting};
 use crate::session::Session;
 
 /// Connects to `url` (`ws://host[:port]/path`, or `wss://` for TLS) with
@@ -253,8 +254,10 @@ impl ClientBuilder {
     /// Natively it fails with [`Error::InvalidUrl`] (the server's URL, or
     /// a proxy's from the environment), the proxy errors of
     /// [`proxy`](ClientBuilder::proxy), [`Error::Io`] when the
-    /// server cannot be reached or, for `wss://`, when the TLS handshake
-    /// fails (kind `InvalidData` for a certificate that does not verify), [`Error::HandshakeRefused`] with the status
+    /// server cannot be reached, when it hangs up before answering (kind
+    /// `UnexpectedEof`) or, for `wss://`, when the TLS handshake fails
+    /// (kind `InvalidData` for a certificate that does not verify),
+    /// [`Error::HandshakeRefused`] with the status (and `Retry-After`)
     /// when the server says no, or [`Error::Handshake`] when its answer
     /// breaks RFC 6455. In the browser, a connection that fails before
     /// opening fails with [`Error::Io`] of kind `ConnectionRefused`:
@@ -270,6 +273,35 @@ impl ClientBuilder {
     pub async fn connect(self) -> Result<Session, Error> {
         check_client_options(&self.options)?;
         crate::backend::connect(self).await
+    }
+
+    /// A stream of sessions that reconnects, with exponential backoff and
+    /// jitter, each time a session ends in a way that is retried (a server
+    /// restarting, the network dropping): Python's
+    /// `async for websocket in connect(...)`. Each attempt connects as
+    /// [`connect`](ClientBuilder::connect) would; to change the request
+    /// between attempts, use [`Reconnecting::new`](crate::reconnect::Reconnecting::new).
+    /// See [`reconnect`](crate::reconnect) for the policy's defaults and
+    /// what is final.
+    ///
+    /// ```no_run
+    /// # async fn run() {
+    /// use std::time::Duration;
+    /// use tandem::reconnect::Reconnect;
+    ///
+    /// let mut sessions = tandem::ClientBuilder::new("ws://127.0.0.1:8080/feed")
+    ///     .reconnect(Reconnect::default().max_delay(Duration::from_secs(10)));
+    /// while let Some(mut session) = sessions.next().await {
+    ///     while let Some(frame) = session.receive().await {
+    ///         println!("{:?}", frame.read_text());
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn reconnect(self, policy: Reconnect) -> Reconnecting {
+        Reconnecting::new(policy, move |_previous: Option<&Error>| {
+            self.clone().connect()
+        })
     }
 }
 

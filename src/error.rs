@@ -53,6 +53,13 @@ pub enum Error {
         status: u16,
         /// The response body, as text, cut to 1 KiB.
         body: String,
+        /// How long the server asked the client to wait before trying
+        /// again: its `Retry-After` header in seconds (RFC 9110 §10.2.3),
+        /// commonly sent with 503 and 429. `None` without one, or with the
+        /// HTTP-date form, which is not read. A
+        /// [`Reconnecting`](crate::reconnect::Reconnecting) client waits at
+        /// least this long.
+        retry_after: Option<std::time::Duration>,
     },
     /// The proxy wants credentials, or did not accept the ones sent: an
     /// HTTP proxy answered `CONNECT` with 407, or a SOCKS5 proxy refused

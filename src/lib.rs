@@ -62,6 +62,7 @@ mod link;
 mod options;
 pub mod protocol;
 mod proxy;
+pub mod reconnect;
 mod session;
 
 cfg_if::cfg_if! {
@@ -79,6 +80,7 @@ cfg_if::cfg_if! {
     }
 }
 
+pub use backend::MaybeSend;
 pub use client::{connect, ClientBuilder};
 pub use close::{CloseCode, CloseReason};
 pub use error::Error;

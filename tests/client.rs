@@ -46,12 +46,59 @@ async fn urls_that_cannot_be_used_are_refused() {
 async fn a_refusal_carries_its_status_and_body() {
     let server = TestServer::new(Server::new());
     match within("connect", server.connect("/nowhere")).await {
-        Err(Error::HandshakeRefused { status, body }) => {
+        Err(Error::HandshakeRefused { status, body, .. }) => {
             assert_eq!(status, 404);
             assert!(body.contains("/nowhere"), "{body:?}");
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_refusal_carries_the_servers_retry_after() {
+    use tandem::server::Admission;
+    let route = Route::new("/busy").before_upgrade(|_| async {
+        Admission::refuse(
+            http::Response::builder()
+                .status(503)
+                .header("retry-after", "7")
+                .body("busy")
+                .unwrap(),
+        )
+    });
+    let server = Server::new()
+        .web_socket(route, |_session: Session| async {})
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    match within(
+        "connect",
+        tandem::connect(&common::ws_url(&server, "/busy")),
+    )
+    .await
+    {
+        Err(Error::HandshakeRefused {
+            status: 503,
+            retry_after,
+            ..
+        }) => assert_eq!(retry_after, Some(Duration::from_secs(7))),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Without the header, there is nothing to wait for.
+    match within(
+        "connect",
+        tandem::connect(&common::ws_url(&server, "/nowhere")),
+    )
+    .await
+    {
+        Err(Error::HandshakeRefused {
+            status: 404,
+            retry_after: None,
+            ..
+        }) => {}
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -83,8 +130,11 @@ async fn a_server_that_never_answers_the_handshake_times_out() {
 async fn a_server_that_hangs_up_during_the_handshake_is_an_error() {
     let (url, server) = hand_written_server(|stream, _key| async move { drop(stream) }).await;
     match within("connect", tandem::connect(&url)).await {
-        Err(Error::Handshake(reason)) => assert!(reason.contains("closed"), "{reason}"),
-        other => panic!("expected a handshake error, got {other:?}"),
+        Err(Error::Io(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+            assert!(e.to_string().contains("closed"), "{e}");
+        }
+        other => panic!("expected an I/O error, got {other:?}"),
     }
     within("the hand-written server", server).await.unwrap();
 }

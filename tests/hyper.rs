@@ -127,7 +127,9 @@ async fn a_graceful_shutdown_through_the_registry_closes_sessions_with_1001() {
 
     // Upgrades after it are refused, with a hint to come back.
     match within("connect", tandem::connect(&format!("ws://{addr}/echo"))).await {
-        Err(Error::HandshakeRefused { status: 503, body }) => {
+        Err(Error::HandshakeRefused {
+            status: 503, body, ..
+        }) => {
             assert!(body.contains("shutting down"), "{body:?}")
         }
         other => panic!("expected a 503 during the shutdown, got {other:?}"),

@@ -190,7 +190,7 @@ async fn the_servers_answer_in_the_same_write_as_the_200_is_not_lost() {
     )
     .await;
     match result {
-        Err(Error::HandshakeRefused { status, body }) => {
+        Err(Error::HandshakeRefused { status, body, .. }) => {
             assert_eq!((status, body.as_str()), (404, "no route!"));
         }
         other => panic!("expected the server's 404, got {other:?}"),

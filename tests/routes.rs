@@ -82,7 +82,9 @@ async fn a_hook_refuses_with_its_own_response_and_admits_the_right_token() {
             builder = builder.header("Authorization", value);
         }
         match within("connect", builder.connect()).await {
-            Err(Error::HandshakeRefused { status: 401, body }) => {
+            Err(Error::HandshakeRefused {
+                status: 401, body, ..
+            }) => {
                 assert_eq!(body, "a bearer token is required")
             }
             other => panic!("with {header:?}: expected a 401 refusal, got {other:?}"),
@@ -184,7 +186,9 @@ async fn a_hook_chooses_the_subprotocol_from_the_request() {
     )
     .await
     {
-        Err(Error::HandshakeRefused { status: 400, body }) => {
+        Err(Error::HandshakeRefused {
+            status: 400, body, ..
+        }) => {
             assert!(
                 body.contains("chat.v9"),
                 "the body names the choice: {body:?}"

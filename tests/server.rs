@@ -196,7 +196,9 @@ async fn subprotocols_are_chosen_per_route_in_the_servers_order() {
             builder = builder.protocol(*protocol);
         }
         match connect_with(&server, builder).await {
-            Err(Error::HandshakeRefused { status: 400, body }) => {
+            Err(Error::HandshakeRefused {
+                status: 400, body, ..
+            }) => {
                 assert!(
                     body.contains("chat"),
                     "the body names the route's protocols: {body:?}"

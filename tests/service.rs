@@ -91,7 +91,7 @@ async fn connect(url: &str) -> Session {
 
 async fn refusal(url: &str) -> (u16, String) {
     match within("connect", tandem::connect(url)).await {
-        Err(Error::HandshakeRefused { status, body }) => (status, body),
+        Err(Error::HandshakeRefused { status, body, .. }) => (status, body),
         other => panic!("{url}: expected a refusal, got {other:?}"),
     }
 }

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use tandem::reconnect::{Ended, Reconnect, Reconnecting};
 use tandem::{
     ClientBuilder, CloseCode, CloseReason, Error, Frame, FrameType, Session, WebSocketOptions,
 };
@@ -624,4 +625,80 @@ async fn terminate_ends_the_page_session_at_once_and_closes_the_socket() {
     // ...and the browser closed the socket, with no code (a page cannot
     // drop a connection without a Close).
     assert_eq!(server_saw(&id).await, "1005");
+}
+
+/// A policy with waits of tens of milliseconds, for the tests.
+fn quick() -> Reconnect {
+    Reconnect::new()
+        .initial_delay(Duration::from_millis(20))
+        .max_delay(Duration::from_millis(100))
+}
+
+/// Reads each session of `sessions` to its end; on session number
+/// `serve_at` (from 0), first sends "hello", expects it back and closes
+/// with 1000. Returns each session's close code.
+async fn close_codes(sessions: &mut Reconnecting, serve_at: usize) -> Vec<CloseCode> {
+    let mut codes = Vec::new();
+    within(20, "the reconnecting sessions", async {
+        while let Some(mut session) = sessions.next().await {
+            if codes.len() == serve_at {
+                session.send("hello").await.unwrap();
+                assert_eq!(next_text(&mut session).await, "hello");
+                session.close(CloseReason::normal()).await.unwrap();
+            }
+            drain(&mut session).await;
+            codes.push(session.close_reason().await.code);
+        }
+    })
+    .await;
+    codes
+}
+
+#[wasm_bindgen_test]
+async fn a_page_reconnects_after_try_again_later_until_the_server_serves() {
+    let id = unique_id("flaky");
+    let mut sessions =
+        ClientBuilder::new(url(&format!("/flaky?id={id}&fail=2"))).reconnect(quick());
+    let codes = close_codes(&mut sessions, 2).await;
+    use CloseCode::{Normal, TryAgainLater};
+    assert_eq!(codes, [TryAgainLater, TryAgainLater, Normal]);
+    // The page's own 1000 is final.
+    match sessions.ended() {
+        Some(Ended::Final(error)) => assert_eq!(error.close_code(), Some(Normal), "{error}"),
+        other => panic!("expected a final end, got {other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_page_stops_reconnecting_at_a_policy_violation() {
+    let id = unique_id("flaky");
+    let mut sessions =
+        ClientBuilder::new(url(&format!("/flaky?id={id}&fail=1&then=1008"))).reconnect(quick());
+    let codes = close_codes(&mut sessions, usize::MAX).await;
+    assert_eq!(codes, [CloseCode::TryAgainLater, CloseCode::ViolatedPolicy]);
+    match sessions.ended() {
+        Some(Ended::Final(error)) => {
+            assert_eq!(
+                error.close_code(),
+                Some(CloseCode::ViolatedPolicy),
+                "{error}"
+            )
+        }
+        other => panic!("expected a final end, got {other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_page_retries_a_refused_upgrade_until_max_attempts() {
+    // The browser reports no status: a 404 is a refused connection, retried.
+    let mut sessions = ClientBuilder::new(url("/nowhere")).reconnect(quick().max_attempts(Some(2)));
+    let next = within(20, "the retries", sessions.next()).await;
+    assert!(next.is_none());
+    match sessions.ended() {
+        Some(Ended::GaveUp {
+            retries: 2,
+            last: Error::Io(e),
+        }) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}"),
+        other => panic!("expected to give up after 2 retries, got {other:?}"),
+    }
 }

@@ -144,7 +144,12 @@ where
     let (status, headers, mut rest) = read_response_head(&mut stream, early).await?;
     if status != 101 {
         let body = read_refusal_body(&mut stream, &headers, rest).await;
-        return Err(Error::HandshakeRefused { status, body });
+        let retry_after = handshake::retry_after(&headers);
+        return Err(Error::HandshakeRefused {
+            status,
+            body,
+            retry_after,
+        });
     }
     let protocol = handshake::check_response(status, &headers, key, &builder.protocols)?;
     // Not the URL, which may hold a password.
@@ -259,9 +264,12 @@ async fn read_response_head(
             return Ok((head.status, head.headers, buf));
         }
         if stream.read_buf(&mut buf).await? == 0 {
-            return Err(Error::Handshake(
-                "the server closed the connection during the handshake".into(),
-            ));
+            // The transport ended, as a reset would: nothing the server
+            // said breaks RFC 6455, and trying again may well succeed.
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the server closed the connection during the handshake",
+            )));
         }
     }
 }

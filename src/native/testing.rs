@@ -101,6 +101,7 @@ impl TestServer {
             .map_err(|why| Error::HandshakeRefused {
                 status: 503,
                 body: why.to_owned(),
+                retry_after: None,
             })?;
         tokio::spawn(serve);
         crate::backend::connect_over(ours, client).await

@@ -318,6 +318,7 @@ pub fn check_response(
         return Err(Error::HandshakeRefused {
             status,
             body: String::new(),
+            retry_after: retry_after(headers),
         });
     }
     if !header_has_token(headers, header::UPGRADE, "websocket") {
@@ -400,6 +401,29 @@ pub struct ResponseHead {
     pub headers: HeaderMap,
     /// The length of the head in bytes, with its final empty line.
     pub len: usize,
+}
+
+/// A response's `Retry-After` in delay-seconds (RFC 9110 §10.2.3); `None`
+/// without one, or for the HTTP-date form, which needs a wall clock.
+///
+/// ```
+/// use std::time::Duration;
+/// use http::{HeaderMap, HeaderValue};
+/// use tandem::protocol::handshake::retry_after;
+///
+/// let mut headers = HeaderMap::new();
+/// assert_eq!(retry_after(&headers), None);
+/// headers.insert("retry-after", HeaderValue::from_static("120"));
+/// assert_eq!(retry_after(&headers), Some(Duration::from_secs(120)));
+/// headers.insert("retry-after", HeaderValue::from_static("Fri, 31 Dec 1999 23:59:59 GMT"));
+/// assert_eq!(retry_after(&headers), None);
+/// ```
+pub fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
+    let seconds = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    seconds
+        .parse::<u64>()
+        .ok()
+        .map(std::time::Duration::from_secs)
 }
 
 fn header_map(parsed: &[httparse::Header<'_>]) -> HeaderMap {

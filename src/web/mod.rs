@@ -8,7 +8,8 @@
 //! - [`client`]: opens the `WebSocket` for the shared `ClientBuilder`.
 //! - [`driver`]: the event handlers, the outgoing driver and the close-code
 //!   mapping (scripts may only send 1000 and 3000–4999).
-//! - [`timer`]: a `setTimeout` sleep, for backpressure and the connect timeout.
+//! - [`timer`]: a `setTimeout` sleep, for backpressure, the connect timeout
+//!   and the waits between reconnection attempts, and the clock they use.
 //!
 //! What differs from the native backend, and why:
 //!
@@ -41,7 +42,26 @@ pub(crate) mod driver;
 pub(crate) mod timer;
 
 pub(crate) use client::connect;
-pub(crate) use timer::sleep;
+pub(crate) use timer::{sleep, Instant};
+
+/// A uniformly random fraction in `[0, 1)`, for jitter: JavaScript's
+/// `Math.random()` (no seed to find, no `getrandom` backend to pick).
+pub(crate) fn random_fraction() -> f64 {
+    js_sys::Math::random()
+}
+
+/// Nothing, in the browser: everything runs on one thread there, and the
+/// browser's handles are not `Send`. Natively it is `Send`, for tokio to
+/// move tandem's futures between threads. Every type implements it; user
+/// code never names it.
+///
+/// ```
+/// fn natively_send<T: tandem::MaybeSend>(_: T) {}
+/// natively_send(std::sync::Arc::new(1));
+/// ```
+pub trait MaybeSend {}
+
+impl<T: ?Sized> MaybeSend for T {}
 
 use crate::error::Error;
 use crate::frame::{Frame, FrameType};

@@ -1,4 +1,5 @@
-//! A sleep on the global `setTimeout`, in a window or a worker alike.
+//! A sleep on the global `setTimeout`, in a window or a worker alike, and
+//! the clock to measure waits with.
 
 use std::time::Duration;
 
@@ -25,4 +26,26 @@ pub(crate) async fn sleep(duration: Duration) {
     });
     // setTimeout never rejects this promise.
     let _ = JsFuture::from(promise).await;
+}
+
+/// A point in time, in milliseconds of `Date.now()`: `std::time::Instant`
+/// panics on wasm32-unknown-unknown, which has no clock of its own.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Instant(f64);
+
+impl Instant {
+    /// Now.
+    pub(crate) fn now() -> Self {
+        Self(js_sys::Date::now())
+    }
+
+    /// How long ago this was; zero if the wall clock went back since.
+    pub(crate) fn elapsed(&self) -> Duration {
+        let millis = js_sys::Date::now() - self.0;
+        if millis > 0.0 {
+            Duration::from_secs_f64(millis / 1000.0)
+        } else {
+            Duration::ZERO
+        }
+    }
 }
