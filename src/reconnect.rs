@@ -573,9 +573,9 @@ impl Reconnecting {
     /// retrying failed attempts the same way.
     ///
     /// To stop on the client's side, stop calling, or close the session
-    /// with 1000 (dropping every handle of it does that); to get a new
-    /// session at once, [`terminate`](crate::Session::terminate) it (1006,
-    /// retried).
+    /// with 1000 (dropping every handle of it does that); to drop it
+    /// without a close handshake and get a new one after the backoff,
+    /// [`terminate`](crate::Session::terminate) it (1006, retried).
     ///
     /// **Cancel safety**: dropping the future loses no session. Dropped
     /// while it waits, the next call waits only what is left; dropped
