@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+pub mod members;
 pub mod proxy;
 #[cfg(feature = "tls")]
 pub mod tls;
