@@ -12,6 +12,8 @@
 
 pub mod members;
 pub mod proxy;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "tls")]
 pub mod tls;
 
