@@ -13,7 +13,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 
 use common::members::Members;
-use common::redis::RedisServer;
+use common::redis::{RedisServer, ReplyCutter};
 use common::{next_text, within};
 use tandem::rooms::{Backplane, Envelope, MessageId, RedisBackplane, Rooms};
 use tandem::{Error, Frame};
@@ -287,6 +287,25 @@ async fn a_redis_restart_loses_nothing_and_publishes_wait_then_fail() {
     // And a reader that comes later finds the same log.
     let mut later = patient.subscribe("r", None);
     assert_eq!(texts(&mut later, 5).await, ["m1", "m2", "m3", "m4", "m5"]);
+}
+
+#[tokio::test]
+async fn a_publish_whose_reply_was_lost_is_stored_once() {
+    let redis = RedisServer::start().await;
+    let cutter = ReplyCutter::start(&redis).await;
+    let backplane = RedisBackplane::builder(cutter.url())
+        .connect()
+        .await
+        .unwrap();
+    // Redis has the publish script from now on: the reply cut next is the
+    // script's.
+    backplane.publish("warm-up", Frame::text("")).await.unwrap();
+    cutter.cut_next_reply();
+    // Stored, then its reply lost with the connection: published again on a
+    // new one, it must come back with the first attempt's id.
+    let id = backplane.publish("r", Frame::text("once")).await.unwrap();
+    assert_eq!(redis.cli(&["XLEN", "tandem:room:r"]), "1");
+    assert_eq!(backplane.head("r").await.unwrap(), Some(id));
 }
 
 #[tokio::test]

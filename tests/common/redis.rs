@@ -114,3 +114,70 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+/// A TCP relay in front of a Redis that can lose one reply: the next
+/// bytes Redis sends after [`cut_next_reply`](ReplyCutter::cut_next_reply)
+/// are dropped along with the connection, as when Redis goes away between
+/// doing a command and answering it.
+pub struct ReplyCutter {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    relay: tokio::task::JoinHandle<()>,
+}
+
+impl ReplyCutter {
+    pub async fn start(redis: &RedisServer) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let upstream_port = redis.port;
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cutting = cut.clone();
+        let relay = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream_port)).await else {
+                    continue;
+                };
+                let cut = cutting.clone();
+                tokio::spawn(async move {
+                    let (mut from_client, mut to_client) = client.into_split();
+                    let (mut from_redis, mut to_redis) = upstream.into_split();
+                    let requests = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut from_client, &mut to_redis).await;
+                    });
+                    let mut buffer = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match from_redis.read(&mut buffer).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if cut.swap(false, Ordering::SeqCst) {
+                            break;
+                        }
+                        if to_client.write_all(&buffer[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    requests.abort();
+                });
+            }
+        });
+        Self { port, cut, relay }
+    }
+
+    /// The URL of the relay.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Drops the next reply, and its connection.
+    pub fn cut_next_reply(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for ReplyCutter {
+    fn drop(&mut self) {
+        self.relay.abort();
+    }
+}
