@@ -89,13 +89,25 @@ return id
 ///     .await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisBackplaneBuilder {
     url: String,
     history: usize,
     max_age: Option<Duration>,
     key_prefix: String,
     publish_timeout: Duration,
+}
+
+impl fmt::Debug for RedisBackplaneBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the URL: it may hold a password.
+        f.debug_struct("RedisBackplaneBuilder")
+            .field("history", &self.history)
+            .field("max_age", &self.max_age)
+            .field("key_prefix", &self.key_prefix)
+            .field("publish_timeout", &self.publish_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RedisBackplaneBuilder {
@@ -168,7 +180,7 @@ impl RedisBackplaneBuilder {
     /// ```
     pub async fn connect(self) -> Result<RedisBackplane, Error> {
         let client = Client::open(self.url.as_str())
-            .map_err(|e| Error::Backplane(format!("not a redis URL ({}): {e}", self.url)))?;
+            .map_err(|e| Error::Backplane(format!("not a redis URL: {e}")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(self.publish_timeout))
