@@ -1,4 +1,4 @@
-# Shared set-up for scripts/demo.sh, scripts/test-browser.sh,
+# Shared set-up for scripts/test.sh, scripts/demo.sh, scripts/test-browser.sh,
 # scripts/test-page.sh and scripts/check-wasm-size.sh. Source it from the
 # repository root:
 #
@@ -101,6 +101,18 @@ setup_chromedriver() {
     if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
         setup_log "installing chromium and chromium-driver"
         apt_install chromium chromium-driver
+    fi
+}
+
+# Debian's redis-server (and redis-cli, from redis-tools), for the tests of
+# the Redis backplane (tests/redis_backplane.rs). Each test starts a private
+# instance of its own on a free port of 127.0.0.1 with its data in a
+# temporary folder, and kills it by its process handle; none of them uses
+# the service that the package may start on 6379.
+setup_redis() {
+    if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+        setup_log "installing redis-server"
+        apt_install redis-server
     fi
 }
 

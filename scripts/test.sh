@@ -4,7 +4,9 @@
 #   scripts/test.sh
 #
 # 1. toolchain pieces: rustfmt, clippy, the wasm32 target (rustup; skipped
-#    when present);
+#    when present); Debian's redis-server for the Redis backplane's tests
+#    (scripts/setup.sh; each test starts and kills a private instance on a
+#    free port of 127.0.0.1);
 # 2. formatting and lints on both targets (`cargo fmt --check`,
 #    `cargo clippy --workspace --all-targets -D warnings`, native and
 #    wasm32: tandem and www/bindings, the browser package's crate, which is
@@ -28,8 +30,9 @@
 #    tests/page/types-check.ts);
 # 9. the size budget of the browser package (scripts/check-wasm-size.sh).
 #
-# The native cargo steps run with the cargo features axum and socks, so that
-# the axum extractor and the SOCKS5 proxies are linted, built and tested too,
+# The native cargo steps run with the cargo features axum, socks and redis,
+# so that the axum extractor, the SOCKS5 proxies and the Redis backplane are
+# linted, built and tested too,
 # and one set of features is built per profile (scripts/autobahn.sh builds
 # with it as well). The library with the default features alone is linted on
 # its own: code that only those features use would go unnoticed otherwise.
@@ -39,7 +42,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FEATURES=(--features axum,socks)
+FEATURES=(--features axum,socks,redis)
 
 # The native client honours the proxy variables by default: the tests'
 # clients reach 127.0.0.1 directly, while cargo and pip still use a proxy
@@ -93,6 +96,9 @@ command -v rustup >/dev/null || { echo "rustup is required" >&2; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+SETUP_TAG=test
+. scripts/setup.sh
+setup_redis
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

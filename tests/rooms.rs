@@ -4,41 +4,10 @@
 
 mod common;
 
-use tokio::sync::mpsc;
-
-use common::{next_text, within};
+use common::members::Members;
+use common::next_text;
 use tandem::rooms::{LocalBackplane, Rooms};
-use tandem::server::Server;
-use tandem::testing::TestServer;
-use tandem::{Error, Frame, Outgoing, Session};
-
-/// A server whose handler hands each session's outgoing side to the test,
-/// which puts it in rooms; the handler reads until the session ends.
-struct Members {
-    server: TestServer,
-    handed: mpsc::UnboundedReceiver<Outgoing>,
-}
-
-impl Members {
-    fn new() -> Self {
-        let (tx, handed) = mpsc::unbounded_channel();
-        let server = TestServer::new(Server::new().web_socket(
-            "/member",
-            move |mut session: Session| {
-                let _ = tx.send(session.outgoing());
-                async move { while session.receive().await.is_some() {} }
-            },
-        ));
-        Self { server, handed }
-    }
-
-    /// A client session, and the server side's outgoing handle of it.
-    async fn connect(&mut self) -> (Session, Outgoing) {
-        let client = self.server.connect("/member").await.unwrap();
-        let outgoing = within("the handler", self.handed.recv()).await.unwrap();
-        (client, outgoing)
-    }
-}
+use tandem::{Error, Frame};
 
 #[tokio::test]
 async fn members_get_the_messages_of_their_rooms_in_publish_order() {

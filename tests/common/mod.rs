@@ -10,7 +10,10 @@
 
 #![allow(dead_code)]
 
+pub mod members;
 pub mod proxy;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "tls")]
 pub mod tls;
 

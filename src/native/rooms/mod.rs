@@ -8,7 +8,9 @@
 //! once, and fans each message out to its members through a [`Hub`] (one
 //! encoding shared by them all, the hub's [`SlowMemberPolicy`] for the
 //! slow ones). With [`LocalBackplane`] (the default) the log is in this
-//! process; a shared backplane makes one room of many processes.
+//! process; a shared backplane makes one room of many processes:
+//! `RedisBackplane` (cargo feature `redis`) keeps each room in a Redis
+//! stream.
 //!
 //! A member that reconnects with the id of the last message it saw joins
 //! with [`join_after`](Rooms::join_after): it gets the messages it missed
@@ -31,6 +33,8 @@
 
 mod backplane;
 mod local;
+#[cfg(feature = "redis")]
+mod redis;
 mod room;
 
 use std::collections::HashMap;
@@ -40,6 +44,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures::channel::oneshot;
 use tokio::sync::mpsc;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisBackplane, RedisBackplaneBuilder};
 pub use backplane::{Backplane, Envelope, History, MessageId};
 pub use local::LocalBackplane;
 
