@@ -1,5 +1,5 @@
 # Shared set-up for scripts/demo.sh, scripts/test-browser.sh,
-# scripts/test-page.sh and scripts/check-wasm-size.sh. Source it from the
+# scripts/test-page.sh, scripts/test-proxies.sh and scripts/check-wasm-size.sh. Source it from the
 # repository root:
 #
 #   SETUP_TAG=demo
@@ -101,6 +101,16 @@ setup_chromedriver() {
     if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
         setup_log "installing chromium and chromium-driver"
         apt_install chromium chromium-driver
+    fi
+}
+
+# Debian's nginx and haproxy, for scripts/test-proxies.sh, which runs them
+# in the foreground with configurations of its own: the services the
+# packages install are neither needed nor touched.
+setup_proxies() {
+    if ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null; then
+        setup_log "installing nginx and haproxy"
+        apt_install nginx haproxy
     fi
 }
 
