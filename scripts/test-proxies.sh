@@ -161,7 +161,8 @@ start_proxy() {
 
 # Clients whose input this shell writes: open_client NAME URL starts one,
 # say NAME TEXT sends a line, close_client NAME ends its input (the client
-# then closes with 1000 and exits). Its output is in $tmp/NAME.out. Each
+# then closes with 1000 and exits; saying something to a client that has
+# exited is no error). Its output is in $tmp/NAME.out. Each
 # client is started without the other clients' input pipes, which would
 # keep them open.
 declare -A client_fd client_pid
@@ -177,7 +178,7 @@ open_client() {
     exec {fd}>"$tmp/$name.in"
     client_fd[$name]=$fd
 }
-say() { echo "$2" >&"${client_fd[$1]}"; }
+say() { (trap '' PIPE && echo "$2" >&"${client_fd[$1]}") 2>/dev/null || true; }
 close_client() {
     local fd=${client_fd[$1]}
     exec {fd}>&-
