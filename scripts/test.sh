@@ -26,7 +26,11 @@
 #    two pages and the native client chat, the echo panel), and the
 #    TypeScript check of the package's types (tsc over
 #    tests/page/types-check.ts);
-# 9. the size budget of the browser package (scripts/check-wasm-size.sh).
+# 9. the size budget of the browser package (scripts/check-wasm-size.sh);
+# 10. the deployment files of examples/deploy/ run for real: two demo
+#    servers behind nginx and behind HAProxy, the echo, the origin check,
+#    the chat's placement and an idle session kept alive by pings
+#    (scripts/test-proxies.sh; Debian's nginx and haproxy).
 #
 # The native cargo steps run with the cargo features axum and socks, so that
 # the axum extractor and the SOCKS5 proxies are linted, built and tested too,
@@ -149,6 +153,10 @@ count_plain_results page test-output/page.log
 log "browser package size budget"
 bash scripts/check-wasm-size.sh 2>&1 | tee test-output/wasm-size.log || true
 count_plain_results wasm-size test-output/wasm-size.log
+
+log "the demo servers behind nginx and HAProxy (examples/deploy)"
+bash scripts/test-proxies.sh 2>&1 | tee test-output/proxies.log || true
+count_plain_results proxies test-output/proxies.log
 
 end_step
 echo
