@@ -12,6 +12,11 @@
 //! Every route negotiates permessage-deflate with clients that offer it
 //! (browsers do), in its default configuration.
 //!
+//! `--ping-period SECS` sets how often each session is pinged (default 30,
+//! tandem's `ping_period`; 0 sends no pings). A ping and its pong keep a
+//! quiet session open through a proxy's idle timeout
+//! (`scripts/test-proxies.sh` runs it with 1 s behind proxies with 3 s).
+//!
 //! Six more routes serve the browser tests (`scripts/test-browser.sh`):
 //! `/echo-any` sends every message back as it came (text or binary),
 //! `/echo-extensions` does the same after a first text message listing the
@@ -38,7 +43,7 @@ use std::time::Duration;
 use tandem::demo::{echo, ChatRoom};
 use tandem::extensions::{ExtensionHeader, PerMessageDeflate};
 use tandem::server::{Route, Server};
-use tandem::{CloseCode, CloseReason, Session};
+use tandem::{CloseCode, CloseReason, Session, WebSocketOptions};
 
 #[tokio::main]
 async fn main() {
@@ -55,6 +60,7 @@ async fn main() {
     let mut pkg = "pkg".to_string();
     let mut origins = Vec::new();
     let mut any_origin = false;
+    let mut options = WebSocketOptions::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--any-origin" {
@@ -66,13 +72,11 @@ async fn main() {
             ("--www", Some(v)) => www = v,
             ("--pkg", Some(v)) => pkg = v,
             ("--allow-origin", Some(v)) => origins.push(v),
-            _ => {
-                eprintln!(
-                    "usage: server [--addr HOST:PORT] [--www DIR] [--pkg DIR] \
-                     [--allow-origin ORIGIN]... [--any-origin]"
-                );
-                std::process::exit(2);
+            ("--ping-period", Some(v)) => {
+                let Ok(secs) = v.parse::<u64>() else { usage() };
+                options.ping_period = (secs > 0).then(|| Duration::from_secs(secs));
             }
+            _ => usage(),
         }
     }
 
@@ -87,6 +91,7 @@ async fn main() {
         Server::new().allowed_origins(origins)
     };
     let server = server
+        .options(options)
         .extension(PerMessageDeflate::new())
         .web_socket("/echo", echo)
         .web_socket("/chat", move |session| room.clone().join(session))
@@ -129,6 +134,14 @@ async fn main() {
         eprintln!("error: {error}");
         std::process::exit(1);
     }
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: server [--addr HOST:PORT] [--www DIR] [--pkg DIR] \
+         [--allow-origin ORIGIN]... [--any-origin] [--ping-period SECS]"
+    );
+    std::process::exit(2);
 }
 
 /// The close reasons of `/echo-any?id=ID` sessions, by ID, until `/closed` takes them.

@@ -140,7 +140,9 @@ KOSOKU=$VENV/bin/kosoku
 
 log "building the Autobahn examples (release)"
 # The features of scripts/test.sh, so that the release build is shared.
-run_bounded "$BUILD_TIMEOUT" cargo build --release --quiet --features axum,socks,redis \
+# shellcheck source=scripts/setup.sh
+. scripts/setup.sh
+run_bounded "$BUILD_TIMEOUT" cargo build --release --quiet "${TEST_FEATURES[@]}" \
     --example autobahn_server --example autobahn_client --example autobahn_axum
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')

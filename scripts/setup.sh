@@ -1,5 +1,6 @@
 # Shared set-up for scripts/test.sh, scripts/demo.sh, scripts/test-browser.sh,
-# scripts/test-page.sh and scripts/check-wasm-size.sh. Source it from the
+# scripts/test-page.sh, scripts/test-proxies.sh and scripts/check-wasm-size.sh.
+# Source it from the
 # repository root:
 #
 #   SETUP_TAG=demo
@@ -22,6 +23,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # the workspace's size-tuned cargo profile (Cargo.toml, [profile.wasm-release]),
 # into pkg/ at the repository root (--out-dir is relative to the crate) as
 # tandem.js, tandem_bg.wasm and tandem.d.ts (--out-name).
+# The cargo features of every native build the test scripts make
+# (scripts/test.sh, scripts/autobahn.sh, scripts/test-proxies.sh): one set,
+# so that each profile is built once.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+TEST_FEATURES=(--features axum,socks,redis)
+
 PKG_BUILD=(wasm-pack build --profile wasm-release --target web --out-dir ../../pkg --out-name tandem www/bindings)
 
 setup_log() { printf '[%s] %s\n' "${SETUP_TAG:-setup}" "$*" >&2; }
@@ -113,6 +120,16 @@ setup_redis() {
     if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
         setup_log "installing redis-server"
         apt_install redis-server
+    fi
+}
+
+# Debian's nginx and haproxy, for scripts/test-proxies.sh, which runs them
+# in the foreground with configurations of its own: the services the
+# packages install are neither needed nor touched.
+setup_proxies() {
+    if ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null; then
+        setup_log "installing nginx and haproxy"
+        apt_install nginx haproxy
     fi
 }
 

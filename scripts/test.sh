@@ -28,7 +28,11 @@
 #    two pages and the native client chat, the echo panel), and the
 #    TypeScript check of the package's types (tsc over
 #    tests/page/types-check.ts);
-# 9. the size budget of the browser package (scripts/check-wasm-size.sh).
+# 9. the size budget of the browser package (scripts/check-wasm-size.sh);
+# 10. the deployment files of examples/deploy/ run for real: two demo
+#    servers behind nginx and behind HAProxy, the echo, the origin check,
+#    the chat's placement and an idle session kept alive by pings
+#    (scripts/test-proxies.sh; Debian's nginx and haproxy).
 #
 # The native cargo steps run with the cargo features axum, socks and redis,
 # so that the axum extractor, the SOCKS5 proxies and the Redis backplane are
@@ -42,7 +46,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FEATURES=(--features axum,socks,redis)
+SETUP_TAG=test
+. scripts/setup.sh
+FEATURES=("${TEST_FEATURES[@]}")
 
 # The native client honours the proxy variables by default: the tests'
 # clients reach 127.0.0.1 directly, while cargo and pip still use a proxy
@@ -110,8 +116,6 @@ command -v rustup >/dev/null || { echo "rustup is required" >&2; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-SETUP_TAG=test
-. scripts/setup.sh
 setup_redis
 
 log "cargo fmt --check"
@@ -161,6 +165,10 @@ run_counted page test-output/page.log bash scripts/test-page.sh
 
 log "browser package size budget"
 run_counted wasm-size test-output/wasm-size.log bash scripts/check-wasm-size.sh
+
+log "the demo servers behind nginx and HAProxy (examples/deploy)"
+bash scripts/test-proxies.sh 2>&1 | tee test-output/proxies.log || true
+count_plain_results proxies test-output/proxies.log
 
 end_step
 echo
