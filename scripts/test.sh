@@ -167,8 +167,7 @@ log "browser package size budget"
 run_counted wasm-size test-output/wasm-size.log bash scripts/check-wasm-size.sh
 
 log "the demo servers behind nginx and HAProxy (examples/deploy)"
-bash scripts/test-proxies.sh 2>&1 | tee test-output/proxies.log || true
-count_plain_results proxies test-output/proxies.log
+run_counted proxies test-output/proxies.log bash scripts/test-proxies.sh
 
 end_step
 echo
