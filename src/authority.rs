@@ -4,6 +4,23 @@
 //! as `Proxy-Authorization: Basic …` or SOCKS5 credentials;
 //! [`Proxy::new`](crate::Proxy::new) reads them on every target.
 
+/// `url` with whatever follows the first `:` of its user info replaced by
+/// `***`, for error messages: a URL that does not parse may still hold a
+/// password.
+pub(crate) fn redact(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let Some(at) = url[start..end].rfind('@').map(|i| start + i) else {
+        return url.to_owned();
+    };
+    match url[start..at].find(':') {
+        Some(colon) => format!("{}:***{}", &url[..start + colon], &url[at..]),
+        None => url.to_owned(),
+    }
+}
+
 /// The port of `authority` (the text between `//` and the path), or
 /// `default` when it names none; an error for a port that is not a number
 /// up to 65535, which the http crate would take for no port.
@@ -106,6 +123,14 @@ pub(crate) fn percent_decode(text: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redact_blanks_the_password_alone() {
+        assert_eq!(redact("http://a:b@h:1/x@y"), "http://a:***@h:1/x@y");
+        assert_eq!(redact("a:b@h"), "a:***@h");
+        assert_eq!(redact("http://a@h"), "http://a@h");
+        assert_eq!(redact("http://h:1"), "http://h:1");
+    }
 
     #[test]
     fn the_port_is_the_one_written_or_the_default() {

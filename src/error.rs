@@ -40,7 +40,7 @@ pub enum Error {
     /// The URL could not be used to connect.
     #[error("invalid URL {url:?}: {reason}")]
     InvalidUrl {
-        /// The URL as given.
+        /// The URL as given, with `***` for a password in it.
         url: String,
         /// Why it cannot be used.
         reason: String,

@@ -116,7 +116,7 @@ impl Proxy {
     pub fn new(url: &str) -> Result<Proxy, Error> {
         let url = url.trim();
         let invalid = |reason: &str| Error::InvalidUrl {
-            url: redact(url),
+            url: authority::redact(url),
             reason: reason.to_owned(),
         };
         let with_scheme = if url.contains("://") {
@@ -218,23 +218,6 @@ impl fmt::Debug for Proxy {
     }
 }
 
-/// `url` with whatever follows the first `:` of its user info replaced by
-/// `***`, for error messages: a URL that does not parse may still hold a
-/// password.
-fn redact(url: &str) -> String {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
-    let Some(at) = url[start..end].rfind('@').map(|i| start + i) else {
-        return url.to_owned();
-    };
-    match url[start..at].find(':') {
-        Some(colon) => format!("{}:***{}", &url[..start + colon], &url[at..]),
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,13 +278,5 @@ mod tests {
                 other => panic!("{bad}: {other:?}"),
             }
         }
-    }
-
-    #[test]
-    fn redact_blanks_the_password_alone() {
-        assert_eq!(redact("http://a:b@h:1/x@y"), "http://a:***@h:1/x@y");
-        assert_eq!(redact("a:b@h"), "a:***@h");
-        assert_eq!(redact("http://a@h"), "http://a@h");
-        assert_eq!(redact("http://h:1"), "http://h:1");
     }
 }

@@ -43,6 +43,18 @@ async fn urls_that_cannot_be_used_are_refused() {
 }
 
 #[tokio::test]
+async fn an_invalid_url_is_reported_without_its_password() {
+    match tandem::connect("ws://alice:s3cret@127.0.0.1:eighty/").await {
+        Err(error @ Error::InvalidUrl { .. }) => {
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("alice:***@"), "{shown}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_refusal_carries_its_status_and_body() {
     let server = TestServer::new(Server::new());
     match within("connect", server.connect("/nowhere")).await {

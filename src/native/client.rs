@@ -216,7 +216,7 @@ struct Target {
 impl Target {
     fn parse(url: &str) -> Result<Self, Error> {
         let invalid = |reason: &str| Error::InvalidUrl {
-            url: url.to_owned(),
+            url: authority::redact(url),
             reason: reason.to_owned(),
         };
         let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;

@@ -122,7 +122,7 @@ fn open(url: &str, protocols: &[String]) -> Result<WebSocket, Error> {
         WebSocket::new_with_str_sequence(url, &list)
     };
     ws.map_err(|exception| Error::InvalidUrl {
-        url: url.to_owned(),
+        url: crate::authority::redact(url),
         reason: js_sys::Error::from(exception)
             .message()
             .as_string()
