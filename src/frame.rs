@@ -377,8 +377,8 @@ impl Frame {
     }
 
     /// [`Error::InvalidFrame`](crate::Error::InvalidFrame) for a frame that
-    /// RFC 6455 forbids on the wire: a control frame over 125 bytes, or a
-    /// Close whose payload a peer must refuse (§5.5.1, §7.4): 1 byte long,
+    /// RFC 6455 forbids on the wire: a control frame over 125 bytes or with
+    /// `fin` unset (§5.5), or a Close whose payload a peer must refuse (§5.5.1, §7.4): 1 byte long,
     /// a code that cannot be sent, or a reason that is not UTF-8. A Close
     /// built by hand with [`Frame::new`] is held to the same rules as one
     /// built from a [`CloseReason`].
@@ -387,6 +387,12 @@ impl Frame {
         if self.frame_type.is_control() && len > 125 {
             return Err(crate::Error::InvalidFrame(format!(
                 "{:?} payload of {len} bytes; control frames carry at most 125",
+                self.frame_type
+            )));
+        }
+        if self.frame_type.is_control() && !self.fin {
+            return Err(crate::Error::InvalidFrame(format!(
+                "{:?} frame with fin unset; control frames cannot be fragmented (RFC 6455 §5.5)",
                 self.frame_type
             )));
         }

@@ -546,6 +546,24 @@ fn oversized_control_frames_cannot_be_sent() {
     ));
 }
 
+#[test]
+fn fragmented_control_frames_cannot_be_sent_even_raw() {
+    let now = Instant::now();
+    for mut s in [
+        server(now),
+        server_with(WebSocketOptions::default(), true, now),
+    ] {
+        for frame in [Frame::ping("p"), Frame::pong("p"), Frame::close_empty()] {
+            let frame = frame.with_fin(false);
+            assert!(
+                matches!(s.send(frame.clone(), now), Err(Error::InvalidFrame(_))),
+                "{frame:?}"
+            );
+        }
+        assert!(s.output_bytes().is_empty(), "nothing went out");
+    }
+}
+
 // ----- masking ----------------------------------------------------------------------
 
 #[test]
