@@ -147,7 +147,7 @@ async fn the_history_is_bounded_and_says_whether_it_reaches_back() {
         );
     }
     // MAXLEN ~ 10: at least 10 kept, and whole nodes of 100 trimmed.
-    let kept: usize = redis.cli(&["XLEN", "tandem:room:r"]).parse().unwrap();
+    let kept: usize = redis.cli(&["XLEN", "tandem:room:{r}"]).parse().unwrap();
     assert!((10..=110).contains(&kept), "{kept} entries kept");
     let first_kept = ids.len() - kept;
     let mut from_start = backplane.subscribe("r", None);
@@ -220,7 +220,7 @@ async fn the_history_also_drops_messages_older_than_max_age() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     backplane.publish("r", Frame::text("new")).await.unwrap();
     // MINID ~: whole nodes of 100 go.
-    let kept: usize = redis.cli(&["XLEN", "tandem:room:r"]).parse().unwrap();
+    let kept: usize = redis.cli(&["XLEN", "tandem:room:{r}"]).parse().unwrap();
     assert!(kept <= 51, "{kept} entries kept");
 }
 
@@ -304,7 +304,7 @@ async fn a_publish_whose_reply_was_lost_is_stored_once() {
     // Stored, then its reply lost with the connection: published again on a
     // new one, it must come back with the first attempt's id.
     let id = backplane.publish("r", Frame::text("once")).await.unwrap();
-    assert_eq!(redis.cli(&["XLEN", "tandem:room:r"]), "1");
+    assert_eq!(redis.cli(&["XLEN", "tandem:room:{r}"]), "1");
     assert_eq!(backplane.head("r").await.unwrap(), Some(id));
 }
 
@@ -387,4 +387,75 @@ async fn a_member_that_leaves_one_instance_resumes_on_another() {
             "no gap, no duplicate: {text}"
         );
     }
+}
+
+#[tokio::test]
+async fn presence_counts_every_instance_and_forgets_one_that_stops_stating() {
+    let redis = RedisServer::start().await;
+    let a = backplane(&redis).await;
+    let b = backplane(&redis).await;
+    a.set_presence("r", "a", 2, Duration::from_secs(30))
+        .await
+        .unwrap();
+    b.set_presence("r", "b", 3, Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert_eq!(a.presence("r").await.unwrap(), 5);
+    assert_eq!(b.presence("other").await.unwrap(), 0);
+    // B says nothing more: its members stop counting when its statement
+    // runs out, by Redis's clock.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(b.presence("r").await.unwrap(), 2);
+    // A restates, then withdraws: nothing of the room's presence is left.
+    a.set_presence("r", "a", 4, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(b.presence("r").await.unwrap(), 4);
+    a.set_presence("r", "a", 0, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(b.presence("r").await.unwrap(), 0);
+    assert_eq!(redis.cli(&["KEYS", "tandem:presence*"]), "");
+}
+
+#[tokio::test]
+async fn counters_are_shared_and_survive_a_restart() {
+    let mut redis = RedisServer::start().await;
+    let a = backplane(&redis).await;
+    let b = backplane(&redis).await;
+    assert_eq!(a.next_number("users").await.unwrap(), 0);
+    assert_eq!(b.next_number("users").await.unwrap(), 1);
+    assert_eq!(a.next_number("bots").await.unwrap(), 0);
+    redis.kill();
+    redis.restart().await;
+    let number = within("redis back", async {
+        loop {
+            if let Ok(number) = b.next_number("users").await {
+                break number;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(number, 2, "no name given twice after a restart");
+}
+
+#[tokio::test]
+async fn rooms_on_two_instances_count_one_room() {
+    let redis = RedisServer::start().await;
+    let on_a = Rooms::with_backplane(backplane(&redis).await);
+    let on_b = Rooms::with_backplane(backplane(&redis).await);
+    let (mut members_a, mut members_b) = (Members::new(), Members::new());
+    let (_c1, out1) = members_a.connect().await;
+    let (_c2, out2) = members_b.connect().await;
+    let first = on_a.join("r", out1).await.unwrap();
+    let _second = on_b.join("r", out2).await.unwrap();
+    assert_eq!(on_b.members("r").await.unwrap(), 2);
+    drop(first);
+    within("A's member to leave the count", async {
+        while on_b.members("r").await.unwrap() != 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
 }

@@ -1,12 +1,16 @@
 //! `tandem::rooms` on the in-process backplane: rooms apart, one order per
-//! room, members that come back with the id of the last message they saw.
+//! room, members that come back with the id of the last message they saw,
+//! presence counted over instances, and counters they share.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
+use std::collections::BTreeSet;
+use std::time::Duration;
+
 use common::members::Members;
-use common::next_text;
-use tandem::rooms::{LocalBackplane, Rooms};
+use common::{next_text, within};
+use tandem::rooms::{Backplane, LocalBackplane, Rooms};
 use tandem::{Error, Frame};
 
 #[tokio::test]
@@ -162,4 +166,77 @@ async fn only_whole_messages_can_be_published() {
         rooms.publish("r", Frame::ping("p")).await,
         Err(Error::InvalidFrame(_))
     ));
+}
+
+/// Polls `rooms.members(room)` until it is `expected`.
+async fn members_become(rooms: &Rooms, room: &str, expected: usize) {
+    within(&format!("{expected} members in {room}"), async {
+        while rooms.members(room).await.unwrap() != expected {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_count_covers_every_instance_and_follows_joins_and_leaves() {
+    let backplane = LocalBackplane::new();
+    let a = Rooms::with_backplane(backplane.clone());
+    let b = Rooms::with_backplane(backplane);
+    let (mut on_a, mut on_b) = (Members::new(), Members::new());
+    let (_c1, out1) = on_a.connect().await;
+    let (_c2, out2) = on_a.connect().await;
+    let (_c3, out3) = on_b.connect().await;
+    let first = a.join("r", out1).await.unwrap();
+    let _second = a.join("r", out2).await.unwrap();
+    assert_eq!(b.members("r").await.unwrap(), 2, "A's joins, seen from B");
+    let _third = b.join("r", out3).await.unwrap();
+    // Counted by the time the join returns, on both instances.
+    assert_eq!(b.members("r").await.unwrap(), 3);
+    assert_eq!(a.members("r").await.unwrap(), 3);
+    assert_eq!(a.members("elsewhere").await.unwrap(), 0);
+
+    drop(first);
+    members_become(&b, "r", 2).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeats_keep_a_count_and_a_silent_instance_drops_out_of_it() {
+    let backplane = LocalBackplane::new();
+    let rooms = Rooms::with_backplane(backplane.clone()).presence_heartbeat(Duration::from_secs(1));
+    let mut members = Members::new();
+    let (_client, outgoing) = members.connect().await;
+    let _in = rooms.join("r", outgoing).await.unwrap();
+    // An instance that stated 5 members for 3 s and was never heard again.
+    backplane
+        .set_presence("r", "dead", 5, Duration::from_secs(3))
+        .await
+        .unwrap();
+    assert_eq!(rooms.members("r").await.unwrap(), 6);
+
+    // Each statement holds for three heartbeats (3 s); the heartbeats
+    // restate this instance's member long after its join.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(rooms.members("r").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn counters_give_each_number_once_across_instances() {
+    let backplane = LocalBackplane::new();
+    let a = Rooms::with_backplane(backplane.clone());
+    let b = Rooms::with_backplane(backplane);
+    let take = |rooms: Rooms| {
+        tokio::spawn(async move {
+            let mut numbers = Vec::new();
+            for _ in 0..100 {
+                numbers.push(rooms.next_number("users").await.unwrap());
+            }
+            numbers
+        })
+    };
+    let (from_a, from_b) = (take(a.clone()), take(b));
+    let mut all: BTreeSet<u64> = from_a.await.unwrap().into_iter().collect();
+    all.extend(from_b.await.unwrap());
+    assert_eq!(all, (0..200).collect(), "0 to 199, each once");
+    assert_eq!(a.next_number("other").await.unwrap(), 0, "counters apart");
 }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -29,7 +30,14 @@ use crate::frame::Frame;
 ///   order, without end: what is there, then each message as it comes;
 /// - the log keeps a bounded history, so a reader that comes back with the
 ///   id of the last message it saw gets what it missed, if that is still
-///   kept ([`history`](Backplane::history)).
+///   kept ([`history`](Backplane::history));
+/// - presence: each instance states how many members it has in a room,
+///   for a time ([`set_presence`](Backplane::set_presence)), and the
+///   room's count is the sum over the instances whose statement has not
+///   run out ([`presence`](Backplane::presence)), so that the members of
+///   an instance that died without a word stop counting;
+/// - counters shared by every instance ([`next_number`](Backplane::next_number)),
+///   for names that must be unique across them.
 ///
 /// ```
 /// use futures::StreamExt;
@@ -72,6 +80,26 @@ pub trait Backplane: Send + Sync + 'static {
         after: MessageId,
         through: MessageId,
     ) -> BoxFuture<'static, Result<History, Error>>;
+
+    /// States that `room` has `members` members on `instance` (an id that
+    /// is unique to one [`Rooms`](super::Rooms) of one process), for `ttl`:
+    /// unless stated again within that time they stop counting. Zero
+    /// members withdraws the statement at once.
+    fn set_presence(
+        &self,
+        room: &str,
+        instance: &str,
+        members: usize,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<(), Error>>;
+
+    /// How many members `room` has on every instance, as they last stated
+    /// it, leaving out statements that ran out.
+    fn presence(&self, room: &str) -> BoxFuture<'static, Result<usize, Error>>;
+
+    /// The next number of the counter `counter`: 0, then 1, 2, …, each
+    /// given once, whichever instance asks.
+    fn next_number(&self, counter: &str) -> BoxFuture<'static, Result<u64, Error>>;
 }
 
 /// A message's place in its room's log: opaque text that the backplane

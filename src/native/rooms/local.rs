@@ -4,11 +4,13 @@ use std::collections::{HashMap, VecDeque};
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::backplane::{Backplane, Envelope, History, MessageId};
 use crate::error::Error;
@@ -45,6 +47,16 @@ pub struct LocalBackplane {
 struct Inner {
     history: usize,
     rooms: Mutex<HashMap<String, Arc<RoomLog>>>,
+    /// Per room, each instance's statement.
+    presence: Mutex<HashMap<String, HashMap<String, Statement>>>,
+    counters: Mutex<HashMap<String, u64>>,
+}
+
+/// An instance's member count in a room, and when it runs out.
+#[derive(Debug)]
+struct Statement {
+    members: usize,
+    until: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -116,12 +128,14 @@ impl LocalBackplane {
             inner: Arc::new(Inner {
                 history: history.max(1),
                 rooms: Mutex::new(HashMap::new()),
+                presence: Mutex::new(HashMap::new()),
+                counters: Mutex::new(HashMap::new()),
             }),
         }
     }
 
     fn room(&self, room: &str) -> Arc<RoomLog> {
-        let mut rooms = self.inner.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rooms = lock(&self.inner.rooms);
         rooms
             .entry(room.to_owned())
             .or_insert_with(|| {
@@ -139,7 +153,7 @@ impl LocalBackplane {
 
 impl RoomLog {
     fn lock(&self) -> MutexGuard<'_, LogState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 }
 
@@ -283,6 +297,57 @@ impl Backplane for LocalBackplane {
         }
         .boxed()
     }
+
+    fn set_presence(
+        &self,
+        room: &str,
+        instance: &str,
+        members: usize,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<(), Error>> {
+        let mut presence = lock(&self.inner.presence);
+        if members == 0 {
+            if let Some(instances) = presence.get_mut(room) {
+                instances.remove(instance);
+                if instances.is_empty() {
+                    presence.remove(room);
+                }
+            }
+        } else {
+            let until = Instant::now() + ttl;
+            presence
+                .entry(room.to_owned())
+                .or_default()
+                .insert(instance.to_owned(), Statement { members, until });
+        }
+        futures::future::ready(Ok(())).boxed()
+    }
+
+    fn presence(&self, room: &str) -> BoxFuture<'static, Result<usize, Error>> {
+        let mut presence = lock(&self.inner.presence);
+        let now = Instant::now();
+        let mut count = 0;
+        if let Some(instances) = presence.get_mut(room) {
+            instances.retain(|_, statement| statement.until > now);
+            count = instances.values().map(|statement| statement.members).sum();
+            if instances.is_empty() {
+                presence.remove(room);
+            }
+        }
+        futures::future::ready(Ok(count)).boxed()
+    }
+
+    fn next_number(&self, counter: &str) -> BoxFuture<'static, Result<u64, Error>> {
+        let mut counters = lock(&self.inner.counters);
+        let next = counters.entry(counter.to_owned()).or_default();
+        let number = *next;
+        *next += 1;
+        futures::future::ready(Ok(number)).boxed()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

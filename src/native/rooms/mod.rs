@@ -18,6 +18,13 @@
 //! duplicate. For a client to know the ids, [`Rooms::render`] builds the
 //! frame members get from each message and its id.
 //!
+//! Presence: [`Rooms::members`] counts a room's members on every instance.
+//! Each instance states its own count to the backplane when it changes and
+//! at each [heartbeat](Rooms::presence_heartbeat); a count holds for three
+//! heartbeats, so the members of an instance that died leave the count
+//! within 15 s by default. [`Rooms::next_number`] hands out numbers unique
+//! across instances (for names like `user0`, `user1`, …).
+//!
 //! ```no_run
 //! # async fn run(session: tandem::Session) -> Result<(), tandem::Error> {
 //! use tandem::rooms::Rooms;
@@ -33,6 +40,7 @@
 
 mod backplane;
 mod local;
+mod presence;
 #[cfg(feature = "redis")]
 mod redis;
 mod room;
@@ -40,6 +48,7 @@ mod room;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use futures::channel::oneshot;
 use tokio::sync::mpsc;
@@ -53,6 +62,7 @@ use crate::error::Error;
 use crate::frame::{Frame, FrameType};
 use crate::hub::{Hub, Membership, SlowMemberPolicy};
 use crate::session::Outgoing;
+use presence::Presence;
 use room::{Command, RoomTask};
 
 /// Builds the frame that members get from a message of a room's log.
@@ -74,7 +84,22 @@ struct Inner {
     backplane: Arc<dyn Backplane>,
     policy: SlowMemberPolicy,
     render: Render,
+    presence: Presence,
     rooms: Mutex<HashMap<String, RoomHandle>>,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, RoomHandle>> {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn local_members(&self, room: &str) -> usize {
+        self.lock().get(room).map_or(0, |handle| handle.hub.len())
+    }
+
+    fn room_names(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
 }
 
 /// A room this process has members in: its hub, and the task that reads
@@ -125,6 +150,7 @@ impl Rooms {
                 backplane: Arc::new(backplane),
                 policy: SlowMemberPolicy::default(),
                 render: Arc::new(|envelope: &Envelope| envelope.frame.clone()),
+                presence: Presence::new(presence::DEFAULT_HEARTBEAT),
                 rooms: Mutex::new(HashMap::new()),
             }),
         }
@@ -159,11 +185,29 @@ impl Rooms {
         self.rebuild(|inner| inner.render = render)
     }
 
+    /// The same rooms, restating this instance's member count of each room
+    /// to the backplane every `heartbeat` (5 s by default; at least 1 ms)
+    /// besides whenever it changes. A count holds for three heartbeats:
+    /// the members of an instance that dies without a word (`kill -9`, a
+    /// lost machine) leave [`members`](Rooms::members) within three
+    /// heartbeats of its last, 15 s by default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rooms = tandem::rooms::Rooms::new().presence_heartbeat(Duration::from_secs(2));
+    /// # let _ = rooms;
+    /// ```
+    pub fn presence_heartbeat(self, heartbeat: Duration) -> Self {
+        let heartbeat = heartbeat.max(Duration::from_millis(1));
+        self.rebuild(|inner| inner.presence = Presence::new(heartbeat))
+    }
+
     fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = Inner {
             backplane: self.inner.backplane.clone(),
             policy: self.inner.policy,
             render: self.inner.render.clone(),
+            presence: Presence::new(self.inner.presence.heartbeat()),
             rooms: Mutex::new(HashMap::new()),
         };
         change(&mut inner);
@@ -173,7 +217,7 @@ impl Rooms {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, RoomHandle>> {
-        self.inner.rooms.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock()
     }
 
     /// Adds a session (by its outgoing handle) to `room`: it gets every
@@ -268,11 +312,16 @@ impl Rooms {
         let (membership, recovered) = joined
             .await
             .map_err(|_| Error::Backplane("the room's task ended".into()))??;
+        let changes = self.inner.presence.changes(&self.inner);
+        // Counted before the join returns: what the member is told of the
+        // room's count next includes itself.
+        presence::state_now(&changes, room).await;
         Ok(RoomMembership {
             membership: Some(membership),
             room: room.to_owned(),
             recovered,
             commands,
+            changes,
         })
     }
 
@@ -305,7 +354,44 @@ impl Rooms {
     /// assert_eq!(tandem::rooms::Rooms::new().local_members("lobby"), 0);
     /// ```
     pub fn local_members(&self, room: &str) -> usize {
-        self.lock().get(room).map_or(0, |handle| handle.hub.len())
+        self.inner.local_members(room)
+    }
+
+    /// How many members `room` has on every instance of the backplane,
+    /// from the counts they state (see
+    /// [`presence_heartbeat`](Rooms::presence_heartbeat)): this instance's
+    /// joins are counted by the time they return; another's a moment after
+    /// theirs.
+    ///
+    /// Fails with the backplane's error.
+    ///
+    /// ```no_run
+    /// # async fn f(rooms: tandem::rooms::Rooms, session: tandem::Session) -> Result<(), tandem::Error> {
+    /// let membership = rooms.join("lobby", session.outgoing()).await?;
+    /// let here = rooms.members("lobby").await?;
+    /// session.send(format!("There are {here} users here.")).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn members(&self, room: &str) -> Result<usize, Error> {
+        self.inner.backplane.presence(room).await
+    }
+
+    /// The next number of the counter `counter`, shared by every instance
+    /// of the backplane: 0, 1, 2, …, each given once. For names that must
+    /// be unique across instances, such as the chat demo's `user0`,
+    /// `user1`, ….
+    ///
+    /// Fails with the backplane's error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tandem::Error> {
+    /// let rooms = tandem::rooms::Rooms::new();
+    /// assert_eq!(rooms.next_number("users").await?, 0);
+    /// assert_eq!(rooms.next_number("users").await?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn next_number(&self, counter: &str) -> Result<u64, Error> {
+        self.inner.backplane.next_number(counter).await
     }
 
     /// Forgets `room` if it has no member and no join on its way; called by
@@ -337,6 +423,7 @@ pub struct RoomMembership {
     room: String,
     recovered: bool,
     commands: mpsc::UnboundedSender<Command>,
+    changes: mpsc::UnboundedSender<presence::Changed>,
 }
 
 impl RoomMembership {
@@ -370,5 +457,6 @@ impl Drop for RoomMembership {
         // Out of the hub first, so that the room's task finds it gone.
         self.membership.take();
         let _ = self.commands.send(Command::Left);
+        presence::state_soon(&self.changes, &self.room);
     }
 }

@@ -16,6 +16,8 @@ use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use tracing::{debug, info, warn};
 
+mod presence;
+
 use super::backplane::{Backplane, Envelope, History, MessageId};
 use crate::error::Error;
 use crate::frame::{Frame, FrameType};
@@ -140,7 +142,7 @@ impl RedisBackplaneBuilder {
     }
 
     /// The start of every Redis key of this backplane (`tandem:` by
-    /// default): room `lobby` is the stream `tandem:room:lobby`. Instances
+    /// default): room `lobby` is the stream `tandem:room:{lobby}`. Instances
     /// share rooms when they share Redis and the prefix.
     ///
     /// ```
@@ -205,6 +207,7 @@ impl RedisBackplaneBuilder {
                 key_prefix: self.key_prefix,
                 publish_timeout: self.publish_timeout,
                 publish_script: Script::new(PUBLISH_SCRIPT),
+                presence_scripts: presence::Scripts::new(),
                 degraded: AtomicBool::new(false),
             }),
         })
@@ -236,6 +239,11 @@ impl RedisBackplaneBuilder {
 ///   that is retried after a lost reply is stored once: each publish
 ///   carries a receipt key that Redis keeps for twice the publish timeout. Readers reconnect with backoff and go on after the last
 ///   entry they yielded: no gap, no duplicate.
+/// - **Presence across instances.** Each instance's member count of a
+///   room is a field of the hash `tandem:presence:{room}`, with its end
+///   (by Redis's clock) in the sorted set `tandem:presence-ends:{room}`;
+///   counts that ran out are dropped whenever a count is read or written,
+///   and the keys expire with the last count.
 /// - **Bounded memory.** Each stream keeps about the last
 ///   [`history`](RedisBackplaneBuilder::history) messages (`MAXLEN ~`:
 ///   Redis trims whole nodes of its radix tree, so a stream holds at least
@@ -247,8 +255,11 @@ impl RedisBackplaneBuilder {
 ///
 /// - Redis 7.0 or later (`XINFO STREAM`'s `last-generated-id`, `XADD`
 ///   with `MAXLEN ~`, scripts with `TIME`), a single instance or a
-///   primary (no Redis Cluster: a publish touches the room's stream and a
-///   receipt key in one script).
+///   primary. The keys of a room carry the room's name as a hash tag
+///   (`tandem:room:{lobby}`, `tandem:presence:{lobby}`, …), so that they
+///   share one Redis Cluster slot, as scripts that touch several of them
+///   need; the backplane itself connects to one node, so spreading rooms
+///   over several Redis is the application's choice of backplane per room.
 /// - **Persistence, for the outage guarantee.** A Redis that restarts
 ///   without its data has lost the streams: readers notice the broken chain
 ///   and report lost messages (members are closed with 1012 and come back),
@@ -296,6 +307,7 @@ struct Inner {
     key_prefix: String,
     publish_timeout: Duration,
     publish_script: Script,
+    presence_scripts: presence::Scripts,
     /// Whether the last publish found Redis unreachable: logs the loss
     /// once, and the return once.
     degraded: AtomicBool,
@@ -340,17 +352,31 @@ impl RedisBackplane {
     /// ```no_run
     /// # async fn f() -> Result<(), tandem::Error> {
     /// let backplane = tandem::rooms::RedisBackplane::builder("redis://127.0.0.1/").connect().await?;
-    /// assert_eq!(backplane.stream_key("lobby"), "tandem:room:lobby");
+    /// assert_eq!(backplane.stream_key("lobby"), "tandem:room:{lobby}");
     /// # Ok(()) }
     /// ```
     pub fn stream_key(&self, room: &str) -> String {
-        format!("{}room:{room}", self.inner.key_prefix)
+        self.room_key("room", room)
     }
 
-    fn receipt_key(&self) -> String {
+    /// The key of one of `room`'s things in Redis: the room's name in
+    /// braces, Redis Cluster's hash tag, so that all of them (the scripts
+    /// touch several at once) live in one hash slot.
+    fn room_key(&self, what: &str, room: &str) -> String {
+        format!("{}{what}:{{{room}}}", self.inner.key_prefix)
+    }
+
+    fn presence_keys(&self, room: &str) -> presence::Keys {
+        presence::Keys {
+            counts: self.room_key("presence", room),
+            ends: self.room_key("presence-ends", room),
+        }
+    }
+
+    fn receipt_key(&self, room: &str) -> String {
         format!(
-            "{}receipt:{:032x}",
-            self.inner.key_prefix,
+            "{}:{:032x}",
+            self.room_key("receipt", room),
             rand::random::<u128>()
         )
     }
@@ -374,7 +400,7 @@ impl Backplane for RedisBackplane {
     fn publish(&self, room: &str, frame: Frame) -> BoxFuture<'static, Result<MessageId, Error>> {
         let inner = self.inner.clone();
         let stream = self.stream_key(room);
-        let receipt = self.receipt_key();
+        let receipt = self.receipt_key(room);
         async move {
             let kind = match frame.frame_type() {
                 FrameType::Text => "t",
@@ -525,6 +551,43 @@ impl Backplane for RedisBackplane {
             Ok(History { messages, complete })
         }
         .boxed()
+    }
+
+    fn set_presence(
+        &self,
+        room: &str,
+        instance: &str,
+        members: usize,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<(), Error>> {
+        let inner = self.inner.clone();
+        let keys = self.presence_keys(room);
+        let instance = instance.to_owned();
+        async move {
+            let manager = inner.manager.clone();
+            presence::set(
+                &inner.presence_scripts,
+                manager,
+                keys,
+                &instance,
+                members,
+                ttl,
+            )
+            .await
+        }
+        .boxed()
+    }
+
+    fn presence(&self, room: &str) -> BoxFuture<'static, Result<usize, Error>> {
+        let inner = self.inner.clone();
+        let keys = self.presence_keys(room);
+        async move { presence::count(&inner.presence_scripts, inner.manager.clone(), keys).await }
+            .boxed()
+    }
+
+    fn next_number(&self, counter: &str) -> BoxFuture<'static, Result<u64, Error>> {
+        let key = format!("{}counter:{counter}", self.inner.key_prefix);
+        presence::next_number(self.inner.manager.clone(), key).boxed()
     }
 }
 
