@@ -112,7 +112,9 @@ async fn announce_ws(
         .on_upgrade(move |mut session: Session| async move {
             while let Some(frame) = session.receive().await {
                 if let Some(text) = frame.read_text() {
-                    room.broadcast(format!("[admin]: {text}")).await;
+                    if let Err(error) = room.say("admin", text).await {
+                        eprintln!("an announcement was not sent: {error}");
+                    }
                 }
             }
         })

@@ -1,8 +1,17 @@
-//! The demo server: `/echo`, `/chat` and the static files of `www/` and `pkg/`.
+//! The demo server: `/echo`, `/chat` (Ktor's text protocol), `/chat-json`
+//! (the same room in JSON, with message ids, for clients that reconnect and
+//! resume: see `tandem::demo::ChatRoom::join_json`) and the static files of
+//! `www/` and `pkg/`.
 //!
 //! ```text
 //! cargo run --example server -- --addr 127.0.0.1:8080 --www www --pkg pkg
 //! ```
+//!
+//! With `--redis redis://HOST:PORT` (built with `--features redis`) the chat
+//! lives in that Redis: several servers on different ports form one chat,
+//! and the welcome counts the members of all of them. `--heartbeat SECS`
+//! sets how often each server restates its member count (default 5; the
+//! members of a server that died leave the count within three heartbeats).
 //!
 //! Its own pages may open sessions; so may pages from each
 //! `--allow-origin ORIGIN` (repeatable, e.g. `--allow-origin
@@ -42,6 +51,8 @@ use std::time::Duration;
 
 use tandem::demo::{echo, ChatRoom};
 use tandem::extensions::{ExtensionHeader, PerMessageDeflate};
+#[cfg(feature = "redis")]
+use tandem::rooms::RedisBackplane;
 use tandem::server::{Route, Server};
 use tandem::{CloseCode, CloseReason, Session, WebSocketOptions};
 
@@ -61,6 +72,8 @@ async fn main() {
     let mut origins = Vec::new();
     let mut any_origin = false;
     let mut options = WebSocketOptions::default();
+    let mut redis = None;
+    let mut heartbeat = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--any-origin" {
@@ -76,11 +89,23 @@ async fn main() {
                 let Ok(secs) = v.parse::<u64>() else { usage() };
                 options.ping_period = (secs > 0).then(|| Duration::from_secs(secs));
             }
+            ("--redis", Some(v)) => redis = Some(v),
+            ("--heartbeat", Some(v)) => {
+                let Ok(secs) = v.parse::<f64>() else { usage() };
+                let Ok(every) = Duration::try_from_secs_f64(secs) else {
+                    usage()
+                };
+                heartbeat = Some(every);
+            }
             _ => usage(),
         }
     }
 
-    let room = ChatRoom::new();
+    let mut room = chat_room(redis).await;
+    if let Some(heartbeat) = heartbeat {
+        room = room.presence_heartbeat(heartbeat);
+    }
+    let json_room = room.clone();
     let log_any = CloseLog::default();
     let (log_proto, log_closed) = (log_any.clone(), log_any.clone());
     let log_extensions = log_any.clone();
@@ -95,6 +120,9 @@ async fn main() {
         .extension(PerMessageDeflate::new())
         .web_socket("/echo", echo)
         .web_socket("/chat", move |session| room.clone().join(session))
+        .web_socket("/chat-json", move |session| {
+            json_room.clone().join_json(session)
+        })
         .web_socket("/echo-any", move |session| {
             echo_any(session, log_any.clone())
         })
@@ -139,9 +167,35 @@ async fn main() {
 fn usage() -> ! {
     eprintln!(
         "usage: server [--addr HOST:PORT] [--www DIR] [--pkg DIR] \
-         [--allow-origin ORIGIN]... [--any-origin] [--ping-period SECS]"
+         [--allow-origin ORIGIN]... [--any-origin] [--ping-period SECS] \
+         [--redis redis://HOST:PORT] [--heartbeat SECS]"
     );
     std::process::exit(2);
+}
+
+/// The chat, in this process or in the Redis at `redis`.
+async fn chat_room(redis: Option<String>) -> ChatRoom {
+    let Some(url) = redis else {
+        return ChatRoom::new();
+    };
+    #[cfg(feature = "redis")]
+    match RedisBackplane::builder(url.as_str()).connect().await {
+        Ok(backplane) => {
+            // Not the URL: it may hold a password.
+            println!("chat on redis");
+            ChatRoom::with_backplane(backplane)
+        }
+        Err(error) => {
+            eprintln!("error: cannot use redis: {error}");
+            std::process::exit(1);
+        }
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = url;
+        eprintln!("error: --redis: this server was built without the redis feature (cargo run --features redis --example server)");
+        std::process::exit(2);
+    }
 }
 
 /// The close reasons of `/echo-any?id=ID` sessions, by ID, until `/closed` takes them.

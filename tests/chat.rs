@@ -21,10 +21,12 @@ use tandem::server::{RunningServer, Server};
 use tandem::testing::TestServer;
 use tandem::{CloseCode, CloseReason, Session};
 
-/// `room` at `/chat`.
+/// `room` at `/chat`, and in JSON at `/chat-json`.
 fn chat_routes(room: &ChatRoom) -> Server {
-    let room = room.clone();
-    Server::new().web_socket("/chat", move |session| room.clone().join(session))
+    let (text, json) = (room.clone(), room.clone());
+    Server::new()
+        .web_socket("/chat", move |session| text.clone().join(session))
+        .web_socket("/chat-json", move |session| json.clone().join_json(session))
 }
 
 /// The same on a free port of 127.0.0.1, for the hand-written members.
@@ -345,4 +347,68 @@ async fn a_member_that_stops_reading_does_not_stall_the_room() {
     within("close", member1.close(CloseReason::normal()))
         .await
         .unwrap();
+}
+
+/// The next message of a JSON member, parsed.
+async fn next_json(session: &mut Session) -> serde_json::Value {
+    serde_json::from_str(&next_text(session).await).expect("JSON")
+}
+
+#[tokio::test]
+async fn json_members_get_ids_and_resume_under_their_name_with_no_gap() {
+    let room = ChatRoom::new();
+    let server = TestServer::new(chat_routes(&room));
+    let mut plain = join_members(&server, 1).await.remove(0);
+    let mut json = connect(&server, "/chat-json").await;
+    let welcome = next_json(&mut json).await;
+    assert_eq!(welcome["type"], "welcome");
+    assert_eq!(welcome["name"], "user1");
+    assert_eq!(welcome["users"], 2, "both protocols, one room");
+
+    // One room, one order, whichever protocol a member speaks.
+    within("send", plain.send("hi")).await.unwrap();
+    within("send", json.send_json(&serde_json::json!({"text": "yo"})))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut plain).await, "[user0]: hi");
+    assert_eq!(next_text(&mut plain).await, "[user1]: yo");
+    let hi = next_json(&mut json).await;
+    assert_eq!(
+        (&hi["type"], &hi["from"], &hi["text"]),
+        (&"message".into(), &"user0".into(), &"hi".into())
+    );
+    let yo = next_json(&mut json).await;
+    assert_eq!(yo["from"], "user1");
+    let last = yo["id"].as_str().expect("an id").to_owned();
+    assert_ne!(hi["id"], yo["id"]);
+
+    // Away while two messages are said; back with the last id it saw.
+    drop(json);
+    within("send", plain.send("while you were away"))
+        .await
+        .unwrap();
+    within("send", plain.send("and more")).await.unwrap();
+    let mut back = connect(&server, &format!("/chat-json?last={last}&name=user1")).await;
+    let missed = [next_json(&mut back).await, next_json(&mut back).await];
+    assert_eq!(missed[0]["text"], "while you were away");
+    assert_eq!(missed[1]["text"], "and more");
+    let welcome = next_json(&mut back).await;
+    assert_eq!(welcome["type"], "welcome", "after what it missed");
+    assert_eq!(welcome["name"], "user1", "its name kept");
+    assert_eq!(welcome["recovered"], true);
+    within("send", plain.send("live")).await.unwrap();
+    assert_eq!(next_json(&mut back).await["text"], "live", "no duplicate");
+    assert_eq!(room.members(), ["user0", "user1"]);
+}
+
+#[tokio::test]
+async fn a_json_member_is_told_what_it_sent_wrong() {
+    let room = ChatRoom::new();
+    let server = TestServer::new(chat_routes(&room));
+    let mut json = connect(&server, "/chat-json").await;
+    next_json(&mut json).await;
+    within("send", json.send("not json")).await.unwrap();
+    let error = next_json(&mut json).await;
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["text"], "expected {\"text\": \"…\"}");
 }
