@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end test of the demo page (www/) in headless Chromium: two pages and
 # the native client chat through the demo server, the echo panel greets and
-# closes, and the page reports a missing package or a server that is down
+# closes, the chat page comes back after its server is killed (two servers on
+# a private redis-server) and shows what it recovered, and the page reports a
+# missing package or a server that is down
 # (tests/page/page.test.mjs, node's test runner with playwright-core). With
 # it, the TypeScript check of the package's types: `tsc --noEmit --strict`
 # over tests/page/types-check.ts, an app's use of pkg/tandem.d.ts
@@ -12,7 +14,7 @@
 #
 # Set-up is idempotent (scripts/setup.sh): the wasm tools (wasm32 target,
 # binaryen's wasm-opt, wasm-pack, the wasm-bindgen CLI at the Cargo.lock
-# version), Debian's chromium, and tests/page's npm packages (playwright-core
+# version), Debian's chromium and redis-server, and tests/page's npm packages (playwright-core
 # and typescript, pinned in its package-lock.json; `npm ci`, no browser
 # download) are installed only when missing; pkg/ is rebuilt only
 # when stale. The server and client examples are built (debug) and located in
@@ -30,12 +32,13 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 if [ -z "${SKIP_SETUP:-}" ]; then
     setup_wasm_tools
     setup_chromium
+    setup_redis
     setup_node_modules tests/page
 fi
 
 build_pkg
 log "building the server and client examples"
-timeout 900 cargo build --locked --example server --example client
+timeout 900 cargo build --locked "${TEST_FEATURES[@]}" --example server --example client
 
 target=${CARGO_TARGET_DIR:-target}
 export TANDEM_SERVER_BIN="$target/debug/examples/server"

@@ -47,9 +47,27 @@ function showPackageError(error) {
   document.body.dataset.pkg = "missing";
 }
 
-/** Wires one panel (`<section data-path="/echo">`) to a WebSocketSession. */
+// Close codes after which the chat comes back by itself: the server or the
+// way to it is going and coming (tandem's reconnect policy says the same).
+const RETRIED = new Set([1001, 1006, 1011, 1012, 1013, 1014]);
+// The pauses between attempts: doubling from the first to the last, each
+// drawn from [½ d, d] so that pages that lost one server come back spread out.
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_LAST_MS = 5_000;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Wires one panel (`<section data-path="/echo">`) to a WebSocketSession.
+ *
+ * A panel with `data-format="json"` speaks the chat's JSON protocol
+ * (`/chat-json`): each message comes with its id, and when the connection
+ * is lost (a server restart, a network blip) the panel reconnects with
+ * `?last=ID&name=userN`, gets what it missed, and says how much that was.
+ */
 function setUpPanel(section, WebSocketSession) {
   const url = `ws://${location.host}${section.dataset.path}`;
+  const json = section.dataset.format === "json";
   const $ = (selector) => section.querySelector(selector);
   const state = $(".state");
   const connectButton = $(".connect");
@@ -61,6 +79,11 @@ function setUpPanel(section, WebSocketSession) {
   const closedInfo = $(".closed-info");
   const error = $(".error");
   let session = null;
+  // Set by Disconnect: the end it brings is final.
+  let leaving = false;
+  let wakeUp = null;
+  // What a JSON chat comes back with.
+  const resume = { name: null, last: null };
 
   $(".url").textContent = url;
   $(".url").title = url;
@@ -71,7 +94,7 @@ function setUpPanel(section, WebSocketSession) {
     section.dataset.state = name;
     const idle = name === "idle" || name === "closed";
     connectButton.disabled = !idle;
-    disconnectButton.disabled = name !== "open";
+    disconnectButton.disabled = name !== "open" && name !== "reconnecting";
     input.disabled = name !== "open";
     sendButton.disabled = name !== "open";
   }
@@ -90,36 +113,94 @@ function setUpPanel(section, WebSocketSession) {
     error.textContent = text;
   }
 
-  async function connect() {
-    showError("");
-    closedInfo.textContent = "";
-    setState("connecting");
+  function sessionUrl() {
+    if (!json || resume.last === null) return url;
+    const query = new URLSearchParams({ last: resume.last, name: resume.name });
+    return `${url}?${query}`;
+  }
+
+  /** Shows one message of the session (`resumed`: it came back after a loss). */
+  function show(message, resumed, missed) {
+    if (message.type !== "text") return;
+    if (!json) {
+      append("received", message.data);
+      return;
+    }
+    const event = JSON.parse(message.data);
+    if (event.type === "message") {
+      resume.last = event.id;
+      missed.count += 1;
+      append("received", `[${event.from}]: ${event.text}`);
+    } else if (event.type === "welcome") {
+      resume.name = event.name;
+      if (!resumed) {
+        append("received", `You are connected! There are ${event.users} users here.`);
+        append("note", `you are ${event.name}`);
+        return;
+      }
+      // What came before the welcome is what the page had missed.
+      const lost = event.recovered ? "" : "; older ones were too old to recover";
+      const plural = missed.count === 1 ? "" : "s";
+      append("note", `reconnected as ${event.name} (${event.users} users here): recovered ${missed.count} missed message${plural}${lost}`);
+    } else if (event.type === "error") {
+      showError(event.text);
+    }
+  }
+
+  /** One session, from connecting to its end: how it closed, or null if it never opened. */
+  async function runSession(resumed) {
     let connected;
     try {
-      connected = await WebSocketSession.connect(url);
+      connected = await WebSocketSession.connect(sessionUrl());
     } catch (e) {
-      setState("closed");
-      append("note", "connection failed");
-      showError(`Could not connect to ${url}: ${messageOf(e)}. Is the server running?`);
-      return;
+      if (!resumed) {
+        append("note", "connection failed");
+        showError(`Could not connect to ${url}: ${messageOf(e)}. Is the server running?`);
+      }
+      return null;
     }
     session = connected;
     setState("open");
-    append("note", `connected to ${url}`);
+    showError("");
+    closedInfo.textContent = "";
+    if (!resumed) append("note", `connected to ${url}`);
     input.focus();
 
     // Every message until the session ends (receive() gives null), then how
     // it ended: what the server sent before its Close is shown first.
-    for (let message; (message = await connected.receive()) !== null; ) {
-      if (message.type === "text") append("received", message.data);
-    }
+    const missed = { count: 0 };
+    for (let message; (message = await connected.receive()) !== null; ) show(message, resumed, missed);
     const { code, reason } = await connected.closed;
     session = null;
     connected.free();
-    setState("closed");
     const words = CLOSE_CODES[code] ? ` (${CLOSE_CODES[code]})` : "";
     closedInfo.textContent = `Closed with ${code}${words}${reason ? `: ${reason}` : ", no reason given"}`;
     append("note", `closed: ${code} ${reason}`.trimEnd());
+    return { code, reason };
+  }
+
+  async function connect() {
+    showError("");
+    closedInfo.textContent = "";
+    leaving = false;
+    resume.name = resume.last = null;
+    setState("connecting");
+    let ended = await runSession(false);
+    let retries = 0;
+    // A JSON chat comes back after a loss, until it is back or told to stop.
+    while (json && !leaving && resume.name !== null && (ended === null || RETRIED.has(ended.code))) {
+      const delay = Math.min(BACKOFF_FIRST_MS * 2 ** retries, BACKOFF_LAST_MS) * (0.5 + Math.random() / 2);
+      retries += 1;
+      setState("reconnecting", `reconnecting in ${(delay / 1000).toFixed(1)} s…`);
+      await Promise.race([sleep(delay), new Promise((resolve) => (wakeUp = resolve))]);
+      if (leaving) break;
+      setState("connecting", "reconnecting…");
+      ended = await runSession(true);
+      if (ended !== null) retries = 0;
+    }
+    setState("closed");
+    if (ended === null || leaving) return;
+    const { code, reason } = ended;
     if (code === 1006) {
       showError("The connection was lost without a close handshake: has the server stopped?");
     } else if (code !== 1000 && code !== 1001) {
@@ -132,6 +213,8 @@ function setUpPanel(section, WebSocketSession) {
   });
 
   disconnectButton.addEventListener("click", () => {
+    leaving = true;
+    wakeUp?.();
     if (!session) return;
     // Closes with 1000 after the lines sent before; receive() then gives
     // null (a browser hands over no message once it is closing).
@@ -145,7 +228,8 @@ function setUpPanel(section, WebSocketSession) {
     event.preventDefault();
     const line = input.value;
     if (!session || line === "") return;
-    session.send(line).catch((e) => showError(`Could not send: ${messageOf(e)}`));
+    const sent = json ? session.sendJson({ text: line }) : session.send(line);
+    sent.catch((e) => showError(`Could not send: ${messageOf(e)}`));
     showError("");
     append("sent", line);
     input.value = "";

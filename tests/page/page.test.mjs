@@ -19,6 +19,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import net from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -74,10 +75,10 @@ async function waitUntil(check, what, ms = WAIT_MS) {
   }
 }
 
-/** Starts the demo server on a free port; resolves with its address. */
-async function startServer({ pkg = "pkg" } = {}) {
+/** Starts the demo server (on a free port unless `addr` is given); resolves with its address. */
+async function startServer({ pkg = "pkg", addr: at = "127.0.0.1:0", args = [] } = {}) {
   const child = track(
-    spawn(SERVER_BIN, ["--addr", "127.0.0.1:0", "--www", "www", "--pkg", pkg], {
+    spawn(SERVER_BIN, ["--addr", at, "--www", "www", "--pkg", pkg, ...args], {
       cwd: ROOT,
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "tandem=warn" },
       stdio: ["ignore", "pipe", "pipe"],
@@ -106,6 +107,39 @@ async function startServer({ pkg = "pkg" } = {}) {
     });
   });
   return { child, addr, stderr: () => stderr };
+}
+
+/** A free port of 127.0.0.1 (free when this returns). */
+async function freePort() {
+  const probe = net.createServer();
+  await new Promise((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** A private redis-server on a free port, without persistence; stopped by its PID. */
+async function startRedis() {
+  const port = await freePort();
+  const child = track(
+    spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    }),
+  );
+  await waitUntil(
+    () =>
+      new Promise((resolve) => {
+        const socket = net.connect(port, "127.0.0.1");
+        socket.once("error", () => resolve(false));
+        socket.once("connect", () => socket.write("PING\r\n"));
+        socket.once("data", (reply) => {
+          socket.destroy();
+          resolve(reply.toString().startsWith("+PONG"));
+        });
+      }),
+    "redis-server to answer",
+  );
+  return { child, url: `redis://127.0.0.1:${port}/` };
 }
 
 /** The native `client` example on `url`: its stdout lines, and its stdin. */
@@ -143,6 +177,7 @@ const panel = (page, name) => ({
   state: () => page.getAttribute(`#${name} .state`, "data-state"),
   received: () => page.$$eval(`#${name} .log li.received`, (items) => items.map((li) => li.textContent)),
   sent: () => page.$$eval(`#${name} .log li.sent`, (items) => items.map((li) => li.textContent)),
+  notes: () => page.$$eval(`#${name} .log li.note`, (items) => items.map((li) => li.textContent)),
   closedInfo: () => page.textContent(`#${name} .closed-info`),
   error: () => page.textContent(`#${name} .error`),
   async connect() {
@@ -182,7 +217,7 @@ describe("the demo page", { timeout: 180_000 }, () => {
     const b = await openPage(browser, server.addr);
     for (const { page } of [a, b]) {
       assert.equal(await page.getAttribute("body", "data-pkg"), "ready");
-      assert.equal(await page.textContent("#chat .url"), `ws://${server.addr}/chat`);
+      assert.equal(await page.textContent("#chat .url"), `ws://${server.addr}/chat-json`);
       assert.equal(await panel(page, "chat").state(), "idle");
     }
     const chatA = panel(a.page, "chat");
@@ -253,6 +288,53 @@ describe("the demo page", { timeout: 180_000 }, () => {
       assert.deepEqual(problems, [], "no errors in the page");
       await page.close();
     }
+  });
+
+  test("the chat page comes back after its server is killed and shows what it recovered", async () => {
+    const redis = await startRedis();
+    const onRedis = ["--redis", redis.url];
+    const doomed = await startServer({ args: onRedis });
+    const other = await startServer({ args: onRedis });
+    const { page, problems } = await openPage(browser, doomed.addr);
+    const chat = panel(page, "chat");
+    await chat.connect();
+    await waitUntil(async () => (await chat.received()).includes(welcome(1)), "the page's welcome");
+    assert.ok((await chat.notes()).includes("you are user0"));
+    await chat.type("before the crash");
+    await waitUntil(async () => (await chat.received()).includes("[user0]: before the crash"), "the page's line");
+
+    // Its server dies; on the other server of the same Redis, the chat goes on.
+    await stop(doomed.child, "SIGKILL");
+    await waitUntil(async () => (await chat.state()) === "reconnecting", "the page to reconnect");
+    const native = startNativeClient(`ws://${other.addr}/chat`);
+    await waitUntil(() => native.lines.some((l) => l.startsWith("You are connected!")), `the native client's welcome (${native.stderr()})`);
+    native.send("while you were away");
+    native.send("and this too");
+    await waitUntil(() => native.lines.includes("[user1]: and this too"), "the native client's lines");
+
+    // The server comes back on the same address: the page resumes there.
+    const back = await startServer({ addr: doomed.addr, args: onRedis });
+    await waitUntil(async () => (await chat.state()) === "open", "the page to be back", 30_000);
+    await waitUntil(
+      async () => (await chat.notes()).some((n) => /^reconnected as user0 .*: recovered 2 missed messages$/.test(n)),
+      "the page to say what it recovered",
+    );
+    assert.deepEqual(await chat.received(), [
+      welcome(1),
+      "[user0]: before the crash",
+      "[user1]: while you were away",
+      "[user1]: and this too",
+    ]);
+    // Live again, under its old name.
+    await chat.type("I am back");
+    await waitUntil(() => native.lines.includes("[user0]: I am back"), "the page's line on the other server");
+    assert.equal(await chat.error(), "");
+    await page.screenshot({ path: path.join(OUTPUT, "page-chat-recovered.png"), fullPage: true });
+    assert.deepEqual(problems.filter((p) => p.startsWith("page error")), []);
+    await page.close();
+    native.endInput();
+    await native.exited;
+    for (const child of [back.child, other.child, redis.child]) await stop(child);
   });
 
   test("the page says how to build a missing package", async () => {
