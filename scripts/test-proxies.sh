@@ -4,7 +4,8 @@
 #
 #   scripts/test-proxies.sh
 #
-# Debian's nginx and haproxy are installed when missing (scripts/setup.sh);
+# Debian's nginx, haproxy and redis-server are installed when missing
+# (scripts/setup.sh);
 # the server and client examples come from the debug build that
 # scripts/test.sh makes (the same cargo features, so nothing rebuilds).
 # Each proxy runs in the foreground from a temporary directory, with the
@@ -18,9 +19,10 @@
 # - an upgrade whose Origin is the proxy's own address gets 101 (the proxy
 #   forwards the client's Host, which tandem's origin policy compares it
 #   with), one from another origin 403;
-# - two chat sessions open at once land on different servers (least
-#   connections), and a third one's message reaches the one session on its
-#   server and no other: one chat per server, until a backplane joins them;
+# - the two servers share one chat on a private redis-server (started here
+#   on a free port, stopped by PID): with one chat session on each server
+#   (straight to it), a session through the proxy is welcomed with the count
+#   of all three, and its message reaches both servers' sessions;
 # - a session left idle for IDLE (5 s) is still open, kept alive by the
 #   servers' pings, and, as a control, one behind a server that does not
 #   ping is cut by the proxy's timeout.
@@ -42,6 +44,7 @@ PROXY_TIMEOUT=${PROXY_TIMEOUT:-3}
 IDLE=${IDLE:-5}
 
 setup_proxies
+setup_redis
 log "building the server and client examples"
 timeout 900 cargo build --examples "${FEATURES[@]}" --locked
 target=${CARGO_TARGET_DIR:-target}
@@ -206,10 +209,21 @@ idle_session() {
 # was_cut OUT: the idle session of OUT ended before its last line was answered.
 was_cut() { ! grep -qx 'Hi, later!' "$1" && grep -q '^closed: ' "$1"; }
 
+log "starting redis-server for the servers' shared chat"
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+    >"$tmp/redis.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do
+    [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && break
+    sleep 0.1
+done
+redis=(--redis "redis://127.0.0.1:$redis_port/")
+
 log "starting the demo servers (pings every $PING s, and one without pings)"
-start_server one --ping-period "$PING"
+start_server one --ping-period "$PING" "${redis[@]}"
 one=$port
-start_server two --ping-period "$PING"
+start_server two --ping-period "$PING" "${redis[@]}"
 two=$port
 start_server quiet --ping-period 0
 quiet=$port
@@ -241,25 +255,21 @@ for kind in nginx haproxy; do
     check "$kind: an upgrade from another origin gets 403 (got $status)" test "$status" = 403
 
     rm -f "$tmp"/chat-*
-    open_client chat-a "ws://127.0.0.1:$p/chat"
+    open_client chat-a "ws://127.0.0.1:$one/chat"
     wait_for "$tmp/chat-a.out" 'You are connected' || true
-    open_client chat-b "ws://127.0.0.1:$p/chat"
+    open_client chat-b "ws://127.0.0.1:$two/chat"
     wait_for "$tmp/chat-b.out" 'You are connected' || true
     open_client chat-c "ws://127.0.0.1:$p/chat"
     wait_for "$tmp/chat-c.out" 'You are connected' || true
     say chat-c "hello from c"
-    wait_for "$tmp/chat-c.out" ': hello from c$' || true
-    # The message reaches a session on the same server at once; give the
-    # other one a moment to show it did not get it.
-    sleep 0.5
+    for name in chat-a chat-b chat-c; do wait_for "$tmp/$name.out" ': hello from c$' || true; done
     for name in chat-a chat-b chat-c; do close_client "$name"; done
     shown=("$tmp"/chat-*.out)
-    check "$kind: two chat sessions at once are on two servers (least connections)" \
-        test "$(grep -l 'There are 1 users here' "$tmp/chat-a.out" "$tmp/chat-b.out" | wc -l)" = 2
-    check "$kind: a third chat session joins one of them" \
-        grep -q 'There are 2 users here' "$tmp/chat-c.out"
-    check "$kind: its message reaches the session on its server and not the other" \
-        test "$(grep -l ': hello from c$' "$tmp/chat-a.out" "$tmp/chat-b.out" | wc -l)" = 1
+    check "$kind: the welcomes count the sessions of both servers" \
+        test "$(cat "$tmp"/chat-*.out | grep -o 'There are [0-9]* users' | sort | tr '\n' ,)" \
+        = "There are 1 users,There are 2 users,There are 3 users,"
+    check "$kind: a message through the proxy reaches the sessions on both servers" \
+        test "$(grep -l ': hello from c$' "$tmp"/chat-*.out | wc -l)" = 3
 done
 
 log "idle sessions: $IDLE s of silence behind a $PROXY_TIMEOUT s proxy timeout"
