@@ -240,3 +240,60 @@ async fn counters_give_each_number_once_across_instances() {
     assert_eq!(all, (0..200).collect(), "0 to 199, each once");
     assert_eq!(a.next_number("other").await.unwrap(), 0, "counters apart");
 }
+
+#[tokio::test]
+async fn a_join_reply_comes_after_the_missed_messages_and_before_any_live_one() {
+    let rooms = Rooms::new();
+    let mut members = Members::new();
+    let (mut first, outgoing) = members.connect().await;
+    let _first = rooms.join("r", outgoing).await.unwrap();
+    rooms.publish("r", "m1").await.unwrap();
+    assert_eq!(next_text(&mut first).await, "m1");
+    let last_seen = "1".parse().unwrap();
+    rooms.publish("r", "m2").await.unwrap();
+    rooms.publish("r", "m3").await.unwrap();
+
+    // A busy room: messages keep coming while the member joins.
+    let publisher = {
+        let rooms = rooms.clone();
+        tokio::spawn(async move {
+            for i in 0.. {
+                rooms.publish("r", format!("live{i}")).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let (mut back, outgoing) = members.connect().await;
+    let reply = |recovered| Frame::text(format!("welcome back (recovered: {recovered})"));
+    let membership = rooms
+        .join_with_reply("r", outgoing, Some(last_seen), reply)
+        .await
+        .unwrap();
+    assert!(membership.recovered());
+    let (mut newcomer, outgoing) = members.connect().await;
+    let _new = rooms
+        .join_with_reply("r", outgoing, None, |_| Frame::text("hello"))
+        .await
+        .unwrap();
+    publisher.abort();
+
+    // What it missed, up to where the room was when it joined (the
+    // messages published before, the live ones among them), then the
+    // reply, then the next live message: one unbroken run.
+    let mut got = Vec::new();
+    loop {
+        let text = next_text(&mut back).await;
+        if text.starts_with("welcome") {
+            assert_eq!(text, "welcome back (recovered: true)");
+            break;
+        }
+        got.push(text);
+    }
+    got.push(next_text(&mut back).await);
+    assert_eq!(&got[..2], ["m2", "m3"]);
+    let live: Vec<String> = (0..got.len() - 2).map(|i| format!("live{i}")).collect();
+    assert_eq!(got[2..], live, "no gap and no duplicate around the reply");
+
+    // A plain join's reply comes first, however busy the room.
+    assert_eq!(next_text(&mut newcomer).await, "hello");
+}

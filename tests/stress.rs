@@ -133,10 +133,13 @@ async fn chat_client(addr: SocketAddr, kind: &str) -> Session {
         .await
         .unwrap_or_else(|e| panic!("{kind} client: {e}"));
     let welcome = session.receive().await.expect("a welcome");
-    assert!(welcome
-        .read_text()
-        .unwrap()
-        .starts_with("You are connected!"));
+    assert!(
+        welcome
+            .read_text()
+            .unwrap()
+            .starts_with("You are connected!"),
+        "{kind} client: {welcome:?}"
+    );
     session
 }
 

@@ -35,7 +35,9 @@ const DEFAULT_SLOW_MEMBER_TIMEOUT: Duration = Duration::from_secs(5);
 ///   and a client that comes back with `?last=ID&name=userK` gets what it
 ///   missed, then the live ones, under its old name.
 ///
-/// Each message goes into the room's log as `NAME TEXT`. On
+/// Each message goes into the room's log as `NAME TEXT`, and each protocol
+/// renders it once per server for all its members (they are two [`Rooms`]
+/// on one backplane, each reading the room's log once). On
 /// [`ChatRoom::new`] the log is in this process; on
 /// [`ChatRoom::with_backplane`] with a `RedisBackplane`, several servers
 /// form one chat, and "There are N users here." counts the members of all
@@ -231,13 +233,12 @@ impl ChatRoom {
     /// # }
     /// ```
     pub async fn join(self, mut session: Session) {
-        let Some(member) = self.enter(&self.text, &session, None, None).await else {
+        let welcome = |_: &str, users, _| {
+            Frame::text(format!("You are connected! There are {users} users here."))
+        };
+        let Some(member) = self.enter(&self.text, &session, None, None, welcome).await else {
             return;
         };
-        let welcome = format!("You are connected! There are {} users here.", member.users);
-        if session.send(welcome).await.is_err() {
-            return;
-        }
         while let Some(frame) = session.receive().await {
             let Some(text) = frame.read_text() else {
                 continue;
@@ -251,8 +252,8 @@ impl ChatRoom {
         }
     }
 
-    /// Relays `text` to every member as said by `from`; resolves with the
-    /// message's id once the room's log has it.
+    /// Relays `text` to every member as said by `from` (a name without
+    /// spaces); resolves with the message's id once the room's log has it.
     ///
     /// ```no_run
     /// # async fn run(room: tandem::demo::ChatRoom) -> Result<(), tandem::Error> {
@@ -263,39 +264,37 @@ impl ChatRoom {
         self.text.publish(ROOM, format!("{from} {text}")).await
     }
 
-    /// Takes a number for a new member (or the one it comes back with),
-    /// joins it to the room and counts the room. `None` once the session
-    /// is closed for want of the backplane.
+    /// Takes a number for a new member (or the one it comes back with) and
+    /// joins it to the room, with `welcome(name, users, recovered)` as the
+    /// first thing it gets after what it missed. `users` counts the room
+    /// before the join, and the member. `None` once the session is closed
+    /// for want of the backplane.
     async fn enter(
         &self,
         rooms: &Rooms,
         session: &Session,
         last_seen: Option<MessageId>,
         number: Option<u64>,
+        welcome: impl FnOnce(&str, usize, bool) -> Frame + Send + 'static,
     ) -> Option<Member> {
         let entered = async {
             let number = match number {
                 Some(number) => number,
                 None => rooms.next_number(USERS).await?,
             };
-            let membership = match last_seen {
-                Some(last_seen) => {
-                    rooms
-                        .join_after(ROOM, session.outgoing(), last_seen)
-                        .await?
-                }
-                None => rooms.join(ROOM, session.outgoing()).await?,
-            };
-            let users = rooms.members(ROOM).await?;
-            Ok::<_, Error>((number, membership, users))
+            let users = rooms.members(ROOM).await? + 1;
+            let welcome = move |recovered| welcome(&member_name(number), users, recovered);
+            let membership = rooms
+                .join_with_reply(ROOM, session.outgoing(), last_seen, welcome)
+                .await?;
+            Ok::<_, Error>((number, membership))
         };
         match entered.await {
-            Ok((number, membership, users)) => {
+            Ok((number, membership)) => {
                 *self.here().entry(number).or_default() += 1;
                 Some(Member {
                     number,
-                    users,
-                    membership,
+                    _membership: membership,
                     here: self.here.clone(),
                 })
             }
@@ -346,19 +345,22 @@ impl ChatRoom {
             .as_ref()
             .and_then(|_| query("name"))
             .and_then(|name| name.strip_prefix("user")?.parse().ok());
-        let resumed = last_seen.is_some();
-        let Some(member) = self.enter(&self.json, &session, last_seen, number).await else {
+        let welcome = |name: &str, users, recovered| {
+            let welcome = serde_json::json!({
+                "type": "welcome",
+                "name": name,
+                "users": users,
+                "recovered": recovered,
+            });
+            Frame::text(welcome.to_string())
+        };
+        let rooms = &self.json;
+        let Some(member) = self
+            .enter(rooms, &session, last_seen, number, welcome)
+            .await
+        else {
             return;
         };
-        let welcome = serde_json::json!({
-            "type": "welcome",
-            "name": member.name(),
-            "users": member.users,
-            "recovered": !resumed || member.membership.recovered(),
-        });
-        if session.send_json(&welcome).await.is_err() {
-            return;
-        }
         while let Some(frame) = session.receive().await {
             let said = frame
                 .json::<serde_json::Value>()
@@ -382,10 +384,7 @@ impl ChatRoom {
 /// A member's place in the chat; leaving drops it.
 struct Member {
     number: u64,
-    /// The room's member count when it joined, itself included.
-    users: usize,
-    #[cfg_attr(not(feature = "json"), allow(dead_code))]
-    membership: RoomMembership,
+    _membership: RoomMembership,
     here: Arc<Mutex<BTreeMap<u64, usize>>>,
 }
 

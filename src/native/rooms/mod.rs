@@ -233,7 +233,7 @@ impl Rooms {
     /// # Ok(()) }
     /// ```
     pub async fn join(&self, room: &str, outgoing: Outgoing) -> Result<RoomMembership, Error> {
-        self.enter(room, outgoing, None).await
+        self.enter(room, outgoing, None, None).await
     }
 
     /// Adds a session to `room` as [`join`](Rooms::join) does, after giving
@@ -263,7 +263,32 @@ impl Rooms {
         outgoing: Outgoing,
         last_seen: MessageId,
     ) -> Result<RoomMembership, Error> {
-        self.enter(room, outgoing, Some(last_seen)).await
+        self.enter(room, outgoing, Some(last_seen), None).await
+    }
+
+    /// Adds a session to `room` as [`join`](Rooms::join) does (or as
+    /// [`join_after`](Rooms::join_after) with `last_seen`), and queues it
+    /// `reply(recovered)` first: after the messages it missed, before any
+    /// live one (Phoenix's join reply). Where a welcome must be the first
+    /// thing a member gets however busy the room is, or mark where its
+    /// catch-up ends.
+    ///
+    /// ```no_run
+    /// # async fn f(rooms: tandem::rooms::Rooms, session: tandem::Session) -> Result<(), tandem::Error> {
+    /// let here = rooms.members("lobby").await? + 1;
+    /// let welcome = move |_recovered| tandem::Frame::text(format!("There are {here} users here."));
+    /// let membership = rooms.join_with_reply("lobby", session.outgoing(), None, welcome).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn join_with_reply(
+        &self,
+        room: &str,
+        outgoing: Outgoing,
+        last_seen: Option<MessageId>,
+        reply: impl FnOnce(bool) -> Frame + Send + 'static,
+    ) -> Result<RoomMembership, Error> {
+        self.enter(room, outgoing, last_seen, Some(Box::new(reply)))
+            .await
     }
 
     async fn enter(
@@ -271,6 +296,7 @@ impl Rooms {
         room: &str,
         outgoing: Outgoing,
         last_seen: Option<MessageId>,
+        greeting: Option<room::Reply>,
     ) -> Result<RoomMembership, Error> {
         let (reply, joined) = oneshot::channel();
         let commands = {
@@ -301,6 +327,7 @@ impl Rooms {
             let join = Command::Join {
                 outgoing,
                 last_seen,
+                greeting,
                 reply,
             };
             handle

@@ -15,15 +15,22 @@ use super::backplane::{Backplane, Envelope, MessageId};
 use super::{Render, Rooms};
 use crate::close::{CloseCode, CloseReason};
 use crate::error::Error;
+use crate::frame::Frame;
 use crate::hub::{Hub, Membership, SlowMemberPolicy};
 use crate::session::Outgoing;
 
+/// The frame a joining member gets before any live message, from whether
+/// it recovered what it missed.
+pub(super) type Reply = Box<dyn FnOnce(bool) -> Frame + Send>;
+
 /// What a room's task is asked to do.
 pub(super) enum Command {
-    /// Add a member, after the messages it missed since `last_seen`.
+    /// Add a member, after the messages it missed since `last_seen` and
+    /// the greeting.
     Join {
         outgoing: Outgoing,
         last_seen: Option<MessageId>,
+        greeting: Option<Reply>,
         reply: oneshot::Sender<Result<(Membership, bool), Error>>,
     },
     /// A member left; the task ends once the room has nobody here.
@@ -58,11 +65,12 @@ impl RoomTask {
                     Some(Command::Join {
                         outgoing,
                         last_seen,
+                        greeting,
                         reply,
                     }) => match self.open().await {
                         Ok(opened) => {
                             let joined = self
-                                .join(opened.delivered.clone(), outgoing, last_seen)
+                                .join(opened.delivered.clone(), outgoing, last_seen, greeting)
                                 .await;
                             let _ = reply.send(joined);
                             position = Some(opened);
@@ -84,8 +92,10 @@ impl RoomTask {
                 // a stream of messages.
                 biased;
                 command = self.inbox.recv() => match command {
-                    Some(Command::Join { outgoing, last_seen, reply }) => {
-                        let joined = self.join(at.delivered.clone(), outgoing, last_seen).await;
+                    Some(Command::Join { outgoing, last_seen, greeting, reply }) => {
+                        let joined = self
+                            .join(at.delivered.clone(), outgoing, last_seen, greeting)
+                            .await;
                         let _ = reply.send(joined);
                     }
                     Some(Command::Left) => {
@@ -131,13 +141,15 @@ impl RoomTask {
     }
 
     /// Queues the messages after `last_seen` up to where the room's members
-    /// are, then adds the member to the hub: no live message can come in
-    /// between, as this task is the one that delivers them.
+    /// are, and the greeting, then adds the member to the hub: no live
+    /// message can come in between, as this task is the one that delivers
+    /// them.
     async fn join(
         &self,
         delivered: Option<MessageId>,
         outgoing: Outgoing,
         last_seen: Option<MessageId>,
+        greeting: Option<Reply>,
     ) -> Result<(Membership, bool), Error> {
         let mut recovered = true;
         if let Some(last_seen) = last_seen {
@@ -161,12 +173,17 @@ impl RoomTask {
                 };
             }
         }
+        if let Some(greeting) = greeting {
+            if !self.catch_up(&outgoing, greeting(recovered)).await {
+                return Err(Error::ConnectionClosed(None));
+            }
+        }
         Ok((self.hub.join(outgoing), recovered))
     }
 
     /// Queues one missed message under the rooms' slow-member policy;
     /// `false` when the member is gone or was closed for being too slow.
-    async fn catch_up(&self, outgoing: &Outgoing, frame: crate::frame::Frame) -> bool {
+    async fn catch_up(&self, outgoing: &Outgoing, frame: Frame) -> bool {
         let too_slow = || {
             warn!(room = %self.room, "closing a member too slow to catch up");
             outgoing.close_now(CloseReason::new(
