@@ -15,11 +15,20 @@ import argparse
 import json
 import statistics
 
-SETUPS = [
-    ("local", "one instance, LocalBackplane"),
-    ("redis", "one instance, Redis"),
-    ("redis-2", "two instances, one Redis"),
-]
+WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 6: "six", 8: "eight"}
+
+
+def setups(runs):
+    """(label, name, instances) of the set-ups run: local, then Redis by
+    the number of instances."""
+    out = [("local", "one instance, LocalBackplane", 1)] if "local" in runs else []
+    redis = sorted(
+        (rs[0].get("servers", 1), label) for label, rs in runs.items() if label.startswith("redis")
+    )
+    for n, label in redis:
+        many = "one instance" if n == 1 else f"{WORDS.get(n, n)} instances"
+        out.append((label, f"{many}, {'Redis' if n == 1 else 'one Redis'}", n))
+    return out
 
 
 def load(path):
@@ -79,10 +88,9 @@ def main():
         "| server CPU per delivery (µs) | Redis CPU per message (µs) |"
     )
     md.append("|---|---|---|---|---|---|")
-    for label, name in SETUPS:
-        rs = runs.get(label)
-        if not rs:
-            continue
+    fit = []
+    for label, name, n in setups(runs):
+        rs = runs[label]
         if any(r.get("errors", 1) for r in rs):
             md.append(f"| {name} | | failed in {sum(1 for r in rs if r.get('errors', 1))} of {len(rs)} rounds | | | |")
             continue
@@ -96,6 +104,9 @@ def main():
             f"| {fmt(figures(rs, 'server_cpu_us_per_delivery'), digits=2)} "
             f"| {fmt(figures(rs, 'redis_cpu_us_per_message'))} |"
         )
+        redis_cpu = figures(rs, "redis_cpu_us_per_message")
+        if redis_cpu:
+            fit.append((n, redis_cpu[0]))
     two = runs.get("redis-2")
     if two and all(r.get("errors", 1) == 0 for r in two):
         own = statistics.median(r["last_client_us_by_server"][0] for r in two) / 1e3
@@ -105,8 +116,19 @@ def main():
             f"Two instances: the last member of the sending instance had the message after "
             f"{own:.2f} ms (median), the other instance's last member after {other:.2f} ms."
         )
+    if len({n for n, _ in fit}) > 1:
+        # Least squares: Redis's CPU per message = P + k X, k instances.
+        k_mean = statistics.mean(n for n, _ in fit)
+        c_mean = statistics.mean(c for _, c in fit)
+        x = sum((n - k_mean) * (c - c_mean) for n, c in fit) / sum((n - k_mean) ** 2 for n, _ in fit)
+        p = c_mean - x * k_mean
+        md.append("")
+        md.append(
+            f"Redis's CPU per message, fitted (least squares over the medians above) to P + k·X for "
+            f"k instances reading the room: P = {p:.0f} µs (the publish), X = {x:.1f} µs (each instance's read)."
+        )
     inside = []
-    for label, name in SETUPS:
+    for label, name, _ in setups(runs):
         stats = [s for s in redis.get(label, []) if s["evalsha_calls"] > 0]
         if stats:
             script = statistics.median(s["evalsha_usec"] / s["evalsha_calls"] for s in stats)
@@ -124,8 +146,9 @@ def main():
     md.append("")
     md.append(
         "One message in flight at a time (the next is sent when every member has the last one); "
-        "the rounds' range in brackets. Server CPU: all instances, summed, per delivery; "
-        "Redis CPU: per message published (utime + stime from /proc)."
+        "the rounds' range in brackets. Last member: the time from sending a message to the last "
+        "member (on any instance) having it, p50 and p99 over a run's messages. Server CPU: all "
+        "instances, summed, per delivery; Redis CPU: per message published (utime + stime from /proc)."
     )
     text = "\n".join(md) + "\n"
     with open(a.out, "w") as f:

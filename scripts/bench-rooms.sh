@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Cross-instance fan-out through tandem's rooms, with one command:
 #
-#   scripts/bench-rooms.sh      the three set-ups below, 3 rounds (about a minute + the build)
+#   scripts/bench-rooms.sh      the set-ups below, 3 rounds (about 2 minutes + the build)
 #
 # Each round runs, one after the other (each round starting with another):
 #
 #   local    one `bench-server --mode rooms` on the in-process LocalBackplane,
 #            MEMBERS sessions in the room;
 #   redis    one instance on RedisBackplane, MEMBERS sessions;
-#   redis-2  two instances on one Redis, MEMBERS/2 sessions each.
+#   redis-2  two instances on one Redis, MEMBERS/2 sessions each;
+#   redis-4, redis-8 (INSTANCES): four and eight instances on one Redis, what
+#            each instance reading a room adds to Redis's work per message.
 #
 # `loadgen broadcast` spreads the sessions over the instances round-robin,
 # sends one SIZE-byte text per round from one session (on the first
@@ -29,7 +31,8 @@
 # on its own) through bench/report_rooms.py, and refreshes the table in
 # the README's "Rooms across instances" under "Performance".
 #
-# Environment: MEMBERS (default 600), SIZE (default 64), BCAST_SECS
+# Environment: MEMBERS (default 600), INSTANCES (the set-ups of several
+# instances on one Redis, default "2 4 8"), SIZE (default 64), BCAST_SECS
 # (default 5), ROUNDS (default 3), SERVER_CPU (default 0), LOADGEN_CPU
 # (default 1), REDIS_CPU (default LOADGEN_CPU), REDIS_AOF (default yes:
 # `appendonly yes`, Redis's default `appendfsync everysec`, as the README
@@ -48,6 +51,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-$((cores > 1 ? 1 : 0))}
 REDIS_CPU=${REDIS_CPU:-$LOADGEN_CPU}
 MEMBERS=${MEMBERS:-600}
+INSTANCES=${INSTANCES:-2 4 8}
 SIZE=${SIZE:-64}
 BCAST_SECS=${BCAST_SECS:-5}
 ROUNDS=${ROUNDS:-3}
@@ -185,7 +189,8 @@ jsonl="$results/rooms.jsonl"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 t0=$(date +%s)
-setups=("local 1 local" "redis 1 redis" "redis-2 2 redis")
+setups=("local 1 local" "redis 1 redis")
+for n in $INSTANCES; do setups+=("redis-$n $n redis"); done
 
 for round in $(seq "$ROUNDS"); do
     log "round $round of $ROUNDS"
