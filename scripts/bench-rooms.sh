@@ -96,6 +96,7 @@ stop_all() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     pids=()
+    rm -f "$work"/server-*.log
     redis_pid=""
     server_pids=()
     server_addrs=()

@@ -68,16 +68,25 @@ fn main() {
     }
     .expect("tokio runtime");
     let result = runtime.block_on(async move {
+        // The rooms' backplane before the address: the harness connects as
+        // soon as it sees the line below, and tandem's server takes the
+        // address over from this listener (see `servers::tandem::serve`).
+        let rooms = match mode.as_str() {
+            "rooms" => Some(servers::tandem::rooms_on(redis).await?),
+            _ => None,
+        };
         let listener = tokio::net::TcpListener::bind(addr).await?;
         eprintln!("bench-server: {imp} {mode} on {addr}");
         if deflate && imp != "tandem" {
             // Neither tokio-tungstenite 0.30 nor fastwebsockets 0.10 has it.
             usage("--deflate: only tandem implements permessage-deflate");
         }
+        if let Some(rooms) = rooms {
+            return servers::tandem::rooms(listener, rooms).await;
+        }
         match (imp.as_str(), mode.as_str()) {
             ("tandem", "echo") => servers::tandem::echo(listener, deflate).await,
-            ("tandem", "chat") => servers::tandem::chat(listener).await,
-            ("tandem", _) => servers::tandem::rooms(listener, redis).await,
+            ("tandem", _) => servers::tandem::chat(listener).await,
             ("tungstenite", "echo") => servers::tungstenite::echo(listener).await,
             ("tungstenite", _) => servers::tungstenite::chat(listener).await,
             ("fastwebsockets", "echo") => servers::fastwebsockets::echo(listener).await,

@@ -48,15 +48,11 @@ pub async fn chat(listener: TcpListener) -> std::io::Result<()> {
 /// The room every session of the `rooms` mode joins.
 const ROOM: &str = "bench";
 
-/// The chat on tandem's `Rooms`, as the README's "Rooms across instances"
-/// shows: every session joins the room `bench`, and every text it sends is
-/// published to that room; the room's task in each instance reads the
-/// room's log and fans each message out to that instance's members.
-/// With `redis` (a `redis://` URL) the log is a Redis stream shared by every
-/// instance on that Redis (`RedisBackplane` at its defaults); without it,
-/// the in-process `LocalBackplane`.
-pub async fn rooms(listener: TcpListener, redis: Option<String>) -> std::io::Result<()> {
-    let rooms = match redis {
+/// The rooms of the `rooms` mode: with `redis` (a `redis://` URL) on a
+/// Redis stream shared by every instance on that Redis (`RedisBackplane`
+/// at its defaults), without it on the in-process `LocalBackplane`.
+pub async fn rooms_on(redis: Option<String>) -> std::io::Result<Rooms> {
+    Ok(match redis {
         Some(url) => Rooms::with_backplane(
             RedisBackplane::builder(url)
                 .connect()
@@ -64,7 +60,14 @@ pub async fn rooms(listener: TcpListener, redis: Option<String>) -> std::io::Res
                 .map_err(std::io::Error::other)?,
         ),
         None => Rooms::new(),
-    };
+    })
+}
+
+/// The chat on tandem's `Rooms`, as the README's "Rooms across instances"
+/// shows: every session joins the room `bench`, and every text it sends is
+/// published to that room; the room's task in each instance reads the
+/// room's log and fans each message out to that instance's members.
+pub async fn rooms(listener: TcpListener, rooms: Rooms) -> std::io::Result<()> {
     let server = Server::new().web_socket("/", move |mut session: Session| {
         let rooms = rooms.clone();
         async move {
