@@ -2,11 +2,16 @@
 //!
 //! ```text
 //! bench-server --impl tandem|tungstenite|fastwebsockets --mode echo|chat --addr 127.0.0.1:9100
+//! bench-server --mode rooms [--redis redis://127.0.0.1:6390/] --addr 127.0.0.1:9100
 //! ```
 //!
 //! `--deflate on` adds permessage-deflate at its documented defaults
 //! (tandem only). `echo` sends every message back; `chat` relays every text it receives to
-//! every open session (the sender included). Each implementation is written
+//! every open session (the sender included). `rooms` (tandem only) is the
+//! chat on `tandem::rooms::Rooms`: every session joins one room and every
+//! text is published to it, on the Redis at `--redis` (`RedisBackplane`, a
+//! room shared by every instance on that Redis) or, without it, on the
+//! in-process `LocalBackplane`. Each implementation is written
 //! the way its own documentation shows (see `src/servers/`); all run on the
 //! same tokio runtime: current-thread by default (as fastwebsockets' examples
 //! do), or `--threads N` workers for all of them alike. The one change to the
@@ -23,6 +28,7 @@ fn main() {
     let mut addr: SocketAddr = "127.0.0.1:9100".parse().unwrap();
     let mut threads = 0usize;
     let mut deflate = false;
+    let mut redis = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -35,16 +41,21 @@ fn main() {
             "--addr" => addr = value().parse().unwrap_or_else(|_| usage("bad --addr")),
             "--threads" => threads = value().parse().unwrap_or_else(|_| usage("bad --threads")),
             "--deflate" => deflate = matches!(value().as_str(), "on" | "1" | "yes" | "true"),
+            "--redis" => redis = Some(value()),
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
     }
     tandem_bench::raise_fd_limit(65_536);
-    let chat = match mode.as_str() {
-        "echo" => false,
-        "chat" => true,
-        _ => usage("--mode is echo or chat"),
-    };
+    if !matches!(mode.as_str(), "echo" | "chat" | "rooms") {
+        usage("--mode is echo, chat or rooms");
+    }
+    if mode == "rooms" && imp != "tandem" {
+        usage("--mode rooms: tandem only (its `Rooms`)");
+    }
+    if redis.is_some() && mode != "rooms" {
+        usage("--redis goes with --mode rooms");
+    }
     let runtime = if threads == 0 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -57,19 +68,29 @@ fn main() {
     }
     .expect("tokio runtime");
     let result = runtime.block_on(async move {
+        // The rooms' backplane before the address: the harness connects as
+        // soon as it sees the line below, and tandem's server takes the
+        // address over from this listener (see `servers::tandem::serve`).
+        let rooms = match mode.as_str() {
+            "rooms" => Some(servers::tandem::rooms_on(redis).await?),
+            _ => None,
+        };
         let listener = tokio::net::TcpListener::bind(addr).await?;
         eprintln!("bench-server: {imp} {mode} on {addr}");
         if deflate && imp != "tandem" {
             // Neither tokio-tungstenite 0.30 nor fastwebsockets 0.10 has it.
             usage("--deflate: only tandem implements permessage-deflate");
         }
-        match (imp.as_str(), chat) {
-            ("tandem", false) => servers::tandem::echo(listener, deflate).await,
-            ("tandem", true) => servers::tandem::chat(listener).await,
-            ("tungstenite", false) => servers::tungstenite::echo(listener).await,
-            ("tungstenite", true) => servers::tungstenite::chat(listener).await,
-            ("fastwebsockets", false) => servers::fastwebsockets::echo(listener).await,
-            ("fastwebsockets", true) => servers::fastwebsockets::chat(listener).await,
+        if let Some(rooms) = rooms {
+            return servers::tandem::rooms(listener, rooms).await;
+        }
+        match (imp.as_str(), mode.as_str()) {
+            ("tandem", "echo") => servers::tandem::echo(listener, deflate).await,
+            ("tandem", _) => servers::tandem::chat(listener).await,
+            ("tungstenite", "echo") => servers::tungstenite::echo(listener).await,
+            ("tungstenite", _) => servers::tungstenite::chat(listener).await,
+            ("fastwebsockets", "echo") => servers::fastwebsockets::echo(listener).await,
+            ("fastwebsockets", _) => servers::fastwebsockets::chat(listener).await,
             _ => usage("--impl is tandem, tungstenite or fastwebsockets"),
         }
     });
@@ -84,8 +105,8 @@ fn usage(problem: &str) -> ! {
         eprintln!("bench-server: {problem}");
     }
     eprintln!(
-        "usage: bench-server [--impl tandem|tungstenite|fastwebsockets] [--mode echo|chat] \
-         [--addr 127.0.0.1:9100] [--threads 0] [--deflate on|off]"
+        "usage: bench-server [--impl tandem|tungstenite|fastwebsockets] [--mode echo|chat|rooms] \
+         [--addr 127.0.0.1:9100] [--threads 0] [--deflate on|off] [--redis redis://HOST:PORT/]"
     );
     std::process::exit(2)
 }

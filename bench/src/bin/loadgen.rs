@@ -5,7 +5,15 @@
 //! loadgen echo      --addr 127.0.0.1:9100 --connections 100 --size 20 --window 1 --duration 10 --warmup 2
 //! loadgen idle      --addr 127.0.0.1:9100 --connections 10000 --server-pid PID
 //! loadgen broadcast --addr 127.0.0.1:9100 --connections 1000 --size 64 --duration 5
+//! loadgen broadcast --addrs 127.0.0.1:9101,127.0.0.1:9102 --server-pid A --server-pid B --redis-pid R
 //! ```
+//!
+//! Several servers (`--addr` given more than once, or `--addrs A,B,…`):
+//! connection `i` goes to the `i % n`-th of them, round-robin (connection 0,
+//! the broadcast's sender, to the first). `--server-pid`, also repeatable,
+//! names the server processes whose CPU time (utime + stime, from
+//! `/proc/PID/stat`) is summed; `--redis-pid` one more process whose CPU
+//! time is reported on its own (broadcast: per message published).
 //!
 //! - **echo**: every connection keeps `window` messages in flight (a closed
 //!   loop). Each message is one masked text frame encoded before the run
@@ -19,8 +27,10 @@
 //!   `/proc/PID/status`).
 //! - **broadcast**: one connection sends a text; the server relays it to
 //!   every session. Each round waits until every connection has it (checked
-//!   byte for byte), then the next round starts. Reports deliveries/s and
-//!   the time until the last client had the message.
+//!   byte for byte), on every server, then the next round starts. Reports
+//!   deliveries/s, the time until the last client had the message (median,
+//!   p99 and worst of the rounds; and the median for each server's last
+//!   client), and the servers' CPU per delivery.
 //!
 //! Every run is bounded in time and stops by itself. The summary goes to
 //! stderr, one JSON object to stdout. Exit status 1 on any mismatch,
@@ -41,7 +51,8 @@ const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 #[derive(Clone)]
 struct Args {
     mode: String,
-    addr: SocketAddr,
+    /// The servers; connection `i` goes to `addrs[i % addrs.len()]`.
+    addrs: Vec<SocketAddr>,
     path: String,
     connections: usize,
     size: usize,
@@ -50,7 +61,10 @@ struct Args {
     warmup: f64,
     settle: f64,
     hold: f64,
-    server_pid: Option<u32>,
+    /// The server processes whose CPU time is summed.
+    server_pids: Vec<u32>,
+    /// A backplane (Redis) whose CPU time is reported apart.
+    redis_pid: Option<u32>,
     max_handshakes: usize,
     label: String,
     /// Offer permessage-deflate (as browsers do) and send compressed frames.
@@ -65,7 +79,7 @@ fn parse_args() -> Args {
     }
     let mut a = Args {
         mode,
-        addr: "127.0.0.1:9100".parse().unwrap(),
+        addrs: Vec::new(),
         path: "/".into(),
         connections: 100,
         size: 20,
@@ -74,7 +88,8 @@ fn parse_args() -> Args {
         warmup: 2.0,
         settle: 2.0,
         hold: 0.0,
-        server_pid: None,
+        server_pids: Vec::new(),
+        redis_pid: None,
         max_handshakes: 64,
         label: String::new(),
         deflate: false,
@@ -84,7 +99,15 @@ fn parse_args() -> Args {
             .next()
             .unwrap_or_else(|| usage(&format!("{arg} needs a value")));
         match arg.as_str() {
-            "--addr" => a.addr = v.parse().unwrap_or_else(|_| usage("bad --addr")),
+            "--addr" => a
+                .addrs
+                .push(v.parse().unwrap_or_else(|_| usage("bad --addr"))),
+            "--addrs" => {
+                for one in v.split(',').filter(|one| !one.is_empty()) {
+                    a.addrs
+                        .push(one.parse().unwrap_or_else(|_| usage("bad --addrs")));
+                }
+            }
             "--path" => a.path = v,
             "--connections" | "-c" => a.connections = num(&arg, &v),
             "--size" | "-s" => a.size = num(&arg, &v),
@@ -93,12 +116,16 @@ fn parse_args() -> Args {
             "--warmup" => a.warmup = num(&arg, &v),
             "--settle" => a.settle = num(&arg, &v),
             "--hold" => a.hold = num(&arg, &v),
-            "--server-pid" => a.server_pid = Some(num(&arg, &v)),
+            "--server-pid" => a.server_pids.push(num(&arg, &v)),
+            "--redis-pid" => a.redis_pid = Some(num(&arg, &v)),
             "--max-handshakes" => a.max_handshakes = num(&arg, &v),
             "--label" => a.label = v,
             "--deflate" => a.deflate = matches!(v.as_str(), "on" | "1" | "yes" | "true"),
             other => usage(&format!("unknown option {other}")),
         }
+    }
+    if a.addrs.is_empty() {
+        a.addrs.push("127.0.0.1:9100".parse().unwrap());
     }
     if a.connections == 0 || a.window == 0 || a.max_handshakes == 0 {
         usage("--connections, --window and --max-handshakes must be at least 1");
@@ -118,10 +145,10 @@ fn num<T: std::str::FromStr>(arg: &str, value: &str) -> T {
 fn usage(problem: &str) -> ! {
     eprintln!("loadgen: {problem}");
     eprintln!(
-        "usage: loadgen echo|idle|broadcast [--addr 127.0.0.1:9100] [--path /] \
+        "usage: loadgen echo|idle|broadcast [--addr 127.0.0.1:9100]... [--addrs A,B] [--path /] \
          [--connections N] [--size BYTES] [--window N] [--duration S] [--warmup S] \
-         [--settle S] [--hold S] [--server-pid PID] [--max-handshakes N] [--label TEXT] \
-         [--deflate on|off]"
+         [--settle S] [--hold S] [--server-pid PID]... [--redis-pid PID] [--max-handshakes N] \
+         [--label TEXT] [--deflate on|off]"
     );
     std::process::exit(2)
 }
@@ -317,7 +344,8 @@ struct Net {
     events: Events,
     conns: Vec<Conn>,
     scratch: Vec<u8>,
-    request: Vec<u8>,
+    /// The handshake request for each server (its Host differs).
+    requests: Vec<Vec<u8>>,
     to_open: usize,
     handshaking: usize,
     open: usize,
@@ -342,18 +370,25 @@ impl Net {
         } else {
             ""
         };
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n",
-            args.path, args.addr
-        )
-        .into_bytes();
+        let requests = args
+            .addrs
+            .iter()
+            .map(|addr| {
+                format!(
+                    "GET {} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+                     Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\n\
+                     Sec-WebSocket-Version: 13\r\n{extensions}\r\n",
+                    args.path
+                )
+                .into_bytes()
+            })
+            .collect();
         Net {
             poll: Poll::new().expect("epoll"),
             events: Events::with_capacity(1024),
             conns: Vec::with_capacity(args.connections),
             scratch: vec![0; 256 * 1024],
-            request,
+            requests,
             to_open: args.connections,
             handshaking: 0,
             open: 0,
@@ -365,7 +400,8 @@ impl Net {
     fn start_connections(&mut self, stats: &mut Stats) {
         while self.to_open > 0 && self.handshaking < self.args.max_handshakes {
             self.to_open -= 1;
-            match TcpStream::connect(self.args.addr) {
+            let addr = self.args.addrs[self.conns.len() % self.args.addrs.len()];
+            match TcpStream::connect(addr) {
                 Ok(mut stream) => {
                     let token = Token(self.conns.len());
                     self.poll
@@ -418,7 +454,7 @@ impl Net {
     }
 
     fn advance_handshake(&mut self, t: usize, stats: &mut Stats) {
-        let request = &self.request;
+        let request = &self.requests[t % self.requests.len()];
         let c = &mut self.conns[t];
         if c.phase == Phase::Connecting {
             match c.stream.peer_addr() {
@@ -531,6 +567,15 @@ fn cpu_of(pid: u32) -> Option<Duration> {
     Some(Duration::from_nanos((utime + stime) * 1_000_000_000 / hz))
 }
 
+/// The CPU time of all of `pids`, summed; `None` for none, or when one
+/// cannot be read.
+fn cpu_of_all(pids: &[u32]) -> Option<Duration> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| cpu_of(pid)).sum()
+}
+
 /// Resident memory of a process in bytes, from /proc/PID/status.
 fn rss_of(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -606,7 +651,7 @@ fn run_echo(args: &Args) -> i32 {
             stats.completed = 0;
             stats.latencies_ns.clear();
             cpu0 = cpu_self();
-            server_cpu0 = args.server_pid.and_then(cpu_of);
+            server_cpu0 = cpu_of_all(&args.server_pids);
             t0 = now;
         }
         if recording && now >= measure_to {
@@ -615,7 +660,7 @@ fn run_echo(args: &Args) -> i32 {
             measured_secs = now.duration_since(t0).as_secs_f64();
             measured_completed = stats.completed;
             cpu_used = cpu_self().saturating_sub(cpu0);
-            server_cpu_used = match (server_cpu0, args.server_pid.and_then(cpu_of)) {
+            server_cpu_used = match (server_cpu0, cpu_of_all(&args.server_pids)) {
                 (Some(a), Some(b)) => Some(b.saturating_sub(a)),
                 _ => None,
             };
@@ -788,11 +833,13 @@ fn finish_error(args: &Args, stats: &Stats) -> i32 {
 // ----- idle -----------------------------------------------------------------------
 
 fn run_idle(args: &Args) -> i32 {
-    let Some(pid) = args.server_pid else {
+    if args.server_pids.is_empty() {
         usage("idle needs --server-pid");
-    };
+    }
+    // The servers' resident memory, summed.
+    let rss = || args.server_pids.iter().map(|&pid| rss_of(pid)).sum();
     let mut stats = Stats::default();
-    let before = rss_of(pid);
+    let before: Option<u64> = rss();
     let mut net = Net::new(args);
     let t = Instant::now();
     if !net.connect_all(&mut stats, Instant::now() + Duration::from_secs(120)) {
@@ -804,7 +851,7 @@ fn run_idle(args: &Args) -> i32 {
     while Instant::now() < until {
         idle_poll(&mut net, &mut stats);
     }
-    let after = rss_of(pid);
+    let after: Option<u64> = rss();
     let hold_until = Instant::now() + Duration::from_secs_f64(args.hold);
     while Instant::now() < hold_until {
         idle_poll(&mut net, &mut stats);
@@ -815,7 +862,10 @@ fn run_idle(args: &Args) -> i32 {
         return finish_error(args, &stats);
     }
     let (Some(before), Some(after)) = (before, after) else {
-        eprintln!("loadgen: cannot read /proc/{pid}/status");
+        eprintln!(
+            "loadgen: cannot read /proc/PID/status of {:?}",
+            args.server_pids
+        );
         return 1;
     };
     let per = (after.saturating_sub(before)) as f64 / args.connections as f64;
@@ -873,15 +923,20 @@ fn run_broadcast(args: &Args) -> i32 {
     // Sessions join their room right after the upgrade; give them a moment.
     std::thread::sleep(Duration::from_millis(500));
     let n = net.conns.len();
+    let servers = args.addrs.len();
     let warmup_rounds = 3usize;
     let mut round = 0usize;
     let mut times_us: Vec<f64> = Vec::new();
+    // The same, for the last client of each server.
+    let mut times_by_server_us: Vec<Vec<f64>> = vec![Vec::new(); servers];
     let mut measured = 0u64;
     let mut measured_secs = 0.0;
     let mut cpu0 = Duration::ZERO;
     let mut server_cpu0 = None;
+    let mut redis_cpu0 = None;
     let mut cpu_used = Duration::ZERO;
     let mut server_cpu_used = None;
+    let mut redis_cpu_used = None;
     let t_start = Instant::now();
     let mut t_measure = t_start;
     let hard_stop = t_start + Duration::from_secs_f64(args.duration * 3.0 + 30.0);
@@ -889,7 +944,8 @@ fn run_broadcast(args: &Args) -> i32 {
         if round == warmup_rounds {
             t_measure = Instant::now();
             cpu0 = cpu_self();
-            server_cpu0 = args.server_pid.and_then(cpu_of);
+            server_cpu0 = cpu_of_all(&args.server_pids);
+            redis_cpu0 = args.redis_pid.and_then(cpu_of);
         }
         if round > warmup_rounds
             && t_measure.elapsed().as_secs_f64() >= args.duration
@@ -897,7 +953,11 @@ fn run_broadcast(args: &Args) -> i32 {
         {
             measured_secs = t_measure.elapsed().as_secs_f64();
             cpu_used = cpu_self().saturating_sub(cpu0);
-            server_cpu_used = match (server_cpu0, args.server_pid.and_then(cpu_of)) {
+            server_cpu_used = match (server_cpu0, cpu_of_all(&args.server_pids)) {
+                (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+                _ => None,
+            };
+            redis_cpu_used = match (redis_cpu0, args.redis_pid.and_then(cpu_of)) {
                 (Some(a), Some(b)) => Some(b.saturating_sub(a)),
                 _ => None,
             };
@@ -914,7 +974,7 @@ fn run_broadcast(args: &Args) -> i32 {
             }
         }
         let mut got = 0usize;
-        let mut last = sent;
+        let mut last = vec![sent; servers];
         while got < n && stats.errors == 0 {
             if Instant::now() > hard_stop {
                 stats.error(format!("round {round}: only {got} of {n} got the message"));
@@ -952,7 +1012,7 @@ fn run_broadcast(args: &Args) -> i32 {
                                     c.expect_off = 0;
                                     c.next_expect += 1;
                                     got += 1;
-                                    last = Instant::now();
+                                    last[t % servers] = Instant::now();
                                 }
                             }
                         }
@@ -970,7 +1030,11 @@ fn run_broadcast(args: &Args) -> i32 {
             break;
         }
         if round >= warmup_rounds {
-            times_us.push(last.duration_since(sent).as_secs_f64() * 1e6);
+            let to_us = |at: Instant| at.duration_since(sent).as_secs_f64() * 1e6;
+            times_us.push(last.iter().copied().map(to_us).fold(0.0, f64::max));
+            for (server, at) in last.iter().enumerate() {
+                times_by_server_us[server].push(to_us(*at));
+            }
             measured += n as u64;
         }
         round += 1;
@@ -979,38 +1043,72 @@ fn run_broadcast(args: &Args) -> i32 {
     if stats.errors > 0 {
         return finish_error(args, &stats);
     }
+    let messages = times_us.len();
     let rate = measured as f64 / measured_secs;
-    times_us.sort_by(f64::total_cmp);
-    let median = times_us[times_us.len() / 2];
+    let quantile = |times: &mut Vec<f64>, p: f64| {
+        times.sort_by(f64::total_cmp);
+        times[((times.len() as f64 - 1.0) * p).round() as usize]
+    };
+    let median = quantile(&mut times_us, 0.5);
+    let p99 = quantile(&mut times_us, 0.99);
     let worst = *times_us.last().unwrap_or(&0.0);
+    let by_server: Vec<String> = times_by_server_us
+        .iter_mut()
+        .map(|times| format!("{:.1}", quantile(times, 0.5)))
+        .collect();
     let cpu_pct = 100.0 * cpu_used.as_secs_f64() / measured_secs;
     let server_cpu_pct = server_cpu_used.map(|d| 100.0 * d.as_secs_f64() / measured_secs);
+    let server_us_per_delivery = server_cpu_used.map(|d| d.as_secs_f64() * 1e6 / measured as f64);
+    let redis_cpu_pct = redis_cpu_used.map(|d| 100.0 * d.as_secs_f64() / measured_secs);
+    let redis_us_per_message = redis_cpu_used.map(|d| d.as_secs_f64() * 1e6 / messages as f64);
+    let opt = |x: Option<f64>, digits: usize| x.map_or("null".into(), |x| format!("{x:.digits$}"));
     eprintln!(
-        "loadgen broadcast {}: {} sessions x {} B, {} rounds: {:.0} deliveries/s, last client \
-         after {:.0} us (median; worst {:.0} us), loadgen CPU {:.0}%{}",
+        "loadgen broadcast {}: {} sessions on {} server(s) x {} B, {} rounds: {:.0} deliveries/s, \
+         last client after {:.0} us (median; p99 {:.0} us, worst {:.0} us; median per server \
+         [{}] us), loadgen CPU {:.0}%{}{}",
         args.label,
         n,
+        servers,
         args.size,
-        times_us.len(),
+        messages,
         rate,
         median,
+        p99,
         worst,
+        by_server.join(", "),
         cpu_pct,
-        server_cpu_pct.map_or(String::new(), |p| format!(", server CPU {p:.0}%"))
+        server_cpu_pct.map_or(String::new(), |p| format!(
+            ", server CPU {p:.0}% ({} us per delivery)",
+            opt(server_us_per_delivery, 2)
+        )),
+        redis_cpu_pct.map_or(String::new(), |p| format!(
+            ", redis CPU {p:.0}% ({} us per message)",
+            opt(redis_us_per_message, 1)
+        )),
     );
     println!(
-        "{{\"mode\":\"broadcast\",\"label\":\"{}\",\"connections\":{},\"size\":{},\"rounds\":{},\
-         \"deliveries_per_sec\":{:.1},\"last_client_us\":{:.1},\"worst_last_client_us\":{:.1},\
-         \"loadgen_cpu_pct\":{:.1},\"server_cpu_pct\":{},\"errors\":0}}",
+        "{{\"mode\":\"broadcast\",\"label\":\"{}\",\"connections\":{},\"servers\":{},\"size\":{},\
+         \"rounds\":{},\"seconds\":{:.3},\"deliveries_per_sec\":{:.1},\"last_client_us\":{:.1},\
+         \"p99_last_client_us\":{:.1},\"worst_last_client_us\":{:.1},\
+         \"last_client_us_by_server\":[{}],\"loadgen_cpu_pct\":{:.1},\"server_cpu_pct\":{},\
+         \"server_cpu_us_per_delivery\":{},\"redis_cpu_pct\":{},\"redis_cpu_us_per_message\":{},\
+         \"errors\":0}}",
         json_escape(&args.label),
         n,
+        servers,
         args.size,
-        times_us.len(),
+        messages,
+        measured_secs,
         rate,
         median,
+        p99,
         worst,
+        by_server.join(","),
         cpu_pct,
-        server_cpu_pct.map_or("null".into(), |p| format!("{p:.1}"))
+        opt(server_cpu_pct, 1),
+        opt(server_us_per_delivery, 3),
+        opt(redis_cpu_pct, 1),
+        opt(redis_us_per_message, 2),
     );
     0
 }

@@ -3,6 +3,7 @@
 
 use tandem::extensions::PerMessageDeflate;
 use tandem::hub::{Hub, SlowMemberPolicy};
+use tandem::rooms::{RedisBackplane, Rooms};
 use tandem::server::Server;
 use tandem::Session;
 use tokio::net::TcpListener;
@@ -36,6 +37,45 @@ pub async fn chat(listener: TcpListener) -> std::io::Result<()> {
             while let Some(frame) = session.receive().await {
                 // A received text can always be sent on.
                 if hub.broadcast(frame).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    serve(listener, server).await
+}
+
+/// The room every session of the `rooms` mode joins.
+const ROOM: &str = "bench";
+
+/// The rooms of the `rooms` mode: with `redis` (a `redis://` URL) on a
+/// Redis stream shared by every instance on that Redis (`RedisBackplane`
+/// at its defaults), without it on the in-process `LocalBackplane`.
+pub async fn rooms_on(redis: Option<String>) -> std::io::Result<Rooms> {
+    Ok(match redis {
+        Some(url) => Rooms::with_backplane(
+            RedisBackplane::builder(url)
+                .connect()
+                .await
+                .map_err(std::io::Error::other)?,
+        ),
+        None => Rooms::new(),
+    })
+}
+
+/// The chat on tandem's `Rooms`, as the README's "Rooms across instances"
+/// shows: every session joins the room `bench`, and every text it sends is
+/// published to that room; the room's task in each instance reads the
+/// room's log and fans each message out to that instance's members.
+pub async fn rooms(listener: TcpListener, rooms: Rooms) -> std::io::Result<()> {
+    let server = Server::new().web_socket("/", move |mut session: Session| {
+        let rooms = rooms.clone();
+        async move {
+            let Ok(_membership) = rooms.join(ROOM, session.outgoing()).await else {
+                return;
+            };
+            while let Some(frame) = session.receive().await {
+                if rooms.publish(ROOM, frame).await.is_err() {
                     break;
                 }
             }
