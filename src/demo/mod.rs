@@ -1,13 +1,13 @@
-//! The echo and chat demos, written once against [`Session`]: the native
+//! The echo and chat demos, written once against [`Session`](crate::Session): the native
 //! examples run them, and the demo page (www/) talks to them from the
 //! browser through the browser package's JavaScript API.
 //!
 //! - [`echo`]: greets, answers each text `T` with `Hi, T!`, closes on `bye`.
-//! - [`ChatRoom`] (natively): names members `user0`, `user1`, … and relays
-//!   each text to every member, as `[userK]: T` ([`ChatRoom::join`], the
+//! - `ChatRoom` (natively): names members `user0`, `user1`, … and relays
+//!   each text to every member, as `[userK]: T` (`ChatRoom::join`, the
 //!   text protocol of Ktor's guide) or as JSON with message ids
-//!   ([`ChatRoom::join_json`], for clients that reconnect and resume), on
-//!   [`Rooms`](crate::rooms::Rooms): one process, or many on Redis.
+//!   (`ChatRoom::join_json`, for clients that reconnect and resume), on
+//!   `tandem::rooms::Rooms`: one process, or many on Redis.
 //! - [`run_line_client`]: the client side of both, fed by lines of input.
 //!
 //! ```no_run

@@ -22,7 +22,11 @@ const DEFAULT_HISTORY: usize = 1024;
 /// The backplane of one process: each room's log in memory, the last
 /// `history` messages of it kept for members that come back.
 ///
-/// Ids are `1`, `2`, `3`, … per room. A reader that has not taken a message
+/// Ids are `EPOCH:1`, `EPOCH:2`, … per room, where `EPOCH` is drawn at
+/// random for each backplane: an id from before a restart (which a client
+/// that reconnects may bring) is known as one from another log, whose
+/// messages are gone, instead of being taken for a place in this one. A
+/// reader that has not taken a message
 /// yet holds it in the log: a publisher that would push it out waits until
 /// every reader has it, so a reader never misses a message (the slowest
 /// reader sets the pace, as the hub's [`SlowMemberPolicy`] does for
@@ -45,6 +49,8 @@ pub struct LocalBackplane {
 
 #[derive(Debug)]
 struct Inner {
+    /// This log's mark on its ids.
+    epoch: u32,
     history: usize,
     rooms: Mutex<HashMap<String, Arc<RoomLog>>>,
     /// Per room, each instance's statement.
@@ -126,6 +132,7 @@ impl LocalBackplane {
     pub fn with_history(history: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
+                epoch: rand::random(),
                 history: history.max(1),
                 rooms: Mutex::new(HashMap::new()),
                 presence: Mutex::new(HashMap::new()),
@@ -157,19 +164,24 @@ impl RoomLog {
     }
 }
 
-/// The number of a message id of this backplane; `None` for any other text.
-fn number(id: &MessageId) -> Option<u64> {
-    id.as_str().parse().ok()
+/// The number of a message id of the log marked `epoch`; `None` for any
+/// other text.
+fn number(epoch: u32, id: &MessageId) -> Option<u64> {
+    let (mark, number) = id.as_str().split_once(':')?;
+    if u32::from_str_radix(mark, 16).ok()? != epoch {
+        return None;
+    }
+    number.parse().ok()
 }
 
-fn id(number: u64) -> MessageId {
-    MessageId::from(number.to_string())
+fn id(epoch: u32, number: u64) -> MessageId {
+    MessageId::from(format!("{epoch:08x}:{number}"))
 }
 
 impl Backplane for LocalBackplane {
     fn publish(&self, room: &str, frame: Frame) -> BoxFuture<'static, Result<MessageId, Error>> {
         let log = self.room(room);
-        let history = self.inner.history;
+        let (epoch, history) = (self.inner.epoch, self.inner.history);
         async move {
             loop {
                 let moved_on = pin!(log.moved_on.notified());
@@ -188,7 +200,7 @@ impl Backplane for LocalBackplane {
                         let number = state.next() - 1;
                         drop(state);
                         log.arrived.notify_waiters();
-                        return Ok(id(number));
+                        return Ok(id(epoch, number));
                     }
                 }
                 waiting.await;
@@ -199,9 +211,10 @@ impl Backplane for LocalBackplane {
 
     fn head(&self, room: &str) -> BoxFuture<'static, Result<Option<MessageId>, Error>> {
         let log = self.room(room);
+        let epoch = self.inner.epoch;
         async move {
             let next = log.lock().next();
-            Ok((next > 1).then(|| id(next - 1)))
+            Ok((next > 1).then(|| id(epoch, next - 1)))
         }
         .boxed()
     }
@@ -212,19 +225,20 @@ impl Backplane for LocalBackplane {
         after: Option<MessageId>,
     ) -> BoxStream<'static, Result<Envelope, Error>> {
         let log = self.room(room);
+        let epoch = self.inner.epoch;
         let cursor = {
             let mut state = log.lock();
             let start = match after.as_ref() {
                 // An id this backplane did not give (another process's
                 // log): from the start of what is kept.
-                Some(after) => number(after).map_or(state.first, |n| n + 1),
+                Some(after) => number(epoch, after).map_or(state.first, |n| n + 1),
                 None => state.first,
             };
             let cursor = Arc::new(AtomicU64::new(start));
             state.readers.push(Arc::downgrade(&cursor));
             cursor
         };
-        futures::stream::unfold(Some((log, cursor)), |reader| async move {
+        futures::stream::unfold(Some((log, cursor)), move |reader| async move {
             let (log, cursor) = reader?;
             loop {
                 // Armed before looking, so that a message that comes in
@@ -247,7 +261,7 @@ impl Backplane for LocalBackplane {
                         cursor.store(next + 1, Ordering::Release);
                         log.moved_on.notify_waiters();
                         let envelope = Envelope {
-                            id: id(next),
+                            id: id(epoch, next),
                             frame,
                         };
                         return Some((Ok(envelope), Some((log, cursor))));
@@ -273,9 +287,11 @@ impl Backplane for LocalBackplane {
         through: MessageId,
     ) -> BoxFuture<'static, Result<History, Error>> {
         let log = self.room(room);
+        let epoch = self.inner.epoch;
         async move {
             let state = log.lock();
-            let (Some(after), Some(through)) = (number(&after), number(&through)) else {
+            let numbers = (number(epoch, &after), number(epoch, &through));
+            let (Some(after), Some(through)) = numbers else {
                 return Ok(History {
                     messages: Vec::new(),
                     complete: false,
@@ -285,7 +301,7 @@ impl Backplane for LocalBackplane {
             let messages = (from..=through)
                 .map_while(|n| {
                     state.get(n).map(|frame| Envelope {
-                        id: id(n),
+                        id: id(epoch, n),
                         frame: frame.clone(),
                     })
                 })
@@ -354,6 +370,31 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 mod tests {
     use super::*;
 
+    impl LocalBackplane {
+        fn id(&self, number: u64) -> MessageId {
+            id(self.inner.epoch, number)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_id_from_another_log_is_not_taken_for_a_place_in_this_one() {
+        let before_restart = LocalBackplane::new();
+        let old = before_restart
+            .publish("r", Frame::text("old"))
+            .await
+            .unwrap();
+        let backplane = LocalBackplane::new();
+        for i in 0..3 {
+            backplane
+                .publish("r", Frame::text(format!("new{i}")))
+                .await
+                .unwrap();
+        }
+        let history = backplane.history("r", old, backplane.id(3)).await.unwrap();
+        assert!(!history.complete, "the old log's messages are gone");
+        assert!(history.messages.is_empty());
+    }
+
     async fn next(reader: &mut BoxStream<'static, Result<Envelope, Error>>) -> Envelope {
         reader.next().await.expect("a message").expect("not lost")
     }
@@ -368,12 +409,12 @@ mod tests {
                 .publish("r", Frame::text(format!("m{i}")))
                 .await
                 .unwrap();
-            assert_eq!(id.as_str(), (i + 1).to_string());
+            assert_eq!(id, backplane.id(i + 1));
         }
         for i in 0..3 {
             assert_eq!(next(&mut reader).await.frame, Frame::text(format!("m{i}")));
         }
-        assert_eq!(backplane.head("r").await.unwrap().unwrap().as_str(), "3");
+        assert_eq!(backplane.head("r").await.unwrap(), Some(backplane.id(3)));
         // Rooms are apart.
         assert_eq!(backplane.head("other").await.unwrap(), None);
     }
@@ -387,9 +428,9 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let mut reader = backplane.subscribe("r", Some("3".parse().unwrap()));
-        assert_eq!(next(&mut reader).await.id.as_str(), "4");
-        assert_eq!(next(&mut reader).await.id.as_str(), "5");
+        let mut reader = backplane.subscribe("r", Some(backplane.id(3)));
+        assert_eq!(next(&mut reader).await.id, backplane.id(4));
+        assert_eq!(next(&mut reader).await.id, backplane.id(5));
     }
 
     #[tokio::test(start_paused = true)]
@@ -405,7 +446,7 @@ mod tests {
             "the reader has not read a: c must wait"
         );
         assert_eq!(next(&mut reader).await.frame, Frame::text("a"));
-        assert_eq!(third.await.unwrap().as_str(), "3");
+        assert_eq!(third.await.unwrap(), backplane.id(3));
         assert_eq!(next(&mut reader).await.frame, Frame::text("b"));
         assert_eq!(next(&mut reader).await.frame, Frame::text("c"));
     }
@@ -420,25 +461,25 @@ mod tests {
                 .unwrap();
         }
         let kept = backplane
-            .history("r", "2".parse().unwrap(), "4".parse().unwrap())
+            .history("r", backplane.id(2), backplane.id(4))
             .await
             .unwrap();
         assert!(kept.complete);
         assert_eq!(
             kept.messages
                 .iter()
-                .map(|e| e.id.as_str())
+                .map(|e| e.id.clone())
                 .collect::<Vec<_>>(),
-            ["3", "4"]
+            [backplane.id(3), backplane.id(4)]
         );
         let gone = backplane
-            .history("r", "1".parse().unwrap(), "4".parse().unwrap())
+            .history("r", backplane.id(1), backplane.id(4))
             .await
             .unwrap();
         assert!(!gone.complete, "message 2 is no longer kept");
         assert_eq!(gone.messages.len(), 2);
         // A reader from before the history learns it lost messages.
-        let mut late = backplane.subscribe("r", Some("0".parse().unwrap()));
+        let mut late = backplane.subscribe("r", Some(backplane.id(0)));
         assert!(matches!(late.next().await, Some(Err(Error::Backplane(_)))));
         assert!(late.next().await.is_none());
     }
