@@ -296,7 +296,7 @@ impl Rooms {
         room: &str,
         outgoing: Outgoing,
         last_seen: Option<MessageId>,
-        greeting: Option<room::Reply>,
+        greeting: Option<room::Greeting>,
     ) -> Result<RoomMembership, Error> {
         let (reply, joined) = oneshot::channel();
         let commands = {

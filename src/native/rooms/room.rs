@@ -21,7 +21,7 @@ use crate::session::Outgoing;
 
 /// The frame a joining member gets before any live message, from whether
 /// it recovered what it missed.
-pub(super) type Reply = Box<dyn FnOnce(bool) -> Frame + Send>;
+pub(super) type Greeting = Box<dyn FnOnce(bool) -> Frame + Send>;
 
 /// What a room's task is asked to do.
 pub(super) enum Command {
@@ -30,7 +30,7 @@ pub(super) enum Command {
     Join {
         outgoing: Outgoing,
         last_seen: Option<MessageId>,
-        greeting: Option<Reply>,
+        greeting: Option<Greeting>,
         reply: oneshot::Sender<Result<(Membership, bool), Error>>,
     },
     /// A member left; the task ends once the room has nobody here.
@@ -149,7 +149,7 @@ impl RoomTask {
         delivered: Option<MessageId>,
         outgoing: Outgoing,
         last_seen: Option<MessageId>,
-        greeting: Option<Reply>,
+        greeting: Option<Greeting>,
     ) -> Result<(Membership, bool), Error> {
         let mut recovered = true;
         if let Some(last_seen) = last_seen {
