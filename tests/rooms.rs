@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use common::members::Members;
 use common::{next_text, within};
-use tandem::rooms::{Backplane, LocalBackplane, Rooms};
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use tandem::rooms::{Backplane, Envelope, History, LocalBackplane, MessageId, Rooms};
 use tandem::{Error, Frame};
 
 #[tokio::test]
@@ -297,4 +299,70 @@ async fn a_join_reply_comes_after_the_missed_messages_and_before_any_live_one() 
 
     // A plain join's reply comes first, however busy the room.
     assert_eq!(next_text(&mut newcomer).await, "hello");
+}
+
+/// A backplane whose presence statements take a while, as over a network.
+struct SlowPresence(LocalBackplane);
+
+impl Backplane for SlowPresence {
+    fn publish(&self, room: &str, frame: Frame) -> BoxFuture<'static, Result<MessageId, Error>> {
+        self.0.publish(room, frame)
+    }
+    fn head(&self, room: &str) -> BoxFuture<'static, Result<Option<MessageId>, Error>> {
+        self.0.head(room)
+    }
+    fn subscribe(
+        &self,
+        room: &str,
+        after: Option<MessageId>,
+    ) -> BoxStream<'static, Result<Envelope, Error>> {
+        self.0.subscribe(room, after)
+    }
+    fn history(
+        &self,
+        room: &str,
+        after: MessageId,
+        through: MessageId,
+    ) -> BoxFuture<'static, Result<History, Error>> {
+        self.0.history(room, after, through)
+    }
+    fn set_presence(
+        &self,
+        room: &str,
+        instance: &str,
+        members: usize,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<(), Error>> {
+        let stated = self.0.set_presence(room, instance, members, ttl);
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stated.await
+        })
+    }
+    fn presence(&self, room: &str) -> BoxFuture<'static, Result<usize, Error>> {
+        self.0.presence(room)
+    }
+    fn next_number(&self, counter: &str) -> BoxFuture<'static, Result<u64, Error>> {
+        self.0.next_number(counter)
+    }
+}
+
+#[tokio::test]
+async fn a_member_counts_from_before_its_reply_so_the_next_one_counts_it() {
+    let rooms = Rooms::with_backplane(SlowPresence(LocalBackplane::new()));
+    let mut members = Members::new();
+    let mut clients = Vec::new();
+    for k in 1..=3 {
+        let (mut client, outgoing) = members.connect().await;
+        let here = rooms.members("r").await.unwrap() + 1;
+        let reply = move |_| Frame::text(format!("{here} here"));
+        let join = {
+            let rooms = rooms.clone();
+            tokio::spawn(async move { rooms.join_with_reply("r", outgoing, None, reply).await })
+        };
+        // The next member comes as soon as this one has its reply, maybe
+        // before its join has returned on the server.
+        assert_eq!(next_text(&mut client).await, format!("{k} here"));
+        clients.push((client, join));
+    }
 }

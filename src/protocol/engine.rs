@@ -1034,6 +1034,7 @@ impl Protocol {
             return Err(Error::ConnectionClosed(self.outcome.as_deref().cloned()));
         }
         frame.check_wire()?;
+        self.check_rsv(frame.frame_type(), frame.rsv())?;
         if frame.frame_type() == FrameType::Close {
             self.queue(frame, now);
             self.close_sent = true;
@@ -1078,6 +1079,7 @@ impl Protocol {
         if !as_is {
             return self.send(frame.into_frame(), now);
         }
+        self.check_rsv(frame.frame_type(), frame.rsv())?;
         if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
             return Err(Error::ConnectionClosed(self.outcome.as_deref().cloned()));
         }
@@ -1086,6 +1088,27 @@ impl Protocol {
         }
         debug!(frame_type = ?frame.frame_type(), "encoded frame queued");
         self.out.push_encoded(frame.into_wire());
+        Ok(())
+    }
+
+    /// Refuses RSV bits the peer would fail the connection for, as
+    /// [`check_header`](Self::check_header) does on the way in: bits that
+    /// no negotiated extension defines, and (outside raw mode) any bit on a
+    /// control or continuation frame.
+    fn check_rsv(&self, frame_type: FrameType, rsv: Rsv) -> Result<(), Error> {
+        if rsv.is_empty() {
+            return Ok(());
+        }
+        if !self.config.raw && (frame_type.is_control() || frame_type == FrameType::Continuation) {
+            return Err(Error::InvalidFrame(format!(
+                "{frame_type:?} frame with RSV bits {rsv:?}; they belong on the first frame of a message"
+            )));
+        }
+        if !self.config.allowed_rsv.contains(rsv) {
+            return Err(Error::InvalidFrame(format!(
+                "{frame_type:?} frame with RSV bits {rsv:?} that no negotiated extension defines"
+            )));
+        }
         Ok(())
     }
 

@@ -162,6 +162,10 @@ impl EncodedFrame {
         self.frame_type
     }
 
+    pub(crate) fn rsv(&self) -> Rsv {
+        self.rsv
+    }
+
     /// How many bytes go on the wire: header and payload.
     pub(crate) fn wire_len(&self) -> usize {
         self.wire.len()

@@ -564,6 +564,43 @@ fn fragmented_control_frames_cannot_be_sent_even_raw() {
     }
 }
 
+#[test]
+fn rsv_bits_the_peer_would_refuse_cannot_be_sent() {
+    let now = Instant::now();
+    // No extension negotiated: no RSV bit, in either mode, by either path.
+    for mut s in [
+        server(now),
+        server_with(WebSocketOptions::default(), true, now),
+    ] {
+        for frame in [
+            Frame::text("t").with_rsv(Rsv::RSV1),
+            Frame::binary(vec![1]).with_rsv(Rsv::RSV3),
+            Frame::ping("p").with_rsv(Rsv::RSV2),
+        ] {
+            assert!(
+                matches!(s.send(frame.clone(), now), Err(Error::InvalidFrame(_))),
+                "{frame:?}"
+            );
+            let encoded = EncodedFrame::new(&frame);
+            assert!(
+                matches!(s.send_encoded(encoded, now), Err(Error::InvalidFrame(_))),
+                "{frame:?} as a broadcast"
+            );
+        }
+        assert!(s.output_bytes().is_empty(), "nothing went out");
+    }
+    // An extension owns RSV2: on the first frame of a message, not on a
+    // control frame (outside raw mode, as on the way in).
+    let mut s = server(now).with_extensions(vec![Box::new(Reverse)]);
+    assert!(matches!(
+        s.send(Frame::ping("p").with_rsv(Rsv::RSV2), now),
+        Err(Error::InvalidFrame(_))
+    ));
+    assert!(s
+        .send(Frame::binary(vec![1]).with_rsv(Rsv::RSV2), now)
+        .is_ok());
+}
+
 // ----- masking ----------------------------------------------------------------------
 
 #[test]

@@ -97,6 +97,14 @@ impl Inner {
         self.lock().get(room).map_or(0, |handle| handle.hub.len())
     }
 
+    /// The members this instance states it has in `room`: those in it, and
+    /// those on their way in.
+    fn stated_members(&self, room: &str) -> usize {
+        self.lock()
+            .get(room)
+            .map_or(0, |handle| handle.hub.len() + handle.joining)
+    }
+
     fn room_names(&self) -> Vec<String> {
         self.lock().keys().cloned().collect()
     }
@@ -107,6 +115,8 @@ impl Inner {
 struct RoomHandle {
     hub: Hub,
     commands: mpsc::UnboundedSender<Command>,
+    /// Joins counted in the room's presence, not yet in its hub.
+    joining: usize,
 }
 
 impl fmt::Debug for Rooms {
@@ -298,51 +308,60 @@ impl Rooms {
         last_seen: Option<MessageId>,
         greeting: Option<room::Greeting>,
     ) -> Result<RoomMembership, Error> {
-        let (reply, joined) = oneshot::channel();
         let commands = {
             let mut rooms = self.lock();
-            let handle = match rooms.get(room) {
-                Some(handle) => handle,
-                None => {
-                    let hub = Hub::new(self.inner.policy);
-                    let (commands, inbox) = mpsc::unbounded_channel();
-                    tokio::spawn(
-                        RoomTask {
-                            rooms: self.clone(),
-                            room: room.to_owned(),
-                            hub: hub.clone(),
-                            inbox,
-                            backplane: self.inner.backplane.clone(),
-                            render: self.inner.render.clone(),
-                        }
-                        .run(),
-                    );
-                    rooms
-                        .entry(room.to_owned())
-                        .or_insert(RoomHandle { hub, commands })
+            let handle = rooms.entry(room.to_owned()).or_insert_with(|| {
+                let hub = Hub::new(self.inner.policy);
+                let (commands, inbox) = mpsc::unbounded_channel();
+                tokio::spawn(
+                    RoomTask {
+                        rooms: self.clone(),
+                        room: room.to_owned(),
+                        hub: hub.clone(),
+                        inbox,
+                        backplane: self.inner.backplane.clone(),
+                        render: self.inner.render.clone(),
+                    }
+                    .run(),
+                );
+                RoomHandle {
+                    hub,
+                    commands,
+                    joining: 0,
                 }
-            };
-            // Sent under the lock, so that the room's task, which leaves
-            // the map under the same lock once it has nobody, sees it.
-            let join = Command::Join {
-                outgoing,
-                last_seen,
-                greeting,
-                reply,
-            };
-            handle
-                .commands
-                .send(join)
-                .map_err(|_| Error::Backplane("the room's task ended".into()))?;
+            });
+            // The room's task, which leaves the map under the same lock
+            // once it has nobody, waits for this join now.
+            handle.joining += 1;
             handle.commands.clone()
         };
-        let (membership, recovered) = joined
-            .await
-            .map_err(|_| Error::Backplane("the room's task ended".into()))??;
+        let on_the_way = OnTheWay {
+            rooms: &self.inner,
+            room,
+        };
+        // Counted before its greeting is queued: whatever the member is
+        // told of the room's count next includes itself, and so does what
+        // the next member is told.
         let changes = self.inner.presence.changes(&self.inner);
-        // Counted before the join returns: what the member is told of the
-        // room's count next includes itself.
         presence::state_now(&changes, room).await;
+        let (reply, joined) = oneshot::channel();
+        let join = Command::Join {
+            outgoing,
+            last_seen,
+            greeting,
+            reply,
+        };
+        let ended = || Error::Backplane("the room's task ended".into());
+        commands.send(join).map_err(|_| ended())?;
+        let joined = joined.await.map_err(|_| ended()).and_then(|joined| joined);
+        drop(on_the_way);
+        let (membership, recovered) = match joined {
+            Ok(joined) => joined,
+            Err(error) => {
+                presence::state_soon(&changes, room);
+                return Err(error);
+            }
+        };
         Ok(RoomMembership {
             membership: Some(membership),
             room: room.to_owned(),
@@ -428,11 +447,32 @@ impl Rooms {
         let Some(handle) = rooms.get(room) else {
             return true;
         };
-        if !handle.hub.is_empty() || !inbox.is_empty() {
+        if !handle.hub.is_empty() || handle.joining > 0 || !inbox.is_empty() {
             return false;
         }
         rooms.remove(room);
         true
+    }
+}
+
+/// A join on its way into a room: counted in `joining` until it is in the
+/// hub or has failed (or its caller gave up on it).
+struct OnTheWay<'a> {
+    rooms: &'a Inner,
+    room: &'a str,
+}
+
+impl Drop for OnTheWay<'_> {
+    fn drop(&mut self) {
+        let mut rooms = self.rooms.lock();
+        if let Some(handle) = rooms.get_mut(self.room) {
+            handle.joining -= 1;
+            if handle.joining == 0 && handle.hub.is_empty() {
+                // Nobody came in: the room's task looks again whether it
+                // has anyone left.
+                let _ = handle.commands.send(Command::Left);
+            }
+        }
     }
 }
 

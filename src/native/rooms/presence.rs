@@ -133,7 +133,7 @@ async fn state(inner: &Inner, batch: BTreeSet<String>) {
     let mut failed = 0;
     let mut last_error = None;
     for room in batch {
-        let members = inner.local_members(&room);
+        let members = inner.stated_members(&room);
         let stated = inner
             .backplane
             .set_presence(&room, &presence.instance, members, presence.ttl())
