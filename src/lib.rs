@@ -65,6 +65,22 @@ mod proxy;
 pub mod reconnect;
 mod session;
 
+// The backend contract. Each backend module (`native` on tokio, `web` on
+// the browser's `WebSocket`) gives the shared code the same names, and the
+// shared code (client.rs, session.rs, hub.rs, reconnect.rs) uses nothing
+// else of it:
+//
+// - `connect(ClientBuilder) -> Result<Session, Error>`: opens a session
+//   whose driver runs the connection and meets the session at a `Link`
+//   (link.rs: the two bounded queues, the close reason, the wakers; the
+//   driver pushes what arrives, takes the session's commands, and records
+//   how the connection ended);
+// - `sleep(Duration)` and `Instant`: one clock, which tests can pause
+//   natively (tokio's) and which the browser's timers keep;
+// - `random_fraction() -> f64` in [0, 1), for the jitter of reconnects;
+// - `MaybeSend`: `Send` natively, nothing in the browser;
+// - `check_outgoing(&Frame)`: what this backend refuses to send beyond what
+//   every backend refuses (`Frame::check_wire`), before it is queued.
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "wasm32")] {
         mod web;

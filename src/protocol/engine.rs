@@ -11,8 +11,9 @@ use tracing::{debug, warn};
 use super::header::{FrameHeader, LengthOverflow, MAX_HEADER_LEN};
 use super::mask::apply_mask;
 use super::output::{EncodedFrame, Output};
+use super::reassembly::{Message, Reassembled, TruncatedText};
 use super::role::Role;
-use super::utf8::Utf8Validator;
+use super::timers::Timers;
 use crate::close::{CloseCode, CloseReason};
 use crate::error::Error;
 use crate::extensions::Extension;
@@ -63,10 +64,6 @@ impl Config {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// let config = Config::new(Role::Client, &WebSocketOptions::default());
     /// assert!(config.mask_outgoing); // clients mask
     /// ```
@@ -149,15 +146,6 @@ struct InFrame {
     done: usize,
 }
 
-/// A fragmented message being reassembled (default mode).
-#[derive(Debug)]
-struct Message {
-    frame_type: FrameType,
-    rsv: Rsv,
-    data: BytesMut,
-    utf8: Option<Utf8Validator>,
-}
-
 /// A Close owed to the peer, sent once the caller has handled what came before.
 #[derive(Debug)]
 enum DeferredClose {
@@ -182,7 +170,6 @@ enum DeferredClose {
 ///
 /// let now = Instant::now();
 /// let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-/// // A masked text frame "Hello" from a client (RFC 6455 §5.7).
 /// server.receive_data(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
 /// assert_eq!(server.poll_event(now), Some(Frame::text("Hello")));
 ///
@@ -210,9 +197,8 @@ pub struct Protocol {
     close_sent: bool,
     /// Boxed, like `deferred`: an open connection does not carry it.
     outcome: Option<Box<CloseReason>>,
-    deadline_close: Option<Instant>,
-    next_ping: Option<Instant>,
-    ping_sent_at: Option<Instant>,
+    /// Every deadline the engine keeps (see `timers.rs`).
+    timers: Timers,
     ping_counter: u64,
     /// The payload of the latest ping, when its pong waits for the output to
     /// drain below [`CONTROL_OUTPUT_LIMIT`].
@@ -222,8 +208,6 @@ pub struct Protocol {
     /// role: a peer given up for silence is not waited on for its answer.
     peer_given_up: bool,
     deferred: Option<Box<DeferredClose>>,
-    /// When output last made progress, while there is output.
-    write_progress_at: Option<Instant>,
     /// Negotiated extensions, in negotiation order.
     extensions: Vec<Box<dyn Extension>>,
 }
@@ -237,16 +221,11 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// let client = Protocol::new(Role::Client, Config::new(Role::Client, &WebSocketOptions::default()), now);
     /// assert_eq!(client.role(), Role::Client);
     /// ```
     pub fn new(role: Role, config: Config, now: Instant) -> Self {
         let ping_period = config.ping_period.filter(|p| !p.is_zero());
-        let next_ping = ping_period.and_then(|p| now.checked_add(p));
         let rng = config
             .mask_outgoing
             .then(|| Box::new(StdRng::from_seed(config.mask_seed)));
@@ -272,15 +251,12 @@ impl Protocol {
             rng,
             close_sent: false,
             outcome: None,
-            deadline_close: None,
-            next_ping,
-            ping_sent_at: None,
+            timers: Timers::new(now, ping_period),
             ping_counter: 0,
             pending_pong: None,
             shutdown_requested: false,
             peer_given_up: false,
             deferred: None,
-            write_progress_at: None,
             extensions: Vec::new(),
         }
     }
@@ -293,10 +269,6 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// assert_eq!(server.role(), Role::Server);
     /// ```
     pub fn role(&self) -> Role {
@@ -315,10 +287,6 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// use tandem::extensions::Extension;
     /// let server = server.with_extensions(Vec::<Box<dyn Extension>>::new());
     /// assert!(server.wants_read());
@@ -350,8 +318,6 @@ impl Protocol {
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
     /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
     /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// // A driver reads the socket into this buffer.
     /// server.read_buffer().extend_from_slice(&HELLO);
     /// assert_eq!(server.poll_event(now), Some(Frame::text("Hello")));
@@ -398,8 +364,6 @@ impl Protocol {
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
     /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
     /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// server.receive_data(&HELLO[..5]);
     /// assert_eq!(server.poll_event(now), None); // not a whole header yet
     /// assert_eq!(server.buffered_input(), 5);
@@ -424,8 +388,6 @@ impl Protocol {
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
     /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
     /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// assert!(!server.wants_read_buffer());
     /// server.receive_data(&HELLO[..5]);
     /// server.poll_event(now);
@@ -448,8 +410,6 @@ impl Protocol {
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
     /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
     /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// server.receive_data(&HELLO);
     /// server.poll_event(now);
     /// server.release_idle_buffers();
@@ -473,8 +433,6 @@ impl Protocol {
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
     /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
     /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// server.receive_data(&HELLO);
     /// assert_eq!(server.poll_event(now), Some(Frame::text("Hello")));
     /// ```
@@ -492,10 +450,6 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// server.receive_eof();
     /// assert!(server.is_finished());
     /// assert_eq!(server.close_reason().map(|r| r.code), Some(CloseCode::ClosedAbnormally));
@@ -522,10 +476,6 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// server.transport_failed(&std::io::ErrorKind::ConnectionReset.into());
     /// assert_eq!(server.close_reason().map(|r| r.code), Some(CloseCode::ClosedAbnormally));
     /// ```
@@ -560,8 +510,6 @@ impl Protocol {
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
     /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
     /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// server.receive_data(&HELLO);
     /// assert_eq!(server.poll_event(now), Some(Frame::text("Hello")));
     /// assert_eq!(server.poll_event(now), None);
@@ -613,7 +561,7 @@ impl Protocol {
                 }
                 let utf8 = match frame.frame_type {
                     FrameType::Text | FrameType::Continuation => {
-                        self.message.as_mut().and_then(|m| m.utf8.as_mut())
+                        self.message.as_mut().and_then(Message::validator)
                     }
                     _ => None,
                 };
@@ -697,7 +645,7 @@ impl Protocol {
         if too_big(self.config.max_frame_size, h.payload_len) {
             return Err((TooBig, "frame over the size limit"));
         }
-        let so_far = self.message.as_ref().map_or(0, |m| m.data.len() as u64);
+        let so_far = self.message.as_ref().map_or(0, |m| m.len() as u64);
         if !frame_type.is_control()
             && too_big(
                 self.config.max_message_size,
@@ -713,15 +661,9 @@ impl Protocol {
                 self.raw_fragmenting = !h.fin;
             }
         } else if matches!(frame_type, FrameType::Text | FrameType::Binary) {
-            self.message = Some(Message {
-                frame_type,
-                rsv: h.rsv,
-                data: BytesMut::new(),
-                utf8: (frame_type == FrameType::Text
-                    && h.rsv.is_empty()
-                    && !self.transforms_every_message())
-                .then(Utf8Validator::new),
-            });
+            // An extension's payload is checked once it has decoded it.
+            let check_utf8 = h.rsv.is_empty() && !self.transforms_every_message();
+            self.message = Some(Message::start(frame_type, h.rsv, check_utf8));
         }
         Ok(InFrame {
             header: *h,
@@ -761,30 +703,26 @@ impl Protocol {
     fn on_data(&mut self, fin: bool, payload: Bytes, now: Instant) -> Option<Frame> {
         let message = self.message.as_mut()?;
         if !fin {
-            message.data.extend_from_slice(&payload);
+            message.push(&payload);
             return None;
         }
-        let message = self.message.take()?;
-        if message.utf8.as_ref().is_some_and(|v| v.finish().is_err()) {
-            self.violation(
-                CloseCode::NotConsistent,
-                "text message ends inside a character",
-                now,
-            );
-            return None;
-        }
-        let data = if message.data.is_empty() {
-            payload
-        } else {
-            let mut data = message.data;
-            data.extend_from_slice(&payload);
-            data.freeze()
+        let Reassembled {
+            frame,
+            utf8_checked,
+        } = match self.message.take()?.finish(payload) {
+            Ok(whole) => whole,
+            Err(TruncatedText) => {
+                self.violation(
+                    CloseCode::NotConsistent,
+                    "text message ends inside a character",
+                    now,
+                );
+                return None;
+            }
         };
-        let frame = Frame::from_parts(message.frame_type, true, message.rsv, data);
         if self.extensions.is_empty() {
             return Some(frame);
         }
-        let checked_utf8 = message.utf8.is_some();
         match self.decode(frame) {
             Ok(frame) if !frame.rsv().is_empty() => {
                 self.violation(
@@ -796,7 +734,7 @@ impl Protocol {
             }
             Ok(frame)
                 if frame.frame_type() == FrameType::Text
-                    && !checked_utf8
+                    && !utf8_checked
                     && std::str::from_utf8(frame.read_bytes()).is_err() =>
             {
                 self.violation(
@@ -871,7 +809,7 @@ impl Protocol {
         }
         if self.config.raw {
             self.state = State::CloseReceived;
-            self.deadline_close = now.checked_add(self.config.close_timeout);
+            self.timers.close_deadline = now.checked_add(self.config.close_timeout);
             return Some(Frame::from_parts(
                 FrameType::Close,
                 true,
@@ -900,7 +838,8 @@ impl Protocol {
         // The caller normally takes the frames before it at once; one that
         // never reads (a handler that only sends) must not make the peer
         // wait out its close timeout.
-        self.deadline_close = now.checked_add(DEFERRED_CLOSE_GRACE.min(self.config.close_timeout));
+        self.timers.close_deadline =
+            now.checked_add(DEFERRED_CLOSE_GRACE.min(self.config.close_timeout));
     }
 
     /// Whether a Close waits for [`Protocol::apply_deferred_close`]: the
@@ -912,8 +851,6 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
     /// # // A masked Close with 1000 from a client (a zero masking key).
     /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// server.receive_data(&CLOSE_1000);
@@ -935,8 +872,6 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
     /// # // A masked Close with 1000 from a client (a zero masking key).
     /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// server.receive_data(&CLOSE_1000);
@@ -984,10 +919,9 @@ impl Protocol {
         self.in_frame = None;
         self.message = None;
         self.read.clear();
-        self.next_ping = None;
-        self.ping_sent_at = None;
+        self.timers.stop_keepalive();
         self.pending_pong = None;
-        self.deadline_close = now.checked_add(self.config.close_timeout);
+        self.timers.close_deadline = now.checked_add(self.config.close_timeout);
     }
 
     fn finish(&mut self) {
@@ -995,17 +929,14 @@ impl Protocol {
         self.in_frame = None;
         self.message = None;
         self.read = BytesMut::new();
-        self.next_ping = None;
-        self.ping_sent_at = None;
-        self.deadline_close = None;
+        self.timers = Timers::default();
         self.deferred = None;
-        self.write_progress_at = None;
         self.pending_pong = None;
         self.out = Output::default();
     }
 
     fn note_activity(&mut self) {
-        self.ping_sent_at = None;
+        self.timers.ping_sent_at = None;
     }
 
     // ----- output ------------------------------------------------------------
@@ -1022,10 +953,6 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// server.send(Frame::text("Hi"), now).unwrap();
     /// assert_eq!(server.output_bytes(), [0x81, 0x02, b'H', b'i']);
     /// ```
@@ -1042,7 +969,7 @@ impl Protocol {
                 self.enter_closed(now);
             } else {
                 self.state = State::CloseSent;
-                self.deadline_close = now.checked_add(self.config.close_timeout);
+                self.timers.close_deadline = now.checked_add(self.config.close_timeout);
             }
             return Ok(());
         }
@@ -1084,7 +1011,7 @@ impl Protocol {
             return Err(Error::ConnectionClosed(self.outcome.as_deref().cloned()));
         }
         if self.out.is_empty() {
-            self.write_progress_at = Some(now);
+            self.timers.write_progress_at = Some(now);
         }
         debug!(frame_type = ?frame.frame_type(), "encoded frame queued");
         self.out.push_encoded(frame.into_wire());
@@ -1132,10 +1059,6 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// server.close(CloseReason::new(CloseCode::Normal, ""), now).unwrap();
     /// assert_eq!(server.output_bytes(), [0x88, 0x02, 0x03, 0xe8]);
     /// ```
@@ -1164,7 +1087,7 @@ impl Protocol {
 
     fn queue(&mut self, frame: Frame, now: Instant) {
         if self.out.is_empty() {
-            self.write_progress_at = Some(now);
+            self.timers.write_progress_at = Some(now);
         }
         self.push_output(frame);
     }
@@ -1195,10 +1118,6 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// server.send(Frame::text("Hi"), now).unwrap();
     /// assert_eq!(server.output_len(), 4);
     /// ```
@@ -1216,10 +1135,6 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// server.send(Frame::text("Hi"), now).unwrap();
     /// let mut slices = [std::io::IoSlice::new(&[]); 8];
     /// let n = server.output(&mut slices);
@@ -1242,17 +1157,13 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// server.send(Frame::text("Hi"), now).unwrap();
     /// server.consume_output(4, now); // a write took all four bytes
     /// assert_eq!(server.output_len(), 0);
     /// ```
     pub fn consume_output(&mut self, n: usize, now: Instant) {
         self.out.consume(n);
-        self.write_progress_at = (!self.out.is_empty()).then_some(now);
+        self.timers.write_progress_at = (!self.out.is_empty()).then_some(now);
         if self.out.len() < CONTROL_OUTPUT_LIMIT {
             if let Some(payload) = self.pending_pong.take() {
                 self.queue(Frame::pong(payload), now);
@@ -1268,10 +1179,6 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// server.send(Frame::text("Hi"), now).unwrap();
     /// assert_eq!(server.output_bytes(), [0x81, 0x02, b'H', b'i']);
     /// assert_eq!(server.output_len(), 0);
@@ -1293,7 +1200,7 @@ impl Protocol {
             let written: usize = slices[..n].iter().map(|s| s.len()).sum();
             self.out.consume(written);
         }
-        self.write_progress_at = None;
+        self.timers.write_progress_at = None;
         bytes
     }
 
@@ -1308,8 +1215,6 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
     /// # // A masked Close with 1000 from a client (a zero masking key).
     /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// assert_eq!(server.close_reason(), None);
@@ -1333,10 +1238,6 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// assert!(server.wants_read());
     /// server.receive_eof();
     /// assert!(!server.wants_read());
@@ -1355,8 +1256,6 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
     /// # // A masked Close with 1000 from a client (a zero masking key).
     /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// server.close(CloseReason::new(CloseCode::Normal, ""), now).unwrap();
@@ -1383,10 +1282,6 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// assert!(!server.is_finished());
     /// server.receive_eof();
     /// assert!(server.is_finished());
@@ -1405,27 +1300,12 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// let options = WebSocketOptions { ping_period: Some(Duration::from_secs(10)), ..Default::default() };
     /// let pinging = Protocol::new(Role::Server, Config::new(Role::Server, &options), now);
     /// assert_eq!(pinging.poll_timeout(), Some(now + Duration::from_secs(10)));
     /// ```
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let timeout_after = |at: Option<Instant>| at?.checked_add(self.config.timeout);
-        let ping_deadline = timeout_after(self.ping_sent_at);
-        let write_deadline = timeout_after(self.write_progress_at);
-        [
-            self.next_ping,
-            ping_deadline,
-            self.deadline_close,
-            write_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.timers.next_due(self.config.timeout)
     }
 
     /// Runs the timers due at `now`: sends a ping, gives up on a silent peer,
@@ -1437,21 +1317,17 @@ impl Protocol {
     /// # use tandem::{CloseCode, CloseReason, Frame, WebSocketOptions};
     /// # let now = Instant::now();
     /// # let mut server = Protocol::new(Role::Server, Config::new(Role::Server, &WebSocketOptions::default()), now);
-    /// # // A masked text frame "Hello" from a client (RFC 6455 §5.7).
-    /// # const HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// # // A masked Close with 1000 from a client (a zero masking key).
-    /// # const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     /// let options = WebSocketOptions { ping_period: Some(Duration::from_secs(10)), ..Default::default() };
     /// let mut pinging = Protocol::new(Role::Server, Config::new(Role::Server, &options), now);
     /// pinging.handle_timeout(now + Duration::from_secs(10));
     /// assert_eq!(pinging.output_bytes()[0], 0x89); // a ping went out
     /// ```
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.deferred.is_some() && self.deadline_close.is_some_and(|d| d <= now) {
+        if self.deferred.is_some() && self.timers.close_deadline.is_some_and(|d| d <= now) {
             self.apply_deferred_close(now);
             return;
         }
-        if self.deadline_close.is_some_and(|d| d <= now) {
+        if self.timers.close_deadline.is_some_and(|d| d <= now) {
             if self.state == State::Closed {
                 self.finish();
             } else {
@@ -1465,14 +1341,14 @@ impl Protocol {
                     .is_some_and(|due| due <= now)
             })
         };
-        if let Some(since) = expired(self.write_progress_at) {
+        if let Some(since) = expired(self.timers.write_progress_at) {
             let waited = now.duration_since(since);
             self.give_up(format!(
                 "the peer stopped reading: no write progress for {waited:?}"
             ));
             return;
         }
-        if let Some(sent) = expired(self.ping_sent_at) {
+        if let Some(sent) = expired(self.timers.ping_sent_at) {
             // The peer may still read (only its pongs are lost, or it is
             // stuck): a Close tells it why before the transport goes, as
             // Ktor and Python's websockets do. The write deadline and the
@@ -1484,16 +1360,16 @@ impl Protocol {
             self.peer_given_up = true;
             return;
         }
-        if let (Some(at), Some(period)) = (self.next_ping, self.config.ping_period) {
+        if let (Some(at), Some(period)) = (self.timers.next_ping, self.config.ping_period) {
             if at <= now && self.state == State::Open {
                 // Output that does not drain is found by the write deadline;
                 // a ping behind it would only add to it.
                 if self.out.len() < CONTROL_OUTPUT_LIMIT {
                     self.ping_counter += 1;
                     self.queue(Frame::ping(self.ping_counter.to_be_bytes().to_vec()), now);
-                    self.ping_sent_at.get_or_insert(now);
+                    self.timers.ping_sent_at.get_or_insert(now);
                 }
-                self.next_ping = now.checked_add(period);
+                self.timers.next_ping = now.checked_add(period);
             }
         }
     }
