@@ -25,9 +25,10 @@
 //! - **idle**: opens the connections, lets them sit, and reports the
 //!   server's resident memory per connection (RSS delta / count, from
 //!   `/proc/PID/status`).
-//! - **broadcast**: one connection sends a text; the server relays it to
-//!   every session. Each round waits until every connection has it (checked
-//!   byte for byte), on every server, then the next round starts. Reports
+//! - **broadcast**: one connection sends a text (`--window N`: N texts at
+//!   once); the server relays it to every session. Each round waits until
+//!   every connection has it (checked byte for byte, the N in order), on
+//!   every server, then the next round starts. Reports
 //!   deliveries/s, the time until the last client had the message (median,
 //!   p99 and worst of the rounds; and the median for each server's last
 //!   client), and the servers' CPU per delivery.
@@ -963,12 +964,18 @@ fn run_broadcast(args: &Args) -> i32 {
             };
             break;
         }
-        let text = payload(args.size, round);
-        let expected = plain_frame(&text);
+        // `window` messages at once: every member expects them in order,
+        // back to back.
+        let burst = args.window.max(1);
+        let mut expected = Vec::new();
         let sent = Instant::now();
         {
             let c = &mut net.conns[0];
-            c.queue(&masked_frame(&text, key_for(round)));
+            for j in 0..burst {
+                let text = payload(args.size, round * burst + j);
+                expected.extend_from_slice(&plain_frame(&text));
+                c.queue(&masked_frame(&text, key_for(round * burst + j)));
+            }
             if let Err(e) = c.flush() {
                 stats.error(format!("write: {e}"));
             }
@@ -1035,7 +1042,7 @@ fn run_broadcast(args: &Args) -> i32 {
             for (server, at) in last.iter().enumerate() {
                 times_by_server_us[server].push(to_us(*at));
             }
-            measured += n as u64;
+            measured += (n * burst) as u64;
         }
         round += 1;
     }
@@ -1088,7 +1095,7 @@ fn run_broadcast(args: &Args) -> i32 {
     );
     println!(
         "{{\"mode\":\"broadcast\",\"label\":\"{}\",\"connections\":{},\"servers\":{},\"size\":{},\
-         \"rounds\":{},\"seconds\":{:.3},\"deliveries_per_sec\":{:.1},\"last_client_us\":{:.1},\
+         \"window\":{},\"rounds\":{},\"seconds\":{:.3},\"deliveries_per_sec\":{:.1},\"last_client_us\":{:.1},\
          \"p99_last_client_us\":{:.1},\"worst_last_client_us\":{:.1},\
          \"last_client_us_by_server\":[{}],\"loadgen_cpu_pct\":{:.1},\"server_cpu_pct\":{},\
          \"server_cpu_us_per_delivery\":{},\"redis_cpu_pct\":{},\"redis_cpu_us_per_message\":{},\
@@ -1097,6 +1104,7 @@ fn run_broadcast(args: &Args) -> i32 {
         n,
         servers,
         args.size,
+        args.window.max(1),
         messages,
         measured_secs,
         rate,
