@@ -83,7 +83,7 @@ const SCENARIOS = [
   const count = Math.max(16, Math.round(s.count * COUNT_SCALE));
   return { kind: "binary", ...s, count, warmup: Math.max(16, Math.round(count / 10)) };
 });
-/** The window-1 splits and CPU profiles: one scenario per size and kind. */
+/** The window-1 splits and CPU profiles: one scenario per size and kind, each run SPLIT_ROUNDS times. */
 const SPLITS = SCENARIOS.filter((s) => s.window === 1);
 /** The sampling profiler's interval, µs. */
 const PROFILER_INTERVAL_US = 50;
@@ -353,16 +353,19 @@ function report({ runs, splits, cpu, meta }) {
   }
   md.push("");
   md.push(
-    `**The renderer's main thread** (window 1; µs per round trip, V8's sampling profiler every ${PROFILER_INTERVAL_US} µs over one run each, after the timed rounds). round trip: the run's wall time per round trip; busy: the main thread's time not idle, split into WebSocket.send; tandem's JavaScript glue (tandem.js, with the browser APIs it calls); its wasm, the JS↔wasm calls included; the page's own loop; the garbage collector; and V8/Blink outside any script (event dispatch, promise jobs).`,
+    `**The renderer's main thread** (window 1; µs per round trip, V8's sampling profiler every ${PROFILER_INTERVAL_US} µs, the median of ${SPLIT_ROUNDS} runs, after the timed rounds). round trip: the run's wall time per round trip; busy: the main thread's time not idle, split into WebSocket.send; tandem's JavaScript glue (tandem.js, with the browser APIs it calls); its wasm, the JS↔wasm calls included; the page's own loop; the garbage collector; and V8/Blink outside any script (event dispatch, promise jobs).`,
   );
   md.push("");
   md.push("| size | | round trip | busy | send | glue | wasm | page | gc | other |");
   md.push("|---|---|---|---|---|---|---|---|---|---|");
-  for (const r of cpu) {
-    const f = (x) => fixed(x, 0);
-    md.push(
-      `| ${splitName(r)} | ${implName(r.impl)} | ${f(r.wallUs)} | ${f(r.busyUs)} | ${f(r.sendUs)} | ${r.impl === "plain" ? "–" : f(r.glueUs)} | ${r.impl === "plain" ? "–" : f(r.wasmUs)} | ${f(r.pageUs)} | ${f(r.gcUs)} | ${f(r.otherUs)} |`,
-    );
+  for (const s of SPLITS) {
+    for (const impl of ["plain", "tandem"]) {
+      const rs = cpu.filter((r) => r.size === s.size && r.kind === s.kind && r.impl === impl);
+      if (!rs.length) continue;
+      const f = (field) => (impl === "plain" && (field === "glueUs" || field === "wasmUs") ? "–" : fixed(median(rs.map((r) => r[field])), 0));
+      const cells = ["wallUs", "busyUs", ...CPU_PARTS.map((p) => `${p}Us`)].map(f);
+      md.push(`| ${splitName(s)} | ${implName(impl)} | ${cells.join(" | ")} |`);
+    }
   }
   return md.join("\n") + "\n";
 }
@@ -421,14 +424,16 @@ async function main() {
         }
       }
     }
-    for (const s of SPLITS) {
-      for (const impl of ["tandem", "plain"]) {
-        const r = await cpuProfile(timed.page, s, impl);
-        cpu.push(r);
-        records.push({ record: "cpu", ...r });
-        console.error(
-          `cpu ${impl.padEnd(6)} ${splitName(s).padEnd(10)} ${fixed(r.wallUs, 0)} µs per round trip, busy ${fixed(r.busyUs, 0)}: ${CPU_PARTS.map((p) => `${p} ${fixed(r[`${p}Us`], 0)}`).join(", ")}`,
-        );
+    for (let round = 1; round <= SPLIT_ROUNDS; round++) {
+      for (const s of SPLITS) {
+        for (const impl of round % 2 ? ["tandem", "plain"] : ["plain", "tandem"]) {
+          const r = await cpuProfile(timed.page, s, impl);
+          cpu.push(r);
+          records.push({ record: "cpu", round, ...r });
+          console.error(
+            `cpu ${impl.padEnd(6)} ${splitName(s).padEnd(10)} ${fixed(r.wallUs, 0)} µs per round trip, busy ${fixed(r.busyUs, 0)}: ${CPU_PARTS.map((p) => `${p} ${fixed(r[`${p}Us`], 0)}`).join(", ")}`,
+          );
+        }
       }
     }
     problems.push(...timed.problems);
