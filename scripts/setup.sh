@@ -1,5 +1,6 @@
 # Shared set-up for scripts/test.sh, scripts/demo.sh, scripts/test-browser.sh,
-# scripts/test-page.sh, scripts/test-proxies.sh and scripts/check-wasm-size.sh.
+# scripts/test-page.sh, scripts/test-proxies.sh, scripts/check-wasm-size.sh
+# and scripts/bench-browser.sh.
 # Source it from the
 # repository root:
 #
