@@ -37,24 +37,48 @@ export interface CloseInfo {
 }
 "#;
 
+/// The property names and kinds of the values below, made into JavaScript
+/// strings once: each `JsValue::from_str` decodes its text from wasm memory
+/// (a `TextDecoder` call), which for every message cost more than copying
+/// a small message out (measured by `scripts/bench-browser.sh`).
+struct Names {
+    type_: JsValue,
+    data: JsValue,
+    text: JsValue,
+    binary: JsValue,
+    code: JsValue,
+    reason: JsValue,
+}
+
+thread_local! {
+    static NAMES: Names = Names {
+        type_: JsValue::from_str("type"),
+        data: JsValue::from_str("data"),
+        text: JsValue::from_str("text"),
+        binary: JsValue::from_str("binary"),
+        code: JsValue::from_str("code"),
+        reason: JsValue::from_str("reason"),
+    };
+}
+
 /// `{ type: "text", data }` or `{ type: "binary", data }` for a text or
 /// binary frame; `None` for any other frame (a browser hands scripts none).
 pub(crate) fn message_value(frame: &Frame) -> Option<JsValue> {
-    let (kind, data): (&str, JsValue) = match frame.frame_type() {
-        FrameType::Text => ("text", frame.read_text()?.into()),
-        FrameType::Binary => ("binary", Uint8Array::from(frame.read_bytes()).into()),
-        _ => return None,
-    };
-    Some(object(&[("type", kind.into()), ("data", data)]))
+    NAMES.with(|names| {
+        let (kind, data): (&JsValue, JsValue) = match frame.frame_type() {
+            FrameType::Text => (&names.text, frame.read_text()?.into()),
+            FrameType::Binary => (&names.binary, Uint8Array::from(frame.read_bytes()).into()),
+            _ => return None,
+        };
+        Some(object(&[(&names.type_, kind), (&names.data, &data)]))
+    })
 }
 
 /// `{ code, reason }` for a close reason.
 pub(crate) fn close_info_value(reason: &CloseReason) -> JsValue {
     let code: u16 = reason.code.into();
-    object(&[
-        ("code", code.into()),
-        ("reason", reason.message.as_str().into()),
-    ])
+    let message = JsValue::from_str(&reason.message);
+    NAMES.with(|names| object(&[(&names.code, &code.into()), (&names.reason, &message)]))
 }
 
 /// A JavaScript `Error` whose message is `error`'s.
@@ -63,11 +87,11 @@ pub(crate) fn error_value(error: tandem::Error) -> JsValue {
 }
 
 /// A plain object with these properties.
-fn object(properties: &[(&str, JsValue)]) -> JsValue {
+fn object(properties: &[(&JsValue, &JsValue)]) -> JsValue {
     let object = Object::new();
     for (name, value) in properties {
         // Setting a property on a fresh plain object cannot fail.
-        let _ = Reflect::set(&object, &JsValue::from_str(name), value);
+        let _ = Reflect::set(&object, name, value);
     }
     object.into()
 }
