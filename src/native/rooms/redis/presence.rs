@@ -10,6 +10,23 @@ use ::redis::Script;
 use super::unreachable;
 use crate::error::Error;
 
+/// The start of both scripts: Redis's clock as `now` (milliseconds), and
+/// the counts that ended by then forgotten. KEYS: the room's counts and
+/// their ends.
+macro_rules! forget_ended {
+    () => {
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local gone = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE')
+for _, instance in ipairs(gone) do
+  redis.call('HDEL', KEYS[1], instance)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+"
+    };
+}
+
 /// Sets one instance's member count in a room, for a time, and forgets the
 /// counts that ran out.
 ///
@@ -20,15 +37,9 @@ use crate::error::Error;
 ///
 /// Both keys expire with the last count that runs out, so that a room
 /// whose instances all died leaves nothing behind.
-const SET_SCRIPT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local gone = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE')
-for _, instance in ipairs(gone) do
-  redis.call('HDEL', KEYS[1], instance)
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-if tonumber(ARGV[2]) > 0 then
+const SET_SCRIPT: &str = concat!(
+    forget_ended!(),
+    r"if tonumber(ARGV[2]) > 0 then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
 else
@@ -43,24 +54,20 @@ else
   redis.call('PEXPIREAT', KEYS[2], last[2])
 end
 return 0
-";
+"
+);
 
 /// The sum of the counts of a room that have not run out (forgetting
 /// those that have). KEYS: as for [`SET_SCRIPT`].
-const COUNT_SCRIPT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local gone = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE')
-for _, instance in ipairs(gone) do
-  redis.call('HDEL', KEYS[1], instance)
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-local total = 0
+const COUNT_SCRIPT: &str = concat!(
+    forget_ended!(),
+    r"local total = 0
 for _, members in ipairs(redis.call('HVALS', KEYS[1])) do
   total = total + tonumber(members)
 end
 return total
-";
+"
+);
 
 /// The scripts, loaded once per backplane.
 pub(super) struct Scripts {
