@@ -27,12 +27,13 @@
 // tests/page's node_modules (its package-lock.json pins it). Everything
 // started here is stopped by its PID at the end.
 
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { startDemoServer, stop } from "../../tests/page/processes.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const require = createRequire(path.join(ROOT, "tests/page/package.json"));
@@ -89,53 +90,10 @@ const SPLITS = SCENARIOS.filter((s) => s.window === 1);
 const PROFILER_INTERVAL_US = 50;
 const SPLIT_ROUNDS = 2;
 
-/** Every child process started here, so that none outlives the run. */
-const children = new Set();
-process.on("exit", () => {
-  for (const child of children) child.kill("SIGKILL");
-});
-
-async function stop(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 /** The demo server on a free port, serving this folder and pkg/; resolves with it and its address. */
-async function startServer() {
-  const child = spawn(SERVER_BIN, ["--addr", "127.0.0.1:0", "--www", "bench/browser", "--pkg", "pkg"], {
-    cwd: ROOT,
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "tandem=warn" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  let stdout = "";
-  let stderr = "";
-  child.stderr.on("data", (chunk) => (stderr += chunk));
-  const addr = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no 'listening on' line in 30 s: ${stderr}`)), 30_000);
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-      const found = /^listening on http:\/\/(\S+)$/m.exec(stdout);
-      if (found) {
-        clearTimeout(timer);
-        resolve(found[1]);
-      }
-    });
-    child.once("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited (${code}): ${stderr}`));
-    });
-  });
-  return { child, addr, stderr: () => stderr };
+function startServer() {
+  const args = ["--addr", "127.0.0.1:0", "--www", "bench/browser", "--pkg", "pkg"];
+  return startDemoServer(SERVER_BIN, args, { cwd: ROOT });
 }
 
 function withTimeout(promise, what) {

@@ -23,6 +23,7 @@ import net from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { running, startDemoServer, stop, track } from "./processes.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const TARGET = path.resolve(ROOT, process.env.CARGO_TARGET_DIR || "target");
@@ -42,27 +43,6 @@ const CHROMIUM_ARGS = [
 ];
 const WAIT_MS = 15_000;
 
-/** Every child process started here, so that none outlives the test. */
-const children = new Set();
-process.on("exit", () => {
-  for (const child of children) child.kill("SIGKILL");
-});
-
-function track(child) {
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  return child;
-}
-
-async function stop(child, signal = "SIGTERM") {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 /** Polls `check` until it returns a truthy value; fails after `ms`. */
 async function waitUntil(check, what, ms = WAIT_MS) {
   const deadline = Date.now() + ms;
@@ -76,37 +56,8 @@ async function waitUntil(check, what, ms = WAIT_MS) {
 }
 
 /** Starts the demo server (on a free port unless `addr` is given); resolves with its address. */
-async function startServer({ pkg = "pkg", addr: at = "127.0.0.1:0", args = [] } = {}) {
-  const child = track(
-    spawn(SERVER_BIN, ["--addr", at, "--www", "www", "--pkg", pkg, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "tandem=warn" },
-      stdio: ["ignore", "pipe", "pipe"],
-    }),
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stderr.on("data", (chunk) => (stderr += chunk));
-  const addr = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no 'listening on' line in 30 s: ${stderr}`)), 30_000);
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-      const found = /^listening on http:\/\/(\S+)$/m.exec(stdout);
-      if (found) {
-        clearTimeout(timer);
-        resolve(found[1]);
-      }
-    });
-    child.once("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited (${code}): ${stderr}`));
-    });
-  });
-  return { child, addr, stderr: () => stderr };
+function startServer({ pkg = "pkg", addr = "127.0.0.1:0", args = [] } = {}) {
+  return startDemoServer(SERVER_BIN, ["--addr", addr, "--www", "www", "--pkg", pkg, ...args], { cwd: ROOT });
 }
 
 /** A free port of 127.0.0.1 (free when this returns). */
@@ -209,7 +160,7 @@ describe("the demo page", { timeout: 180_000 }, () => {
 
   after(async () => {
     await browser?.close();
-    for (const child of [...children]) await stop(child);
+    for (const child of running()) await stop(child);
   });
 
   test("two pages and the native client chat, and the echo panel greets and closes", async () => {
