@@ -352,8 +352,10 @@ impl Rooms {
             reply,
         };
         let ended = || Error::Backplane("the room's task ended".into());
-        commands.send(join).map_err(|_| ended())?;
-        let joined = joined.await.map_err(|_| ended()).and_then(|joined| joined);
+        let joined = match commands.send(join) {
+            Ok(()) => joined.await.map_err(|_| ended()).and_then(|joined| joined),
+            Err(_) => Err(ended()),
+        };
         drop(on_the_way);
         let (membership, recovered) = match joined {
             Ok(joined) => joined,
