@@ -594,17 +594,11 @@ impl Protocol {
     /// rules, fragmentation state and size limits.
     fn check_header(&mut self, h: &FrameHeader) -> Result<InFrame, (CloseCode, &'static str)> {
         use CloseCode::{ProtocolError, TooBig};
-        if !h.rsv.is_empty() && !self.config.raw && (h.opcode == 0x0 || h.opcode & 0x8 != 0) {
-            return Err((
-                ProtocolError,
-                "reserved bit set on a control or continuation frame",
-            ));
-        }
-        if !self.config.allowed_rsv.contains(h.rsv) {
-            return Err((
-                ProtocolError,
-                "reserved bit set with no extension negotiated for it",
-            ));
+        // 0x0 continues a message and 0x8 and up are control frames; a
+        // reserved data opcode is refused right after, for itself.
+        let starts_message = h.opcode != 0x0 && h.opcode & 0x8 == 0;
+        if let Some(why) = self.rsv_refusal(starts_message, h.rsv) {
+            return Err((ProtocolError, why));
         }
         let Some(frame_type) = FrameType::from_opcode(h.opcode) else {
             return Err((ProtocolError, "reserved opcode"));
@@ -1018,25 +1012,29 @@ impl Protocol {
         Ok(())
     }
 
-    /// Refuses RSV bits the peer would fail the connection for, as
-    /// [`check_header`](Self::check_header) does on the way in: bits that
-    /// no negotiated extension defines, and (outside raw mode) any bit on a
-    /// control or continuation frame.
-    fn check_rsv(&self, frame_type: FrameType, rsv: Rsv) -> Result<(), Error> {
-        if rsv.is_empty() {
-            return Ok(());
-        }
-        if !self.config.raw && (frame_type.is_control() || frame_type == FrameType::Continuation) {
-            return Err(Error::InvalidFrame(format!(
-                "{frame_type:?} frame with RSV bits {rsv:?}; they belong on the first frame of a message"
-            )));
+    /// Why `rsv` may not be set on a frame, either way: bits that no
+    /// negotiated extension defines, and (outside raw mode, where the
+    /// caller owns them) any bit on a frame that does not start a message.
+    fn rsv_refusal(&self, starts_message: bool, rsv: Rsv) -> Option<&'static str> {
+        if !rsv.is_empty() && !self.config.raw && !starts_message {
+            return Some("reserved bit set on a control or continuation frame");
         }
         if !self.config.allowed_rsv.contains(rsv) {
-            return Err(Error::InvalidFrame(format!(
-                "{frame_type:?} frame with RSV bits {rsv:?} that no negotiated extension defines"
-            )));
+            return Some("reserved bit set with no extension negotiated for it");
         }
-        Ok(())
+        None
+    }
+
+    /// Refuses to send what [`check_header`](Self::check_header) would
+    /// fail the connection for on the peer's side.
+    fn check_rsv(&self, frame_type: FrameType, rsv: Rsv) -> Result<(), Error> {
+        let starts_message = matches!(frame_type, FrameType::Text | FrameType::Binary);
+        match self.rsv_refusal(starts_message, rsv) {
+            Some(why) => Err(Error::InvalidFrame(format!(
+                "{frame_type:?} frame with RSV bits {rsv:?}: {why}"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Runs an outgoing message through the extensions, in negotiation order.
