@@ -424,12 +424,14 @@ impl Link {
     /// [`Link::push_inbound`] from a driver polled with `driver`: a reader
     /// in the same task is not woken (see [`wake_other`]); the task checks
     /// [`Link::frames_await_reader`] after polling its driver instead.
+    /// Returns [`Link::has_inbound_space`] after the push (one lock for both).
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-    pub(crate) fn push_inbound_from(&self, frame: Frame, driver: &Waker) {
+    pub(crate) fn push_inbound_from(&self, frame: Frame, driver: &Waker) -> bool {
         let mut s = self.lock();
         if s.push_inbound(frame) {
             wake_other(&s.reader, driver);
         }
+        !s.incoming_alive || !s.inbound_full()
     }
 
     /// Whether received frames wait for a reader that waits for them (in
@@ -453,6 +455,13 @@ impl Link {
         let idle = reader_done && s.outbound.is_empty();
         s.driver_awaits_idle_reader = !idle;
         idle
+    }
+
+    /// Whether a command was queued or a handle dropped since the driver
+    /// last took commands: a load, no lock.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn commands_changed(&self) -> bool {
+        self.commands_changed.load(Ordering::Acquire)
     }
 
     /// Takes up to `max` queued commands, like [`Link::take_commands`], and

@@ -90,6 +90,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
 
     /// Moves queued commands into the engine while output is below the mark.
     fn take_commands(&mut self, now: std::time::Instant) -> bool {
+        // The common case when the driver loops: nothing new.
+        if !self.abandoned && !self.link.commands_changed() {
+            return false;
+        }
         // Once every handle is gone no command can follow: take the (bounded)
         // rest of the queue whatever the output holds, then close with 1000.
         let max = if self.protocol.output_len() >= OUTPUT_HIGH_WATER {
@@ -134,6 +138,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     /// not be with a library the handler pulls frames from).
     fn deliver(&mut self, cx: &Context<'_>, now: std::time::Instant) -> bool {
         let mut progress = false;
+        let mut space = None;
         loop {
             if self.protocol.has_deferred_close() {
                 if self.link.reader_idle() {
@@ -143,12 +148,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 }
                 break;
             }
-            if !self.link.has_inbound_space() {
+            if !*space.get_or_insert_with(|| self.link.has_inbound_space()) {
                 break;
             }
             match self.protocol.poll_event(now) {
                 Some(frame) => {
-                    self.link.push_inbound_from(frame, cx.waker());
+                    space = Some(self.link.push_inbound_from(frame, cx.waker()));
                     progress = true;
                 }
                 None if self.protocol.has_deferred_close() => {}
@@ -339,13 +344,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
         let now = self::now();
         let mut read_idle = false;
         loop {
-            // Queued replies out first; buffered input to the session before
-            // reading more (an end of file must not overtake frames already
-            // read); what a read brings goes on to the session at once, so
-            // that a message in and its reply out take one turn each.
+            // Queued replies out first; input already buffered to the session
+            // before reading more (an end of file must not overtake frames
+            // already read); what a read brings goes on to the session at
+            // once, so that a message in and its reply out take one turn each.
             let mut progress = this.take_commands(now);
             progress |= this.write(cx, now);
-            progress |= this.deliver(cx, now);
+            if this.protocol.buffered_input() > 0 || this.protocol.has_deferred_close() {
+                progress |= this.deliver(cx, now);
+            }
             // The socket's readiness only changes between polls: once a read
             // found nothing, do not ask again in this one. A read held back by
             // a full queue is tried again after progress.
@@ -359,7 +366,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
                     None => {}
                 }
             }
-            progress |= this.run_timer(cx, now);
+            // The timer last, once the rest is done: its deadline is then the
+            // one to sleep until.
+            if !progress {
+                progress = this.run_timer(cx, now);
+            }
+            // A close reason from a command or a timer, for the session.
+            this.publish();
             if this.protocol.is_finished() {
                 this.publish();
                 if !this.published {

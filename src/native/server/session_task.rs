@@ -191,6 +191,7 @@ impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for Sessio
         // queued and reads what comes next; while that leaves frames for the
         // handler, once more. The link does not wake this task from inside
         // itself (see `link::wake_other`), so this loop is what serves them.
+        let mut frames_wait = false;
         for _ in 0..SESSION_ROUNDS {
             if let Some(handler) = this.handler.as_mut() {
                 if let Poll::Ready(result) = handler.poll_unpin(cx) {
@@ -213,11 +214,12 @@ impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for Sessio
                     this.end_connection();
                 }
             }
-            if this.handler.is_none() || !this.link.frames_await_reader() {
+            frames_wait = this.handler.is_some() && this.link.frames_await_reader();
+            if !frames_wait {
                 break;
             }
         }
-        if this.handler.is_some() && this.link.frames_await_reader() {
+        if frames_wait {
             // Still busy after a fair share: come back after other tasks.
             cx.waker().wake_by_ref();
         }
