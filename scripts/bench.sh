@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The performance table, reproduced with one command:
 #
-#   scripts/bench.sh            every scenario for every server, 3 rounds (9 minutes + the build)
+#   scripts/bench.sh            every scenario for every server, 3 rounds (about 25 minutes + the build)
 #   scripts/bench.sh --smoke    CI's smoke test: a few seconds of load on tandem
 #
 # Builds bench/ (its own workspace) in release, then for each scenario starts
@@ -13,9 +13,21 @@
 # bench/results/latest.md (the table, with ratios and the targets) and
 # bench/results/latest.svg (the chart) through bench/report.py.
 #
+# Echo, idle and broadcast run on both of tokio's runtime flavours, every
+# server alike: current-thread (as fastwebsockets' examples use) and
+# multi-thread (`#[tokio::main]`'s, what most applications run; one worker,
+# as `#[tokio::main]` builds on the one core the server is pinned to).
+# User-space instructions per echoed message are counted once per server
+# under valgrind (cachegrind), which unlike CPU time does not move with the
+# machine's load: two runs of different lengths, and the difference of
+# their counts divided by the difference of their messages, so that start-up
+# and the handshakes cancel out. Skipped, and said so, without valgrind.
+#
 # Environment: SERVER_CPU (default 0), LOADGEN_CPU (default 1), ECHO_SECS
 # (default 5), WARMUP_SECS (default 1), BCAST_SECS (default 4),
-# IDLE_CONNS (default 10000), ROUNDS (default 3), PORT_BASE (default 19100).
+# IDLE_CONNS (default 10000), ROUNDS (default 3), PORT_BASE (default 19100),
+# RUNTIMES (default "current multi"), INSTRUCTIONS (default 1; 0 skips the
+# instruction counts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +50,7 @@ IDLE_CONNS=${IDLE_CONNS:-10000}
 # round, and the table shows the median: on a shared 2-core machine one
 # run moves by tens of percent.
 ROUNDS=${ROUNDS:-3}
+RUNTIMES=${RUNTIMES:-current multi}
 port=${PORT_BASE:-19100}
 
 log "building bench/ (release)"
@@ -60,19 +73,35 @@ if [ "$(id -u)" = 0 ]; then prio=(nice -n -10); fi
 
 results=bench/results
 mkdir -p "$results"
+# A command the server runs under (valgrind, for the instruction counts).
+wrap_server=()
 server_pid=""
 server_log=$(mktemp)
 trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -f "$server_log"' EXIT
 
+# The server options of a runtime flavour.
+runtime_opts=()
+set_runtime() { # current|multi
+    runtime=$1
+    case "$runtime" in
+        current) runtime_opts=() ;;
+        multi) runtime_opts=(--threads 1) ;;
+        *) echo "unknown runtime $runtime (RUNTIMES: current, multi)" >&2; exit 2 ;;
+    esac
+}
+set_runtime current
+# Marks a loadgen record with the runtime flavour its server ran on.
+tag_runtime() { sed "s/^{/{\"runtime\":\"$runtime\",/"; }
+
 start_server() { # impl mode [server options]
     port=$((port + 1))
     : >"$server_log"
-    "${pin_server[@]}" "${prio[@]}" "$bin/bench-server" --impl "$1" --mode "$2" \
-        --addr "127.0.0.1:$port" "${@:3}" 2>"$server_log" &
+    "${pin_server[@]}" "${prio[@]}" "${wrap_server[@]}" "$bin/bench-server" --impl "$1" --mode "$2" \
+        --addr "127.0.0.1:$port" "${runtime_opts[@]}" "${@:3}" 2>"$server_log" &
     server_pid=$!
     for _ in $(seq 200); do
         grep -q '^bench-server:' "$server_log" && return 0
-        kill -0 "$server_pid" 2>/dev/null || break
+            kill -0 "$server_pid" 2>/dev/null || break
         sleep 0.05
     done
     echo "server $1 $2 did not start:" >&2
@@ -110,6 +139,50 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 impls=(tandem tungstenite fastwebsockets)
 
+# User-space instructions per echoed message of one server: two runs of
+# the same load, short and long, under cachegrind; the counts' difference
+# over the messages' difference leaves start-up and handshakes out.
+instructions() { # impl connections size window
+    local impl=$1 runs=() secs
+    for secs in 2 5; do
+        wrap_server=(valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null)
+        start_server "$impl" echo
+        wrap_server=()
+        runs+=("$(loadgen echo "$impl" --connections "$2" --size "$3" --window "$4" \
+            --duration "$secs" --warmup 0 2>/dev/null)")
+        stop_server
+        runs+=("$(sed -n 's/.*I *refs: *\([0-9,]*\).*/\1/p' "$server_log" | tr -d ,)")
+    done
+    python3 - "$impl" "${runs[@]}" <<'PY'
+import json, sys
+impl, short, short_ir, long, long_ir = sys.argv[1:]
+short, long = json.loads(short), json.loads(long)
+per = (int(long_ir) - int(short_ir)) / (long["messages"] - short["messages"])
+print(json.dumps({"mode": "instructions", "label": impl, "connections": long["connections"],
+                  "size": long["size"], "window": long["window"], "instructions_per_message": round(per),
+                  "runs": [[short["messages"], int(short_ir)], [long["messages"], int(long_ir)]]}))
+PY
+}
+
+if [ "${INSTRUCTIONS:-1}" != 0 ] && ! command -v valgrind >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing valgrind (instruction counts)"
+    apt-get install -y -qq valgrind >/dev/null 2>&1 ||
+        { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; } || true
+fi
+if [ "${INSTRUCTIONS:-1}" = 0 ]; then
+    log "INSTRUCTIONS=0: no instruction counts in this run"
+elif command -v valgrind >/dev/null; then
+    for scenario in "100 20 1" "100 20 16" "10 1024 1" "500 16384 1"; do
+        set -- $scenario
+        for impl in "${impls[@]}"; do
+            log "instructions per echo: $impl, $1 connections x $2 B, window $3 (valgrind)"
+            instructions "$impl" "$1" "$2" "$3" >>"$jsonl"
+        done
+    done
+else
+    log "valgrind is not installed: no instruction counts in this run"
+fi
+
 for round in $(seq "$ROUNDS"); do
     log "round $round of $ROUNDS"
     # Each round starts with another server, so that no server always runs
@@ -118,51 +191,59 @@ for round in $(seq "$ROUNDS"); do
     order=("${impls[@]:shift_by}" "${impls[@]:0:shift_by}")
     pair=(tandem tungstenite)
     if [ $((round % 2)) = 0 ]; then pair=(tungstenite tandem); fi
-    for scenario in "100 20" "10 1024" "500 16384"; do
-        set -- $scenario
-        for window in 1 16; do
-            for impl in "${order[@]}"; do
-                log "echo: $impl, $1 connections x $2 B, window $window"
-                start_server "$impl" echo
-                loadgen echo "$impl" --connections "$1" --size "$2" --window "$window" \
-                    --duration "$ECHO_SECS" --warmup "$WARMUP_SECS" >>"$jsonl"
+    for flavour in $RUNTIMES; do
+        set_runtime "$flavour"
+        for scenario in "100 20" "10 1024" "500 16384"; do
+            set -- $scenario
+            for window in 1 16; do
+                for impl in "${order[@]}"; do
+                    log "echo ($runtime): $impl, $1 connections x $2 B, window $window"
+                    start_server "$impl" echo
+                    loadgen echo "$impl" --connections "$1" --size "$2" --window "$window" \
+                        --duration "$ECHO_SECS" --warmup "$WARMUP_SECS" | tag_runtime >>"$jsonl"
+                    stop_server
+                done
+            done
+        done
+
+        for impl in "${order[@]}"; do
+            log "idle ($runtime): $impl, $IDLE_CONNS connections"
+            start_server "$impl" echo
+            sleep 0.5
+            loadgen idle "$impl" --connections "$IDLE_CONNS" --settle 2 | tag_runtime >>"$jsonl"
+            stop_server
+        done
+
+        # Broadcast: one text per round at 1,000 and 10,000 members, and 16
+        # at once at 10,000 (several frames waiting for one member).
+        for case in "1000 1" "10000 1" "10000 16"; do
+            set -- $case
+            for impl in "${pair[@]}"; do
+                log "broadcast ($runtime): $impl, $1 sessions, window $2"
+                start_server "$impl" chat
+                loadgen broadcast "$impl" --connections "$1" --size 64 --window "$2" \
+                    --duration "$BCAST_SECS" | tag_runtime >>"$jsonl"
                 stop_server
             done
         done
     done
+    set_runtime current
 
-    for impl in "${order[@]}"; do
-        log "idle: $impl, $IDLE_CONNS connections"
-        start_server "$impl" echo
-        sleep 0.5
-        loadgen idle "$impl" --connections "$IDLE_CONNS" --settle 2 >>"$jsonl"
-        stop_server
-    done
-
-    # permessage-deflate: tandem only (the peers do not implement it).
+    # permessage-deflate: tandem only (the peers do not implement it), on
+    # the current-thread runtime.
     for scenario in "100 20 1" "100 20 16" "10 1024 1" "500 16384 1"; do
         set -- $scenario
         log "echo with permessage-deflate: tandem, $1 connections x $2 B, window $3"
         start_server tandem echo --deflate on
         loadgen echo tandem --deflate on --connections "$1" --size "$2" --window "$3" \
-            --duration "$ECHO_SECS" --warmup "$WARMUP_SECS" >>"$jsonl"
+            --duration "$ECHO_SECS" --warmup "$WARMUP_SECS" | tag_runtime >>"$jsonl"
         stop_server
     done
     log "idle with permessage-deflate: tandem, $IDLE_CONNS connections"
     start_server tandem echo --deflate on
     sleep 0.5
-    loadgen idle tandem --deflate on --connections "$IDLE_CONNS" --settle 2 >>"$jsonl"
+    loadgen idle tandem --deflate on --connections "$IDLE_CONNS" --settle 2 | tag_runtime >>"$jsonl"
     stop_server
-
-    for sessions in 1000 10000; do
-        for impl in "${pair[@]}"; do
-            log "broadcast: $impl, $sessions sessions"
-            start_server "$impl" chat
-            loadgen broadcast "$impl" --connections "$sessions" --size 64 \
-                --duration "$BCAST_SECS" >>"$jsonl"
-            stop_server
-        done
-    done
 done # rounds
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
