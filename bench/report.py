@@ -26,7 +26,11 @@ def load(path):
             r = json.loads(line)
             # The runtime flavour the server ran on (scripts/bench.sh tags it).
             rt = r.get("runtime", "current")
-            if r.get("mode") == "echo" and r.get("deflate"):
+            if r.get("mode") == "echo" and r.get("tls"):
+                key = ("echo-tls", r.get("connections"), r.get("size"), r.get("window"))
+            elif r.get("mode") == "idle" and r.get("tls"):
+                key = ("idle-tls",)
+            elif r.get("mode") == "echo" and r.get("deflate"):
                 key = ("echo-deflate", r.get("connections"), r.get("size"), r.get("window"))
             elif r.get("mode") == "idle" and r.get("deflate"):
                 key = ("idle-deflate",)
@@ -49,7 +53,8 @@ RUNTIME_NAMES = {"current": "current-thread", "multi": "multi-thread"}
 
 
 def cpu_per_message(r):
-    if r.get("errors", 1) != 0 or r.get("server_cpu_pct") is None or not r.get("msgs_per_sec"):
+    """Server CPU time per echoed message, in µs; None when not measured."""
+    if r is None or r.get("errors", 1) != 0 or r.get("server_cpu_pct") is None or not r.get("msgs_per_sec"):
         return None
     return r["server_cpu_pct"] / 100 * 1e6 / r["msgs_per_sec"]
 
@@ -255,6 +260,40 @@ def main():
         md.append("**permessage-deflate**: not measured in this run.")
         md.append("")
 
+    # ----- wss://
+    wss_cpu = {}
+    wss_idle = {}
+    tkeys = sorted([k for k in runs if k[0] == "echo-tls"], key=lambda k: (k[2], k[1], k[3]))
+    if tkeys or ("idle-tls",) in runs:
+        md.append("**wss://** (TLS 1.3, rustls on both sides: the ring provider at rustls's defaults, one "
+                  "`ServerConfig` for both servers, a self-signed certificate; the load generator runs rustls's "
+                  "sans-I/O client). Server CPU per message in µs and idle memory per connection, lower is better; "
+                  "ratio = tokio-tungstenite ÷ tandem, above 1 when tandem needs less.")
+        md.append("")
+        md.append("| scenario | tandem | tokio-tungstenite | tokio-tungstenite ÷ tandem |")
+        md.append("|---|---|---|---|")
+        for key in tkeys:
+            _, conns, size, window = key
+            cells = {}
+            for impl in ["tandem", "tungstenite"]:
+                r = median_run(runs[key].get(impl, []), "msgs_per_sec")
+                wss_cpu[(key, impl)] = cpu_per_message(r)
+                cells[impl] = "failed" if r is None else (
+                    f"{wss_cpu[(key, impl)]:.2f} µs per message ({fmt_rate(r['msgs_per_sec'])} msg/s; "
+                    f"{r['p50_us']:.0f} / {r['p99_us']:.0f} / {r['p999_us']:.0f} µs)")
+            md.append(f"| echo {conns} × {size_name(size)}, window {window} | {cells['tandem']} | {cells['tungstenite']} "
+                      f"| {fmt_ratio(ratio(wss_cpu[(key, 'tungstenite')], wss_cpu[(key, 'tandem')]))} |")
+        if ("idle-tls",) in runs:
+            conns = None
+            for impl in ["tandem", "tungstenite"]:
+                r = median_run(runs[("idle-tls",)].get(impl, []), "bytes_per_conn")
+                wss_idle[impl] = None if r is None else r["bytes_per_conn"]
+                conns = conns or (r and r["connections"])
+            cell = lambda v: "failed" if v is None else f"{v:,.0f} B per connection"
+            md.append(f"| idle {conns or 0:,} connections | {cell(wss_idle['tandem'])} | {cell(wss_idle['tungstenite'])} "
+                      f"| {fmt_ratio(ratio(wss_idle['tungstenite'], wss_idle['tandem']))} |")
+        md.append("")
+
     # ----- targets (issue 14's, each on the measure the issue names)
     targets = []
     # Echo at window 1, every payload size, both runtimes: tandem's server
@@ -286,6 +325,16 @@ def main():
     below = t is not None and all(idle.get(("current", p)) is not None and t < idle[("current", p)] for p in PEERS)
     targets.append(("idle memory below both peers", "–" if t is None else
                     ", ".join(f"{NAMES[p]} {idle.get(('current', p)) or 0:,.0f} B" for p in PEERS), below))
+    if tkeys or wss_idle:
+        cpus = [(wss_cpu.get((k, "tandem")), wss_cpu.get((k, "tungstenite"))) for k in tkeys]
+        ahead_cpu = bool(cpus) and all(t is not None and p is not None and t < p for t, p in cpus)
+        wt, wp = wss_idle.get("tandem"), wss_idle.get("tungstenite")
+        ahead_idle = wt is not None and wp is not None and wt < wp
+        worst_cpu = min((ratio(p, t) for t, p in cpus if ratio(p, t) is not None), default=None)
+        measured = (f"CPU per message: lowest tokio-tungstenite ÷ tandem {fmt_ratio(worst_cpu)}; "
+                    f"idle: {'–' if wt is None else f'{wt:,.0f} B'} against {'–' if wp is None else f'{wp:,.0f} B'}")
+        targets.append(("wss: tandem ahead on CPU per message and idle memory per TLS connection", measured,
+                        ahead_cpu and ahead_idle))
     md.append("**Targets**")
     md.append("")
     md.append("| target | measured | |")

@@ -25,9 +25,9 @@
 #
 # Environment: SERVER_CPU (default 0), LOADGEN_CPU (default 1), ECHO_SECS
 # (default 5), WARMUP_SECS (default 1), BCAST_SECS (default 4),
-# IDLE_CONNS (default 10000), ROUNDS (default 3), PORT_BASE (default 19100),
-# RUNTIMES (default "current multi"), INSTRUCTIONS (default 1; 0 skips the
-# instruction counts).
+# IDLE_CONNS (default 10000), TLS_IDLE_CONNS (default IDLE_CONNS), ROUNDS
+# (default 3), PORT_BASE (default 19100), RUNTIMES (default "current multi"),
+# INSTRUCTIONS (default 1; 0 skips the instruction counts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +46,8 @@ ECHO_SECS=${ECHO_SECS:-5}
 WARMUP_SECS=${WARMUP_SECS:-1}
 BCAST_SECS=${BCAST_SECS:-4}
 IDLE_CONNS=${IDLE_CONNS:-10000}
+# 10,000 TLS handshakes take about 7 s here with the machine busy.
+TLS_IDLE_CONNS=${TLS_IDLE_CONNS:-$IDLE_CONNS}
 # Every measurement is taken ROUNDS times, the servers in turn within each
 # round, and the table shows the median: on a shared 2-core machine one
 # run moves by tens of percent.
@@ -244,6 +246,26 @@ for round in $(seq "$ROUNDS"); do
     sleep 0.5
     loadgen idle tandem --deflate on --connections "$IDLE_CONNS" --settle 2 | tag_runtime >>"$jsonl"
     stop_server
+
+    # wss://: tandem and tokio-tungstenite over TLS (rustls on both sides,
+    # one ServerConfig; the load generator runs rustls's sans-I/O client).
+    for scenario in "100 20 1" "100 20 16" "10 1024 1"; do
+        set -- $scenario
+        for impl in "${pair[@]}"; do
+            log "wss echo: $impl, $1 connections x $2 B, window $3"
+            start_server "$impl" echo --tls
+            loadgen echo "$impl" --tls on --connections "$1" --size "$2" --window "$3" \
+                --duration "$ECHO_SECS" --warmup "$WARMUP_SECS" | tag_runtime >>"$jsonl"
+            stop_server
+        done
+    done
+    for impl in "${pair[@]}"; do
+        log "wss idle: $impl, $TLS_IDLE_CONNS connections"
+        start_server "$impl" echo --tls
+        sleep 0.5
+        loadgen idle "$impl" --tls on --connections "$TLS_IDLE_CONNS" --settle 2 | tag_runtime >>"$jsonl"
+        stop_server
+    done
 done # rounds
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)

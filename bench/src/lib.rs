@@ -1,6 +1,8 @@
-//! Shared pieces of the benchmark binaries: the servers under test.
+//! Shared pieces of the benchmark binaries: the servers under test and
+//! their TLS configuration.
 
 pub mod servers;
+pub mod tls;
 
 /// Raises the soft limit on open files to `need` (or the hard limit), so
 /// that 10,000 connections fit without a `ulimit` in the calling shell.

@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! bench-server --impl tandem|tungstenite|fastwebsockets --mode echo|chat --addr 127.0.0.1:9100
+//! bench-server --impl tandem|tungstenite --mode echo --tls --addr 127.0.0.1:9100
 //! bench-server --mode rooms [--redis redis://127.0.0.1:6390/] --addr 127.0.0.1:9100
 //! ```
 //!
 //! `--deflate on` adds permessage-deflate at its documented defaults
-//! (tandem only). `echo` sends every message back; `chat` relays every text it receives to
+//! (tandem only). `--tls` serves wss:// (echo, tandem and tungstenite):
+//! rustls with the ring provider at its defaults (TLS 1.3) and a
+//! self-signed certificate generated at start, the same `ServerConfig` for
+//! both (see `tandem_bench::tls`). `echo` sends every message back; `chat` relays every text it receives to
 //! every open session (the sender included). `rooms` (tandem only) is the
 //! chat on `tandem::rooms::Rooms`: every session joins one room and every
 //! text is published to it, on the Redis at `--redis` (`RedisBackplane`, a
@@ -28,6 +32,7 @@ fn main() {
     let mut addr: SocketAddr = "127.0.0.1:9100".parse().unwrap();
     let mut threads = 0usize;
     let mut deflate = false;
+    let mut tls = false;
     let mut redis = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -42,6 +47,7 @@ fn main() {
             "--threads" => threads = value().parse().unwrap_or_else(|_| usage("bad --threads")),
             "--deflate" => deflate = matches!(value().as_str(), "on" | "1" | "yes" | "true"),
             "--redis" => redis = Some(value()),
+            "--tls" => tls = true,
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -56,6 +62,16 @@ fn main() {
     if redis.is_some() && mode != "rooms" {
         usage("--redis goes with --mode rooms");
     }
+    if tls && (mode != "echo" || !matches!(imp.as_str(), "tandem" | "tungstenite")) {
+        usage("--tls: echo on tandem or tungstenite");
+    }
+    let tls = match tls {
+        true => Some(tandem_bench::tls::server_config().unwrap_or_else(|error| {
+            eprintln!("bench-server: TLS configuration: {error}");
+            std::process::exit(1)
+        })),
+        false => None,
+    };
     let runtime = if threads == 0 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -76,7 +92,8 @@ fn main() {
             _ => None,
         };
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        eprintln!("bench-server: {imp} {mode} on {addr}");
+        let scheme = if tls.is_some() { "wss" } else { "ws" };
+        eprintln!("bench-server: {imp} {mode} on {addr} ({scheme}://)");
         if deflate && imp != "tandem" {
             // Neither tokio-tungstenite 0.30 nor fastwebsockets 0.10 has it.
             usage("--deflate: only tandem implements permessage-deflate");
@@ -85,9 +102,12 @@ fn main() {
             return servers::tandem::rooms(listener, rooms).await;
         }
         match (imp.as_str(), mode.as_str()) {
-            ("tandem", "echo") => servers::tandem::echo(listener, deflate).await,
+            ("tandem", "echo") => servers::tandem::echo(listener, deflate, tls).await,
             ("tandem", _) => servers::tandem::chat(listener).await,
-            ("tungstenite", "echo") => servers::tungstenite::echo(listener).await,
+            ("tungstenite", "echo") => {
+                let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+                servers::tungstenite::echo(listener, acceptor).await
+            }
             ("tungstenite", _) => servers::tungstenite::chat(listener).await,
             ("fastwebsockets", "echo") => servers::fastwebsockets::echo(listener).await,
             ("fastwebsockets", _) => servers::fastwebsockets::chat(listener).await,
@@ -106,7 +126,7 @@ fn usage(problem: &str) -> ! {
     }
     eprintln!(
         "usage: bench-server [--impl tandem|tungstenite|fastwebsockets] [--mode echo|chat|rooms] \
-         [--addr 127.0.0.1:9100] [--threads 0] [--deflate on|off] [--redis redis://HOST:PORT/]"
+         [--addr 127.0.0.1:9100] [--threads 0] [--deflate on|off] [--tls] [--redis redis://HOST:PORT/]"
     );
     std::process::exit(2)
 }

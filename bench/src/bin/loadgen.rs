@@ -33,6 +33,13 @@
 //!   p99 and worst of the rounds; and the median for each server's last
 //!   client), and the servers' CPU per delivery.
 //!
+//! `--tls on` (echo and idle) speaks wss://: TLS through rustls's sans-I/O
+//! `ClientConnection` over the same mio sockets (the ring provider at its
+//! defaults, as the servers: TLS 1.3), frames and checks unchanged inside
+//! it. The server's certificate is not checked (the bench's servers make a
+//! self-signed one at start); its handshake signature is. Without it, no
+//! TLS code runs: one test of an `Option` per read and per write.
+//!
 //! Every run is bounded in time and stops by itself. The summary goes to
 //! stderr, one JSON object to stdout. Exit status 1 on any mismatch,
 //! handshake failure or lost connection.
@@ -40,6 +47,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -70,6 +78,8 @@ struct Args {
     label: String,
     /// Offer permessage-deflate (as browsers do) and send compressed frames.
     deflate: bool,
+    /// wss://: the TLS client configuration every connection starts from.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 fn parse_args() -> Args {
@@ -94,6 +104,7 @@ fn parse_args() -> Args {
         max_handshakes: 64,
         label: String::new(),
         deflate: false,
+        tls: None,
     };
     while let Some(arg) = argv.next() {
         let v = argv
@@ -122,8 +133,16 @@ fn parse_args() -> Args {
             "--max-handshakes" => a.max_handshakes = num(&arg, &v),
             "--label" => a.label = v,
             "--deflate" => a.deflate = matches!(v.as_str(), "on" | "1" | "yes" | "true"),
+            "--tls" => {
+                if matches!(v.as_str(), "on" | "1" | "yes" | "true") {
+                    a.tls = Some(tls_client_config());
+                }
+            }
             other => usage(&format!("unknown option {other}")),
         }
+    }
+    if a.tls.is_some() && a.mode == "broadcast" {
+        usage("--tls: echo and idle");
     }
     if a.addrs.is_empty() {
         a.addrs.push("127.0.0.1:9100".parse().unwrap());
@@ -149,7 +168,7 @@ fn usage(problem: &str) -> ! {
         "usage: loadgen echo|idle|broadcast [--addr 127.0.0.1:9100]... [--addrs A,B] [--path /] \
          [--connections N] [--size BYTES] [--window N] [--duration S] [--warmup S] \
          [--settle S] [--hold S] [--server-pid PID]... [--redis-pid PID] [--max-handshakes N] \
-         [--label TEXT] [--deflate on|off]"
+         [--label TEXT] [--deflate on|off] [--tls on|off]"
     );
     std::process::exit(2)
 }
@@ -281,6 +300,8 @@ enum Phase {
 
 struct Conn {
     stream: TcpStream,
+    /// wss://: the TLS state between the socket and the bytes below.
+    tls: Option<Box<rustls::ClientConnection>>,
     phase: Phase,
     wbuf: Vec<u8>,
     wpos: usize,
@@ -308,6 +329,14 @@ impl Conn {
 
     /// Writes what is queued; `Ok(false)` when the socket is full.
     fn flush(&mut self) -> io::Result<bool> {
+        if let Some(tls) = &mut self.tls {
+            if self.wpos < self.wbuf.len() {
+                // rustls takes it all (no buffer limit): sealed into
+                // records now, or once the TLS handshake is done.
+                self.wpos += tls.writer().write(&self.wbuf[self.wpos..])?;
+            }
+            return write_tls(tls, &mut self.stream);
+        }
         while self.wpos < self.wbuf.len() {
             match self.stream.write(&self.wbuf[self.wpos..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -318,6 +347,125 @@ impl Conn {
             }
         }
         Ok(true)
+    }
+
+    /// Reads what has arrived: `Ok(0)` at the end of the stream,
+    /// `WouldBlock` when nothing more is there. Over TLS, the plaintext
+    /// (records are read and opened until one yields some, and what the TLS
+    /// handshake answers is written).
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(tls) = &mut self.tls else {
+            return self.stream.read(buf);
+        };
+        loop {
+            match tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if tls.read_tls(&mut self.stream)? == 0 {
+                return Ok(0);
+            }
+            tls.process_new_packets().map_err(io::Error::other)?;
+            if tls.wants_write() {
+                write_tls(tls, &mut self.stream)?;
+            }
+        }
+    }
+
+    /// Best effort: `bytes`, then the end of the stream (over TLS, with
+    /// close_notify).
+    fn send_last(&mut self, bytes: &[u8]) {
+        match &mut self.tls {
+            Some(tls) => {
+                let _ = tls.writer().write(bytes);
+                tls.send_close_notify();
+                let _ = write_tls(tls, &mut self.stream);
+            }
+            None => {
+                let _ = self.stream.write(bytes);
+            }
+        }
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// Writes the TLS records `tls` has ready; `Ok(false)` when the socket is
+/// full.
+fn write_tls(tls: &mut rustls::ClientConnection, stream: &mut TcpStream) -> io::Result<bool> {
+    while tls.wants_write() {
+        match tls.write_tls(stream) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// The load generator's TLS client: the ring provider at rustls's defaults
+/// (what the servers have), any certificate accepted.
+fn tls_client_config() -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// Accepts the bench server's self-signed certificate, whatever it is (it
+/// is made anew at every start), and checks the handshake's signature
+/// with it as any client would. For this benchmark on 127.0.0.1 only.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -404,6 +552,23 @@ impl Net {
             let addr = self.args.addrs[self.conns.len() % self.args.addrs.len()];
             match TcpStream::connect(addr) {
                 Ok(mut stream) => {
+                    let tls = match &self.args.tls {
+                        Some(config) => {
+                            let name = rustls::pki_types::ServerName::try_from("localhost")
+                                .expect("a DNS name");
+                            match rustls::ClientConnection::new(config.clone(), name) {
+                                Ok(mut tls) => {
+                                    tls.set_buffer_limit(None);
+                                    Some(Box::new(tls))
+                                }
+                                Err(e) => {
+                                    stats.error(format!("TLS: {e}"));
+                                    continue;
+                                }
+                            }
+                        }
+                        None => None,
+                    };
                     let token = Token(self.conns.len());
                     self.poll
                         .registry()
@@ -411,6 +576,7 @@ impl Net {
                         .expect("register");
                     self.conns.push(Conn {
                         stream,
+                        tls,
                         phase: Phase::Connecting,
                         wbuf: Vec::new(),
                         wpos: 0,
@@ -483,7 +649,7 @@ impl Net {
             return;
         }
         loop {
-            match c.stream.read(&mut self.scratch) {
+            match c.recv(&mut self.scratch) {
                 Ok(0) => {
                     stats.error("server closed during the handshake".into());
                     return;
@@ -535,8 +701,7 @@ impl Net {
     fn close_all(&mut self) {
         let close = [0x88u8, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xE8 ^ 2];
         for c in &mut self.conns {
-            let _ = c.stream.write(&close);
-            let _ = c.stream.shutdown(std::net::Shutdown::Write);
+            c.send_last(&close);
         }
         std::thread::sleep(Duration::from_millis(200));
         self.conns.clear();
@@ -681,7 +846,7 @@ fn run_echo(args: &Args) -> i32 {
             let mut done = 0usize;
             let mut eof = false;
             loop {
-                match c.stream.read(&mut net.scratch) {
+                match c.recv(&mut net.scratch) {
                     Ok(0) => {
                         eof = true;
                         break;
@@ -800,10 +965,11 @@ fn run_echo(args: &Args) -> i32 {
         server_cpu_pct.map_or(String::new(), |p| format!(", server CPU {p:.0}%"))
     );
     println!(
-        "{{\"mode\":\"echo\",\"deflate\":{},\"label\":\"{}\",\"connections\":{},\"size\":{},\"window\":{},\
+        "{{\"mode\":\"echo\",\"deflate\":{},\"tls\":{},\"label\":\"{}\",\"connections\":{},\"size\":{},\"window\":{},\
          \"seconds\":{:.3},\"messages\":{},\"msgs_per_sec\":{:.1},\"p50_us\":{:.2},\"p99_us\":{:.2},\
          \"p999_us\":{:.2},\"loadgen_cpu_pct\":{:.1},\"server_cpu_pct\":{},\"errors\":0}}",
         args.deflate,
+        args.tls.is_some(),
         json_escape(&args.label),
         args.connections,
         args.size,
@@ -881,9 +1047,10 @@ fn run_idle(args: &Args) -> i32 {
         per
     );
     println!(
-        "{{\"mode\":\"idle\",\"deflate\":{},\"label\":\"{}\",\"connections\":{},\"rss_before\":{},\"rss_after\":{},\
+        "{{\"mode\":\"idle\",\"deflate\":{},\"tls\":{},\"label\":\"{}\",\"connections\":{},\"rss_before\":{},\"rss_after\":{},\
          \"bytes_per_conn\":{:.1},\"errors\":0}}",
         args.deflate,
+        args.tls.is_some(),
         json_escape(&args.label),
         args.connections,
         before,
@@ -899,7 +1066,7 @@ fn idle_poll(net: &mut Net, stats: &mut Stats) {
         if c.phase != Phase::Open {
             continue;
         }
-        match c.stream.read(&mut net.scratch) {
+        match c.recv(&mut net.scratch) {
             Ok(0) => {
                 stats.error(format!(
                     "connection {t}: the server closed an idle connection"

@@ -1,19 +1,30 @@
 //! tandem, as its README and `server` docs show: a route and an `async`
 //! handler over a `Session`.
 
+use std::sync::Arc;
+
 use tandem::extensions::PerMessageDeflate;
 use tandem::hub::{Hub, SlowMemberPolicy};
 use tandem::rooms::{RedisBackplane, Rooms};
+use tandem::rustls::ServerConfig;
 use tandem::server::Server;
 use tandem::Session;
 use tokio::net::TcpListener;
 
 /// Sends every message back, as in the `tandem::server` example; with
-/// `deflate`, permessage-deflate at its documented defaults.
-pub async fn echo(listener: TcpListener, deflate: bool) -> std::io::Result<()> {
+/// `deflate`, permessage-deflate at its documented defaults; with `tls`,
+/// over TLS (`Server::tls_config`, as its documentation shows).
+pub async fn echo(
+    listener: TcpListener,
+    deflate: bool,
+    tls: Option<Arc<ServerConfig>>,
+) -> std::io::Result<()> {
     let mut server = Server::new();
     if deflate {
         server = server.extension(PerMessageDeflate::new());
+    }
+    if let Some(config) = tls {
+        server = server.tls_config(config);
     }
     let server = server.web_socket("/", |mut session: Session| async move {
         while let Some(frame) = session.receive().await {

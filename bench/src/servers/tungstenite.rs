@@ -1,4 +1,9 @@
 //! tokio-tungstenite, as its `echo-server` and `server` (chat) examples show.
+//!
+//! Over TLS (`--tls`), the accepted `TcpStream` is wrapped in tokio-rustls's
+//! `TlsAcceptor` and the TLS stream given to `accept_async`: that is how
+//! tokio-tungstenite serves wss:// (its `rustls-tls-*` features are for its
+//! client's connector only; `accept_async` takes any async stream).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -6,19 +11,37 @@ use std::sync::{Arc, Mutex};
 
 use futures_channel::mpsc::{unbounded, UnboundedSender};
 use futures_util::{future, pin_mut, StreamExt, TryStreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::protocol::Message;
 
-/// `examples/echo-server.rs`: split, filter data messages, forward.
-pub async fn echo(listener: TcpListener) -> std::io::Result<()> {
+/// `examples/echo-server.rs`: split, filter data messages, forward; with
+/// `tls`, each connection's TLS handshake first.
+pub async fn echo(listener: TcpListener, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
     while let Ok((stream, _)) = listener.accept().await {
         let _ = stream.set_nodelay(true);
-        tokio::spawn(accept_connection(stream));
+        match &tls {
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        accept_connection(stream).await;
+                    }
+                });
+            }
+            None => {
+                tokio::spawn(accept_connection(stream));
+            }
+        }
     }
     Ok(())
 }
 
-async fn accept_connection(stream: TcpStream) {
+async fn accept_connection<S>(stream: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let Ok(ws_stream) = tokio_tungstenite::accept_async(stream).await else {
         return;
     };
