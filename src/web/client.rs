@@ -87,7 +87,7 @@ pub(crate) async fn connect(builder: ClientBuilder) -> Result<Session, Error> {
         None => {
             return Err(Error::Io(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("opening handshake took longer than {timeout:?}"),
+                format!("opening handshake took longer than {} ms", millis(timeout)),
             )))
         }
     }
@@ -107,6 +107,12 @@ pub(crate) async fn connect(builder: ClientBuilder) -> Result<Session, Error> {
             state: Default::default(),
         },
     ))
+}
+
+/// `duration` in whole milliseconds, for messages (a `u64`: `Duration`'s
+/// `Debug` and `u128` formatting are large in a wasm build).
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// `new WebSocket(url, protocols)`; the browser's exception becomes
