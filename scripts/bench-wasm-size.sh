@@ -55,7 +55,7 @@ row "echo client on gloo-net $(awk '$0 == "name = \"gloo-net\"" { getline; gsub(
 row "the browser package (\`pkg/tandem_bg.wasm\`, \`WebSocketSession\`)" pkg/tandem_bg.wasm
 
 {
-    echo "Sizes of the \`.wasm\` after wasm-bindgen and binaryen's \`wasm-opt -Oz\`, in bytes (\`scripts/bench-wasm-size.sh\`, commit $(git -C "$root" rev-parse --short HEAD), $(rustc --version | awk '{ print $1, $2 }'), wasm-bindgen $(wasm-bindgen --version | awk '{ print $2 }'), $("$BINARYEN_BIN/wasm-opt" --version | awk '{ print $1, $3 }'))."
+    echo "Sizes of the \`.wasm\` after wasm-bindgen and binaryen's wasm-opt (\`-Oz\` for the echo clients; the package as scripts/check-wasm-size.sh builds it, with www/bindings' wasm-opt flags), in bytes (\`scripts/bench-wasm-size.sh\`, commit $(git -C "$root" rev-parse --short HEAD), $(rustc --version | awk '{ print $1, $2 }'), wasm-bindgen $(wasm-bindgen --version | awk '{ print $2 }'), $("$BINARYEN_BIN/wasm-opt" --version | awk '{ print $1, $3 }'))."
     echo
     echo "| build | raw | gzip -9 |"
     echo "|---|---|---|"
