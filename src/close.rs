@@ -191,11 +191,15 @@ impl CloseReason {
 
     /// The message cut to at most [`Self::MAX_MESSAGE_LEN`] bytes on a character boundary.
     pub(crate) fn wire_message(&self) -> &str {
+        // `get` rather than indexing: no slicing panic (and its message
+        // formatting) in a wasm build. `end` reaches 0, a char boundary.
         let mut end = self.message.len().min(Self::MAX_MESSAGE_LEN);
-        while !self.message.is_char_boundary(end) {
+        loop {
+            if let Some(message) = self.message.get(..end) {
+                return message;
+            }
             end -= 1;
         }
-        &self.message[..end]
     }
 }
 

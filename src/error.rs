@@ -38,7 +38,7 @@ pub enum Error {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
     /// The URL could not be used to connect.
-    #[error("invalid URL {url:?}: {reason}")]
+    #[error("invalid URL {}: {reason}", Quoted(.url))]
     InvalidUrl {
         /// The URL as given, with `***` for a password in it.
         url: String,
@@ -137,6 +137,41 @@ impl Error {
             Error::ConnectionClosed(reason) => reason.as_ref().map(|r| r.code),
             Error::Protocol { code, .. } => Some(*code),
             _ => None,
+        }
+    }
+}
+
+/// `text` in double quotes for an error message, escaped as `{:?}` escapes
+/// it wherever an error message needs it (`"`, `\` and control
+/// characters) and left as it is otherwise. `str`'s `Debug` would bring its
+/// Unicode tables and slicing panics into a wasm build.
+pub(crate) struct Quoted<'a>(pub(crate) &'a str);
+
+impl std::fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        f.write_char('"')?;
+        for c in self.0.chars() {
+            if c == '"' || c == '\\' || c.is_control() {
+                for e in c.escape_default() {
+                    f.write_char(e)?;
+                }
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        f.write_char('"')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Quoted;
+
+    #[test]
+    fn quoted_escapes_as_debug_does() {
+        for text in ["chat", "a \"b\" c\\", "chat\r\nX-Evil: 1\t\u{1b}", "é, 😀"] {
+            assert_eq!(Quoted(text).to_string(), format!("{text:?}"));
         }
     }
 }

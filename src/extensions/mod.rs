@@ -25,7 +25,7 @@
 
 use std::fmt;
 
-use crate::error::Error;
+use crate::error::{Error, Quoted};
 use crate::frame::{Frame, Rsv};
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -100,8 +100,9 @@ impl ExtensionHeader {
     /// assert_eq!(ExtensionHeader::parse_list("").unwrap(), vec![]);
     /// ```
     pub fn parse_list(value: &str) -> Result<Vec<ExtensionHeader>, Error> {
-        let bad =
-            |why: &str| Error::Handshake(format!("Sec-WebSocket-Extensions {value:?}: {why}"));
+        let bad = |why: &str| {
+            Error::Handshake(format!("Sec-WebSocket-Extensions {}: {why}", Quoted(value)))
+        };
         let mut elements = Vec::new();
         for element in split_outside_quotes(value, ',').map_err(|_| bad("unterminated quote"))? {
             let mut parts = split_outside_quotes(element, ';')
@@ -200,7 +201,9 @@ fn split_outside_quotes(s: &str, sep: char) -> Result<Vec<&str>, ()> {
             '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
             c if c == sep && !quoted => {
-                parts.push(&s[start..i]);
+                // `get` rather than indexing (both ends are char
+                // boundaries): no slicing panic in a wasm build.
+                parts.push(s.get(start..i).unwrap_or_default());
                 start = i + 1;
             }
             _ => {}
@@ -209,7 +212,7 @@ fn split_outside_quotes(s: &str, sep: char) -> Result<Vec<&str>, ()> {
     if quoted {
         return Err(());
     }
-    parts.push(&s[start..]);
+    parts.push(s.get(start..).unwrap_or_default());
     Ok(parts)
 }
 

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use http::uri::{Authority, PathAndQuery};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
-use crate::error::Error;
+use crate::error::{Error, Quoted};
 use crate::extensions::is_token;
 
 /// The GUID that RFC 6455 §1.3 appends to the key.
@@ -214,12 +214,14 @@ pub fn check_subprotocols(protocols: &[String]) -> Result<(), Error> {
     for (i, protocol) in protocols.iter().enumerate() {
         if !is_token(protocol) {
             return Err(Error::Handshake(format!(
-                "subprotocol {protocol:?} is not a valid token"
+                "subprotocol {} is not a valid token",
+                Quoted(protocol)
             )));
         }
         if protocols[..i].contains(protocol) {
             return Err(Error::Handshake(format!(
-                "subprotocol {protocol:?} is offered twice"
+                "subprotocol {} is offered twice",
+                Quoted(protocol)
             )));
         }
     }

@@ -77,17 +77,20 @@ pub(crate) async fn connect(builder: ClientBuilder) -> Result<Session, Error> {
         Some(false) => {
             return Err(Error::Io(io::Error::new(
                 io::ErrorKind::ConnectionRefused,
-                format!(
+                Message(format!(
                     "the browser could not open {}: the server is unreachable or \
                      refused the upgrade (browsers report no reason)",
                     builder.url
-                ),
+                )),
             )))
         }
         None => {
             return Err(Error::Io(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("opening handshake took longer than {timeout:?}"),
+                Message(format!(
+                    "opening handshake took longer than {} ms",
+                    millis(timeout)
+                )),
             )))
         }
     }
@@ -107,6 +110,32 @@ pub(crate) async fn connect(builder: ClientBuilder) -> Result<Session, Error> {
             state: Default::default(),
         },
     ))
+}
+
+/// The text of an I/O error that this backend makes. A `String` would do,
+/// but the error type that `io::Error` keeps it in formats it with `str`'s
+/// `Debug`, which brings Unicode tables into the wasm build; this one
+/// writes it as it is.
+struct Message(String);
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}
+
+/// `duration` in whole milliseconds, for messages (a `u64`: `Duration`'s
+/// `Debug` and `u128` formatting are large in a wasm build).
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// `new WebSocket(url, protocols)`; the browser's exception becomes
