@@ -19,7 +19,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 #[path = "../../../tests/support/browser.rs"]
 mod support;
 
-use support::{server_saw, unique_id, url, within};
+use support::{server_saw, sleep, unique_id, url, within};
 
 /// `WebSocketSession.connect(url, options)`, options written as JSON.
 async fn connect(path: &str, options: Option<&str>) -> Result<WebSocketSession, JsValue> {
@@ -192,6 +192,25 @@ async fn concurrent_receives_get_one_message_each_in_order() {
     let second = settle(second).await.unwrap();
     assert_eq!(get(&first, "data").as_string().as_deref(), Some("one"));
     assert_eq!(get(&second, "data").as_string().as_deref(), Some("two"));
+}
+
+#[wasm_bindgen_test]
+async fn messages_that_wait_are_received_in_order_around_a_pending_receive() {
+    let session = open("/echo-any").await;
+    // One receive waits before anything arrives; three messages then wait
+    // in the session, and three more receives are called at once.
+    let first = session.receive();
+    for text in ["one", "two", "three", "four"] {
+        settle(session.send(text.into())).await.unwrap();
+    }
+    sleep(300).await;
+    let rest: Vec<Promise> = (0..3).map(|_| session.receive()).collect();
+    let mut got = vec![get(&settle(first).await.unwrap(), "data")];
+    for promise in rest {
+        got.push(get(&settle(promise).await.unwrap(), "data"));
+    }
+    let got: Vec<String> = got.iter().filter_map(JsValue::as_string).collect();
+    assert_eq!(got, ["one", "two", "three", "four"]);
 }
 
 #[wasm_bindgen_test]
