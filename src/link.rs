@@ -92,7 +92,6 @@ struct State {
     /// Bytes held by the commands in `outbound`.
     outbound_bytes: usize,
     outbound_bound: Bound,
-    senders: Vec<Waker>,
     outgoing_handles: u32,
     /// How many commands the driver has taken so far: progress on the
     /// outgoing side, however full the queue looks.
@@ -104,7 +103,26 @@ struct State {
 
     /// Boxed: an open session does not carry a reason's 32 bytes.
     close_reason: Option<Box<CloseReason>>,
-    close_waiters: Vec<Waker>,
+    /// Tasks waiting for room to send or for the end: made when the first
+    /// one waits (an idle session has none).
+    waiters: Option<Box<Waiters>>,
+}
+
+/// The tasks a link wakes besides its reader and its driver.
+#[derive(Debug, Default)]
+struct Waiters {
+    /// Waiting for room in the outgoing queue (or for it to drain).
+    senders: Vec<Waker>,
+    /// Waiting for the close reason.
+    close: Vec<Waker>,
+}
+
+impl Waiters {
+    fn add(list: &mut Vec<Waker>, cx: &Context<'_>) {
+        if !list.iter().any(|w| w.will_wake(cx.waker())) {
+            list.push(cx.waker().clone());
+        }
+    }
 }
 
 impl State {
@@ -120,9 +138,19 @@ impl State {
             into.push(command);
         }
         self.taken += n as u64;
-        for waker in self.senders.drain(..) {
-            waker.wake();
+        if let Some(waiters) = self.waiters.as_mut() {
+            for waker in waiters.senders.drain(..) {
+                waker.wake();
+            }
         }
+    }
+
+    /// Registers the task of `cx` to be woken when the driver takes commands.
+    fn wait_for_room(&mut self, cx: &Context<'_>) {
+        Waiters::add(
+            &mut self.waiters.get_or_insert_with(Box::default).senders,
+            cx,
+        );
     }
 
     fn inbound_full(&self) -> bool {
@@ -200,13 +228,12 @@ impl Link {
                 outbound: VecDeque::new(),
                 outbound_bytes: 0,
                 outbound_bound: Bound::new(options.outgoing_queue, options.outgoing_queue_bytes),
-                senders: Vec::new(),
                 outgoing_handles: 1,
                 taken: 0,
                 send_closed: false,
                 driver: None,
                 close_reason: None,
-                close_waiters: Vec::new(),
+                waiters: None,
             }),
         }
     }
@@ -263,9 +290,7 @@ impl Link {
             )));
         }
         if s.outbound_full() {
-            if !s.senders.iter().any(|w| w.will_wake(cx.waker())) {
-                s.senders.push(cx.waker().clone());
-            }
+            s.wait_for_room(cx);
             return Poll::Pending;
         }
         if let Some(command) = command.take() {
@@ -313,9 +338,7 @@ impl Link {
         if s.outbound.is_empty() || s.close_reason.is_some() {
             return Poll::Ready(());
         }
-        if !s.senders.iter().any(|w| w.will_wake(cx.waker())) {
-            s.senders.push(cx.waker().clone());
-        }
+        s.wait_for_room(cx);
         Poll::Pending
     }
 
@@ -339,9 +362,7 @@ impl Link {
         if let Some(reason) = s.close_reason.as_deref() {
             return Poll::Ready(reason.clone());
         }
-        if !s.close_waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            s.close_waiters.push(cx.waker().clone());
-        }
+        Waiters::add(&mut s.waiters.get_or_insert_with(Box::default).close, cx);
         if s.inbound.is_empty() {
             s.set_reader_idle(cx);
         }
@@ -364,9 +385,7 @@ impl Link {
         if s.taken >= target || s.close_reason.is_some() {
             return Poll::Ready(());
         }
-        if !s.senders.iter().any(|w| w.will_wake(cx.waker())) {
-            s.senders.push(cx.waker().clone());
-        }
+        s.wait_for_room(cx);
         Poll::Pending
     }
 
@@ -537,9 +556,10 @@ impl Link {
         s.outbound.clear();
         s.outbound_bytes = 0;
         wake(s.reader.take());
-        let state = &mut *s;
-        for waker in state.senders.drain(..).chain(state.close_waiters.drain(..)) {
-            waker.wake();
+        if let Some(waiters) = s.waiters.take() {
+            for waker in waiters.senders.into_iter().chain(waiters.close) {
+                waker.wake();
+            }
         }
     }
 }

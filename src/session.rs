@@ -196,8 +196,8 @@ fn unpack(mut packed: &[u8]) -> http::HeaderMap {
 /// What the opening handshake settled.
 #[derive(Debug, Default)]
 pub(crate) struct Handshake {
-    pub(crate) protocol: Option<String>,
-    pub(crate) extensions: Vec<ExtensionHeader>,
+    pub(crate) protocol: Option<Box<str>>,
+    pub(crate) extensions: Box<[ExtensionHeader]>,
     pub(crate) request: Option<Request>,
     /// Typed state attached before the upgrade ([`Session::state`]).
     pub(crate) state: http::Extensions,

@@ -178,8 +178,8 @@ where
     Ok(Session::new(
         link,
         Handshake {
-            protocol,
-            extensions: answers,
+            protocol: protocol.map(Into::into),
+            extensions: answers.into(),
             request: None,
             state: Default::default(),
         },

@@ -72,6 +72,13 @@ pub(crate) struct Driver<IO> {
     flush_needed: bool,
 }
 
+impl<IO> Driver<IO> {
+    /// The session's link.
+    pub(crate) fn link(&self) -> &Arc<Link> {
+        &self.link
+    }
+}
+
 impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     pub(crate) fn new(io: IO, protocol: Protocol, link: Arc<Link>) -> Self {
         Self {

@@ -13,7 +13,7 @@ use super::mask::apply_mask;
 use super::output::{EncodedFrame, Output};
 use super::reassembly::{Message, Reassembled, TruncatedText};
 use super::role::Role;
-use super::timers::Timers;
+use super::timers::{Timer, Timers};
 use crate::close::{CloseCode, CloseReason};
 use crate::error::Error;
 use crate::extensions::Extension;
@@ -107,18 +107,61 @@ const MIN_READ: usize = 4096;
 /// The most room [`Protocol::read_buffer`] reserves at once.
 const MAX_RESERVE: usize = 1 << 20;
 
-/// What the engine keeps of its [`Config`]: the masking seed goes into the
-/// key generator at once (a server's engine, which does not mask, keeps
-/// neither), so every idle connection is 32 bytes smaller.
+/// What the engine keeps of its [`Config`], in 48 bytes: the masking seed
+/// goes into the key generator at once (a server's engine, which does not
+/// mask, keeps neither), sizes are `usize::MAX` when unbounded and
+/// durations are [`Span`]s.
 #[derive(Debug)]
 struct Settings {
     raw: bool,
-    max_frame_size: Option<usize>,
-    max_message_size: Option<usize>,
-    ping_period: Option<Duration>,
-    timeout: Duration,
-    close_timeout: Duration,
     allowed_rsv: Rsv,
+    max_frame_size: usize,
+    max_message_size: usize,
+    /// Zero when the engine does not ping.
+    ping_period: Span,
+    timeout: Span,
+    close_timeout: Span,
+}
+
+impl Settings {
+    fn max_frame_size(&self) -> Option<usize> {
+        Some(self.max_frame_size).filter(|&max| max != usize::MAX)
+    }
+
+    fn max_message_size(&self) -> Option<usize> {
+        Some(self.max_message_size).filter(|&max| max != usize::MAX)
+    }
+
+    fn ping_period(&self) -> Option<Duration> {
+        Some(self.ping_period.get()).filter(|period| !period.is_zero())
+    }
+
+    fn timeout(&self) -> Duration {
+        self.timeout.get()
+    }
+
+    fn close_timeout(&self) -> Duration {
+        self.close_timeout.get()
+    }
+}
+
+/// A duration in 8 bytes: nanoseconds, `u64::MAX` for any longer than that
+/// holds (584 years, [`Duration::MAX`] among them), which reads back as
+/// [`Duration::MAX`].
+#[derive(Debug, Clone, Copy)]
+struct Span(u64);
+
+impl Span {
+    fn new(duration: Duration) -> Self {
+        Self(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn get(self) -> Duration {
+        match self.0 {
+            u64::MAX => Duration::MAX,
+            nanos => Duration::from_nanos(nanos),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,9 +184,24 @@ enum State {
 struct InFrame {
     header: FrameHeader,
     frame_type: FrameType,
-    len: usize,
     /// Payload bytes already unmasked (and UTF-8 checked, for text).
     done: usize,
+}
+
+impl InFrame {
+    /// Its payload's length, which fits in memory (checked when the frame
+    /// started).
+    fn len(&self) -> usize {
+        self.header.payload_len as usize
+    }
+}
+
+/// What a closing connection holds.
+#[derive(Debug, Default)]
+struct Closing {
+    /// How the connection ended, once that is known.
+    outcome: Option<CloseReason>,
+    deferred: Option<DeferredClose>,
 }
 
 /// A Close owed to the peer, sent once the caller has handled what came before.
@@ -183,7 +241,8 @@ pub struct Protocol {
     state: State,
     read: BytesMut,
     in_frame: Option<InFrame>,
-    message: Option<Message>,
+    /// Boxed: a connection between messages does not carry it.
+    message: Option<Box<Message>>,
     /// Raw mode: a fragmented message is open.
     raw_fragmenting: bool,
     /// The payload length of the last data frame, when it was large (capped
@@ -195,21 +254,20 @@ pub struct Protocol {
     /// carry a generator's 320 bytes.
     rng: Option<Box<StdRng>>,
     close_sent: bool,
-    /// Boxed, like `deferred`: an open connection does not carry it.
-    outcome: Option<Box<CloseReason>>,
+    /// Boxed: an open connection does not carry it.
+    closing: Option<Box<Closing>>,
     /// Every deadline the engine keeps (see `timers.rs`).
     timers: Timers,
-    ping_counter: u64,
+    ping_counter: u32,
     /// The payload of the latest ping, when its pong waits for the output to
     /// drain below [`CONTROL_OUTPUT_LIMIT`].
-    pending_pong: Option<Bytes>,
+    pending_pong: Option<Box<Bytes>>,
     shutdown_requested: bool,
     /// Whether the transport goes once our Close is written, whatever the
     /// role: a peer given up for silence is not waited on for its answer.
     peer_given_up: bool,
-    deferred: Option<Box<DeferredClose>>,
     /// Negotiated extensions, in negotiation order.
-    extensions: Vec<Box<dyn Extension>>,
+    extensions: Box<[Box<dyn Extension>]>,
 }
 
 impl Protocol {
@@ -231,11 +289,11 @@ impl Protocol {
             .then(|| Box::new(StdRng::from_seed(config.mask_seed)));
         let config = Settings {
             raw: config.raw,
-            max_frame_size: config.max_frame_size,
-            max_message_size: config.max_message_size,
-            ping_period,
-            timeout: config.timeout,
-            close_timeout: config.close_timeout,
+            max_frame_size: config.max_frame_size.unwrap_or(usize::MAX),
+            max_message_size: config.max_message_size.unwrap_or(usize::MAX),
+            ping_period: Span::new(ping_period.unwrap_or(Duration::ZERO)),
+            timeout: Span::new(config.timeout),
+            close_timeout: Span::new(config.close_timeout),
             allowed_rsv: config.allowed_rsv,
         };
         Self {
@@ -250,14 +308,13 @@ impl Protocol {
             out: Output::default(),
             rng,
             close_sent: false,
-            outcome: None,
+            closing: None,
             timers: Timers::new(now, ping_period),
             ping_counter: 0,
             pending_pong: None,
             shutdown_requested: false,
             peer_given_up: false,
-            deferred: None,
-            extensions: Vec::new(),
+            extensions: Box::new([]),
         }
     }
 
@@ -295,7 +352,7 @@ impl Protocol {
         for extension in &extensions {
             self.config.allowed_rsv |= extension.rsv();
         }
-        self.extensions = extensions;
+        self.extensions = extensions.into_boxed_slice();
         self
     }
 
@@ -324,7 +381,7 @@ impl Protocol {
     /// ```
     pub fn read_buffer(&mut self) -> &mut BytesMut {
         let remaining = match &self.in_frame {
-            Some(f) => f.len.saturating_sub(self.read.len()),
+            Some(f) => f.len().saturating_sub(self.read.len()),
             // Between frames after a large one: room for one like it. Once
             // the handler drops that payload the allocation is unique again
             // and the next reserve reuses it, still in cache (room for
@@ -456,7 +513,7 @@ impl Protocol {
     /// ```
     pub fn receive_eof(&mut self) {
         if let Some(DeferredClose::Failure(reason) | DeferredClose::Answer(reason)) =
-            self.deferred.take().map(|close| *close)
+            self.take_deferred()
         {
             self.settle(|| reason);
         }
@@ -520,7 +577,7 @@ impl Protocol {
                 self.state,
                 State::Open | State::CloseSent | State::CloseReceived
             );
-            if !parsing || self.deferred.is_some() {
+            if !parsing || self.has_deferred_close() {
                 self.read.clear();
                 return None;
             }
@@ -553,7 +610,7 @@ impl Protocol {
             let Some(frame) = self.in_frame.as_mut() else {
                 continue;
             };
-            let available = self.read.len().min(frame.len);
+            let available = self.read.len().min(frame.len());
             if available > frame.done {
                 let fresh = &mut self.read[frame.done..available];
                 if let Some(key) = frame.header.mask {
@@ -561,7 +618,7 @@ impl Protocol {
                 }
                 let utf8 = match frame.frame_type {
                     FrameType::Text | FrameType::Continuation => {
-                        self.message.as_mut().and_then(Message::validator)
+                        self.message.as_deref_mut().and_then(Message::validator)
                     }
                     _ => None,
                 };
@@ -577,13 +634,13 @@ impl Protocol {
                 }
                 frame.done = available;
             }
-            if available < frame.len {
+            if available < frame.len() {
                 return None;
             }
             let Some(frame) = self.in_frame.take() else {
                 continue;
             };
-            let payload = self.read.split_to(frame.len).freeze();
+            let payload = self.read.split_to(frame.len()).freeze();
             if let Some(event) = self.on_frame(frame, payload, now) {
                 return Some(event);
             }
@@ -636,20 +693,19 @@ impl Protocol {
             }
         }
         let too_big = |limit: Option<usize>, len: u64| limit.is_some_and(|max| len > max as u64);
-        if too_big(self.config.max_frame_size, h.payload_len) {
+        if too_big(self.config.max_frame_size(), h.payload_len) {
             return Err((TooBig, "frame over the size limit"));
         }
         let so_far = self.message.as_ref().map_or(0, |m| m.len() as u64);
         if !frame_type.is_control()
             && too_big(
-                self.config.max_message_size,
+                self.config.max_message_size(),
                 so_far.saturating_add(h.payload_len),
             )
         {
             return Err((TooBig, "message over the size limit"));
         }
-        let len =
-            usize::try_from(h.payload_len).map_err(|_| (TooBig, "frame too big for memory"))?;
+        usize::try_from(h.payload_len).map_err(|_| (TooBig, "frame too big for memory"))?;
         if self.config.raw {
             if !frame_type.is_control() {
                 self.raw_fragmenting = !h.fin;
@@ -657,12 +713,11 @@ impl Protocol {
         } else if matches!(frame_type, FrameType::Text | FrameType::Binary) {
             // An extension's payload is checked once it has decoded it.
             let check_utf8 = h.rsv.is_empty() && !self.transforms_every_message();
-            self.message = Some(Message::start(frame_type, h.rsv, check_utf8));
+            self.message = Some(Box::new(Message::start(frame_type, h.rsv, check_utf8)));
         }
         Ok(InFrame {
             header: *h,
             frame_type,
-            len,
             done: 0,
         })
     }
@@ -670,7 +725,7 @@ impl Protocol {
     /// Acts on a whole frame; returns what the caller should see, if anything.
     fn on_frame(&mut self, frame: InFrame, payload: Bytes, now: Instant) -> Option<Frame> {
         let h = frame.header;
-        debug!(frame_type = ?frame.frame_type, fin = h.fin, len = frame.len, "frame received");
+        debug!(frame_type = ?frame.frame_type, fin = h.fin, len = frame.len(), "frame received");
         if frame.frame_type == FrameType::Close {
             return self.on_close(payload, now);
         }
@@ -683,7 +738,7 @@ impl Protocol {
                     if self.out.len() < CONTROL_OUTPUT_LIMIT {
                         self.queue(Frame::pong(payload), now);
                     } else {
-                        self.pending_pong = Some(payload);
+                        self.pending_pong = Some(Box::new(payload));
                     }
                 }
                 None
@@ -753,7 +808,7 @@ impl Protocol {
 
     /// Runs an incoming message through the extensions, last negotiated first.
     fn decode(&mut self, mut frame: Frame) -> Result<Frame, Error> {
-        let max = self.config.max_message_size;
+        let max = self.config.max_message_size();
         for extension in self.extensions.iter_mut().rev() {
             let bits = extension.rsv();
             let applies = if bits.is_empty() {
@@ -803,7 +858,10 @@ impl Protocol {
         }
         if self.config.raw {
             self.state = State::CloseReceived;
-            self.timers.close_deadline = now.checked_add(self.config.close_timeout);
+            self.timers.set(
+                Timer::CloseDeadline,
+                now.checked_add(self.config.close_timeout()),
+            );
             return Some(Frame::from_parts(
                 FrameType::Close,
                 true,
@@ -825,15 +883,17 @@ impl Protocol {
     }
 
     fn defer(&mut self, close: DeferredClose, now: Instant) {
-        self.deferred = Some(Box::new(close));
+        self.closing_mut().deferred = Some(close);
         self.in_frame = None;
         self.message = None;
         self.read.clear();
         // The caller normally takes the frames before it at once; one that
         // never reads (a handler that only sends) must not make the peer
         // wait out its close timeout.
-        self.timers.close_deadline =
-            now.checked_add(DEFERRED_CLOSE_GRACE.min(self.config.close_timeout));
+        self.timers.set(
+            Timer::CloseDeadline,
+            now.checked_add(DEFERRED_CLOSE_GRACE.min(self.config.close_timeout())),
+        );
     }
 
     /// Whether a Close waits for [`Protocol::apply_deferred_close`]: the
@@ -852,7 +912,19 @@ impl Protocol {
     /// assert!(server.has_deferred_close()); // answered once the caller is ready
     /// ```
     pub fn has_deferred_close(&self) -> bool {
-        self.deferred.is_some()
+        self.closing.as_ref().is_some_and(|c| c.deferred.is_some())
+    }
+
+    fn take_deferred(&mut self) -> Option<DeferredClose> {
+        self.closing.as_mut()?.deferred.take()
+    }
+
+    fn closing_mut(&mut self) -> &mut Closing {
+        self.closing.get_or_insert_with(Box::default)
+    }
+
+    fn outcome(&self) -> Option<&CloseReason> {
+        self.closing.as_ref()?.outcome.as_ref()
     }
 
     /// Sends the deferred Close: answers the peer's Close (echoing its code),
@@ -874,7 +946,7 @@ impl Protocol {
     /// assert_eq!(server.output_bytes(), [0x88, 0x02, 0x03, 0xe8]); // the answer, 1000
     /// ```
     pub fn apply_deferred_close(&mut self, now: Instant) {
-        match self.deferred.take().map(|close| *close) {
+        match self.take_deferred() {
             Some(DeferredClose::Failure(reason)) => self.fail(reason.code, &reason.message, now),
             Some(DeferredClose::Answer(reason)) => {
                 let reply = match reason.code {
@@ -915,7 +987,10 @@ impl Protocol {
         self.read.clear();
         self.timers.stop_keepalive();
         self.pending_pong = None;
-        self.timers.close_deadline = now.checked_add(self.config.close_timeout);
+        self.timers.set(
+            Timer::CloseDeadline,
+            now.checked_add(self.config.close_timeout()),
+        );
     }
 
     fn finish(&mut self) {
@@ -923,14 +998,14 @@ impl Protocol {
         self.in_frame = None;
         self.message = None;
         self.read = BytesMut::new();
-        self.timers = Timers::default();
-        self.deferred = None;
+        self.timers.clear();
+        self.take_deferred();
         self.pending_pong = None;
         self.out = Output::default();
     }
 
     fn note_activity(&mut self) {
-        self.timers.ping_sent_at = None;
+        self.timers.set(Timer::PingSentAt, None);
     }
 
     // ----- output ------------------------------------------------------------
@@ -952,7 +1027,7 @@ impl Protocol {
     /// ```
     pub fn send(&mut self, frame: Frame, now: Instant) -> Result<(), Error> {
         if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
-            return Err(Error::ConnectionClosed(self.outcome.as_deref().cloned()));
+            return Err(Error::ConnectionClosed(self.outcome().cloned()));
         }
         frame.check_wire()?;
         self.check_rsv(frame.frame_type(), frame.rsv())?;
@@ -963,7 +1038,10 @@ impl Protocol {
                 self.enter_closed(now);
             } else {
                 self.state = State::CloseSent;
-                self.timers.close_deadline = now.checked_add(self.config.close_timeout);
+                self.timers.set(
+                    Timer::CloseDeadline,
+                    now.checked_add(self.config.close_timeout()),
+                );
             }
             return Ok(());
         }
@@ -1002,10 +1080,10 @@ impl Protocol {
         }
         self.check_rsv(frame.frame_type(), frame.rsv())?;
         if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
-            return Err(Error::ConnectionClosed(self.outcome.as_deref().cloned()));
+            return Err(Error::ConnectionClosed(self.outcome().cloned()));
         }
         if self.out.is_empty() {
-            self.timers.write_progress_at = Some(now);
+            self.timers.set(Timer::WriteProgressAt, Some(now));
         }
         debug!(frame_type = ?frame.frame_type(), "encoded frame queued");
         self.out.push_encoded(frame.into_wire());
@@ -1078,14 +1156,15 @@ impl Protocol {
 
     /// Records how the connection ended, unless that is known already.
     fn settle(&mut self, reason: impl FnOnce() -> CloseReason) {
-        if self.outcome.is_none() {
-            self.outcome = Some(Box::new(reason()));
+        let closing = self.closing_mut();
+        if closing.outcome.is_none() {
+            closing.outcome = Some(reason());
         }
     }
 
     fn queue(&mut self, frame: Frame, now: Instant) {
         if self.out.is_empty() {
-            self.timers.write_progress_at = Some(now);
+            self.timers.set(Timer::WriteProgressAt, Some(now));
         }
         self.push_output(frame);
     }
@@ -1161,10 +1240,13 @@ impl Protocol {
     /// ```
     pub fn consume_output(&mut self, n: usize, now: Instant) {
         self.out.consume(n);
-        self.timers.write_progress_at = (!self.out.is_empty()).then_some(now);
+        self.timers.set(
+            Timer::WriteProgressAt,
+            (!self.out.is_empty()).then_some(now),
+        );
         if self.out.len() < CONTROL_OUTPUT_LIMIT {
             if let Some(payload) = self.pending_pong.take() {
-                self.queue(Frame::pong(payload), now);
+                self.queue(Frame::pong(*payload), now);
             }
         }
     }
@@ -1186,7 +1268,7 @@ impl Protocol {
         loop {
             if self.out.is_empty() {
                 match self.pending_pong.take() {
-                    Some(payload) => self.push_output(Frame::pong(payload)),
+                    Some(payload) => self.push_output(Frame::pong(*payload)),
                     None => break,
                 }
             }
@@ -1198,7 +1280,7 @@ impl Protocol {
             let written: usize = slices[..n].iter().map(|s| s.len()).sum();
             self.out.consume(written);
         }
-        self.timers.write_progress_at = None;
+        self.timers.set(Timer::WriteProgressAt, None);
         bytes
     }
 
@@ -1223,7 +1305,7 @@ impl Protocol {
     /// ```
     pub fn close_reason(&self) -> Option<&CloseReason> {
         match self.state {
-            State::Closed | State::Finished => self.outcome.as_deref(),
+            State::Closed | State::Finished => self.outcome(),
             _ => None,
         }
     }
@@ -1303,7 +1385,7 @@ impl Protocol {
     /// assert_eq!(pinging.poll_timeout(), Some(now + Duration::from_secs(10)));
     /// ```
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_due(self.config.timeout)
+        self.timers.next_due(self.config.timeout())
     }
 
     /// Runs the timers due at `now`: sends a ping, gives up on a silent peer,
@@ -1321,11 +1403,20 @@ impl Protocol {
     /// assert_eq!(pinging.output_bytes()[0], 0x89); // a ping went out
     /// ```
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.deferred.is_some() && self.timers.close_deadline.is_some_and(|d| d <= now) {
+        if self.has_deferred_close()
+            && self
+                .timers
+                .get(Timer::CloseDeadline)
+                .is_some_and(|d| d <= now)
+        {
             self.apply_deferred_close(now);
             return;
         }
-        if self.timers.close_deadline.is_some_and(|d| d <= now) {
+        if self
+            .timers
+            .get(Timer::CloseDeadline)
+            .is_some_and(|d| d <= now)
+        {
             if self.state == State::Closed {
                 self.finish();
             } else {
@@ -1335,18 +1426,18 @@ impl Protocol {
         }
         let expired = |at: Option<Instant>| {
             at.filter(|at| {
-                at.checked_add(self.config.timeout)
+                at.checked_add(self.config.timeout())
                     .is_some_and(|due| due <= now)
             })
         };
-        if let Some(since) = expired(self.timers.write_progress_at) {
+        if let Some(since) = expired(self.timers.get(Timer::WriteProgressAt)) {
             let waited = now.duration_since(since);
             self.give_up(format!(
                 "the peer stopped reading: no write progress for {waited:?}"
             ));
             return;
         }
-        if let Some(sent) = expired(self.timers.ping_sent_at) {
+        if let Some(sent) = expired(self.timers.get(Timer::PingSentAt)) {
             // The peer may still read (only its pongs are lost, or it is
             // stuck): a Close tells it why before the transport goes, as
             // Ktor and Python's websockets do. The write deadline and the
@@ -1358,16 +1449,19 @@ impl Protocol {
             self.peer_given_up = true;
             return;
         }
-        if let (Some(at), Some(period)) = (self.timers.next_ping, self.config.ping_period) {
+        if let (Some(at), Some(period)) =
+            (self.timers.get(Timer::NextPing), self.config.ping_period())
+        {
             if at <= now && self.state == State::Open {
                 // Output that does not drain is found by the write deadline;
                 // a ping behind it would only add to it.
                 if self.out.len() < CONTROL_OUTPUT_LIMIT {
-                    self.ping_counter += 1;
-                    self.queue(Frame::ping(self.ping_counter.to_be_bytes().to_vec()), now);
-                    self.timers.ping_sent_at.get_or_insert(now);
+                    self.ping_counter = self.ping_counter.wrapping_add(1);
+                    let payload = u64::from(self.ping_counter).to_be_bytes();
+                    self.queue(Frame::ping(payload.to_vec()), now);
+                    self.timers.set_if_unset(Timer::PingSentAt, now);
                 }
-                self.timers.next_ping = now.checked_add(period);
+                self.timers.set(Timer::NextPing, now.checked_add(period));
             }
         }
     }

@@ -3,10 +3,10 @@
 //!
 //! | timer | armed | disarmed | when it is due |
 //! |---|---|---|---|
-//! | `next_ping` | at open, and at each ping, with a `ping_period` | the connection closes | a ping goes out, unless the output is backed up |
-//! | `ping_sent_at` (due `timeout` later) | a ping goes out and none is outstanding | any frame from the peer | the peer is given up: Close 1011 "keepalive timeout", then the transport |
-//! | `write_progress_at` (due `timeout` later) | output is queued while none waits, and each write that leaves some | the output drains | the peer stopped reading: the transport goes |
-//! | `close_deadline` | our Close is sent; a Close owed to the peer waits for the caller; the connection is closed | the transport is done | the owed Close goes out; or the handshake is given up; or the transport is ended |
+//! | `NextPing` | at open, and at each ping, with a `ping_period` | the connection closes | a ping goes out, unless the output is backed up |
+//! | `PingSentAt` (due `timeout` later) | a ping goes out and none is outstanding | any frame from the peer | the peer is given up: Close 1011 "keepalive timeout", then the transport |
+//! | `WriteProgressAt` (due `timeout` later) | output is queued while none waits, and each write that leaves some | the output drains | the peer stopped reading: the transport goes |
+//! | `CloseDeadline` | our Close is sent; a Close owed to the peer waits for the caller; the connection is closed | the transport is done | the owed Close goes out; or the handshake is given up; or the transport is ended |
 //!
 //! [`Protocol::poll_timeout`](super::Protocol::poll_timeout) is the
 //! earliest of them; [`Protocol::handle_timeout`](super::Protocol::handle_timeout)
@@ -16,21 +16,62 @@
 
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Default)]
+/// One of the engine's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Timer {
+    NextPing,
+    PingSentAt,
+    WriteProgressAt,
+    CloseDeadline,
+}
+
+/// The timers of one connection: each a moment, in nanoseconds after the
+/// connection opened (8 bytes where an `Option<Instant>` takes 16).
+#[derive(Debug)]
 pub(super) struct Timers {
-    pub(super) next_ping: Option<Instant>,
-    pub(super) ping_sent_at: Option<Instant>,
-    pub(super) write_progress_at: Option<Instant>,
-    pub(super) close_deadline: Option<Instant>,
+    /// The `now` the connection opened at.
+    epoch: Instant,
+    /// Indexed by [`Timer`]: 0 when it is not armed, else 1 + nanoseconds
+    /// after `epoch` (a moment before it counts as `epoch`, one past 584
+    /// years after it as 584 years).
+    at: [u64; 4],
 }
 
 impl Timers {
     /// The timers of a connection opened at `now`, pinging every
     /// `ping_period` if it is set.
     pub(super) fn new(now: Instant, ping_period: Option<Duration>) -> Self {
-        Self {
-            next_ping: ping_period.and_then(|period| now.checked_add(period)),
-            ..Self::default()
+        let mut timers = Self {
+            epoch: now,
+            at: [0; 4],
+        };
+        timers.set(
+            Timer::NextPing,
+            ping_period.and_then(|period| now.checked_add(period)),
+        );
+        timers
+    }
+
+    /// When `timer` is due, or `None`.
+    pub(super) fn get(&self, timer: Timer) -> Option<Instant> {
+        match self.at[timer as usize] {
+            0 => None,
+            at => self.epoch.checked_add(Duration::from_nanos(at - 1)),
+        }
+    }
+
+    /// Arms `timer` for `at`, or disarms it.
+    pub(super) fn set(&mut self, timer: Timer, at: Option<Instant>) {
+        self.at[timer as usize] = at.map_or(0, |at| {
+            let nanos = at.saturating_duration_since(self.epoch).as_nanos();
+            u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1
+        });
+    }
+
+    /// Arms `timer` for `at` unless it is armed.
+    pub(super) fn set_if_unset(&mut self, timer: Timer, at: Instant) {
+        if self.at[timer as usize] == 0 {
+            self.set(timer, Some(at));
         }
     }
 
@@ -39,19 +80,24 @@ impl Timers {
     pub(super) fn next_due(&self, timeout: Duration) -> Option<Instant> {
         let after_timeout = |since: Option<Instant>| since?.checked_add(timeout);
         [
-            self.next_ping,
-            after_timeout(self.ping_sent_at),
-            self.close_deadline,
-            after_timeout(self.write_progress_at),
+            self.get(Timer::NextPing),
+            after_timeout(self.get(Timer::PingSentAt)),
+            self.get(Timer::CloseDeadline),
+            after_timeout(self.get(Timer::WriteProgressAt)),
         ]
         .into_iter()
         .flatten()
         .min()
     }
 
+    /// Disarms them all: the transport is done.
+    pub(super) fn clear(&mut self) {
+        self.at = [0; 4];
+    }
+
     /// No more pings, and no wait for a pong: the connection is closing.
     pub(super) fn stop_keepalive(&mut self) {
-        self.next_ping = None;
-        self.ping_sent_at = None;
+        self.set(Timer::NextPing, None);
+        self.set(Timer::PingSentAt, None);
     }
 }

@@ -104,8 +104,8 @@ pub(crate) async fn connect(builder: ClientBuilder) -> Result<Session, Error> {
     Ok(Session::new(
         link,
         Handshake {
-            protocol,
-            extensions,
+            protocol: protocol.map(Into::into),
+            extensions: extensions.into(),
             request: None,
             state: Default::default(),
         },

@@ -36,7 +36,8 @@ pub(crate) type Predicate = Arc<dyn Fn(&Frame) -> bool + Send + Sync>;
 pub(crate) struct Deflater {
     direction: Direction,
     level: Compression,
-    state: Option<Compress>,
+    /// Boxed: an idle connection does not carry its 144 bytes.
+    state: Option<Box<Compress>>,
 }
 
 impl Deflater {
@@ -61,7 +62,7 @@ impl Deflater {
         let level = self.level;
         let state = self
             .state
-            .get_or_insert_with(|| Compress::new_with_window_bits(level, false, bits));
+            .get_or_insert_with(|| Box::new(Compress::new_with_window_bits(level, false, bits)));
         let mut out = Vec::with_capacity(input.len() / 2 + 64);
         let start = state.total_in();
         loop {
@@ -96,7 +97,8 @@ impl Deflater {
 /// take over context.
 pub(crate) struct Inflater {
     direction: Direction,
-    state: Option<Decompress>,
+    /// Boxed: an idle connection does not carry its 152 bytes.
+    state: Option<Box<Decompress>>,
     /// The biggest output buffer allocated so far (for the bomb tests).
     #[cfg(test)]
     pub(crate) peak_output: usize,
@@ -155,7 +157,7 @@ impl Inflater {
             .clamp(ZLIB_MIN_WINDOW_BITS, MAX_WINDOW_BITS);
         let state = self
             .state
-            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+            .get_or_insert_with(|| Box::new(Decompress::new_with_window_bits(false, bits)));
         // One byte past the limit tells "too big" from "exactly the limit".
         let cap = max_size.map_or(usize::MAX, |max| max.saturating_add(1));
         let mut out: Vec<u8> = Vec::with_capacity(

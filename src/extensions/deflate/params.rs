@@ -76,6 +76,8 @@ impl Params {
             let value = bits.map(|b| b.to_string());
             header = header.with_param("client_max_window_bits", value.as_deref());
         }
+        // An open session keeps it (`Session::extensions`).
+        header.params.shrink_to_fit();
         header
     }
 }

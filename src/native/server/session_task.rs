@@ -80,11 +80,14 @@ pub(super) fn spawn_session(
     // Use the TCP (or TLS) stream directly when hyper hands it back: no
     // boxed I/O, and no HTTP idle deadline on the session's path. The
     // plain `TokioIo<TcpStream>` is what axum's `serve` runs hyper on.
-    let slot = (id, slot);
+    let place = match slot {
+        Some(slot) => Place::Held(slot),
+        None => Place::Freed(id),
+    };
     let upgraded = match upgraded.downcast::<TokioIo<IdleIo<TcpStream>>>() {
         Ok(parts) => {
             let io = parts.io.into_inner().into_inner();
-            return spawn_on(io, parts.read_buf, protocol, handler, link, slot);
+            return spawn_on(io, parts.read_buf, protocol, handler, link, place);
         }
         Err(upgraded) => upgraded,
     };
@@ -92,14 +95,14 @@ pub(super) fn spawn_session(
     let upgraded = match upgraded.downcast::<TokioIo<IdleIo<tokio::io::DuplexStream>>>() {
         Ok(parts) => {
             let io = parts.io.into_inner().into_inner();
-            return spawn_on(io, parts.read_buf, protocol, handler, link, slot);
+            return spawn_on(io, parts.read_buf, protocol, handler, link, place);
         }
         Err(upgraded) => upgraded,
     };
     let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
         Ok(parts) => {
             let io = parts.io.into_inner();
-            return spawn_on(io, parts.read_buf, protocol, handler, link, slot);
+            return spawn_on(io, parts.read_buf, protocol, handler, link, place);
         }
         Err(upgraded) => upgraded,
     };
@@ -108,12 +111,12 @@ pub(super) fn spawn_session(
         match upgraded.downcast::<TokioIo<IdleIo<tokio_rustls::server::TlsStream<TcpStream>>>>() {
             Ok(parts) => {
                 let io = parts.io.into_inner().into_inner();
-                return spawn_on(io, parts.read_buf, protocol, handler, link, slot);
+                return spawn_on(io, parts.read_buf, protocol, handler, link, place);
             }
             Err(upgraded) => upgraded,
         };
-    let driver = Driver::new(TokioIo::new(upgraded), protocol, link.clone());
-    tokio::spawn(SessionTask::new(driver, handler, link, slot));
+    let driver = Driver::new(TokioIo::new(upgraded), protocol, link);
+    tokio::spawn(SessionTask::new(driver, handler, place));
 }
 
 /// Spawns the session's task on the stream hyper gave back after the
@@ -124,7 +127,7 @@ fn spawn_on<IO>(
     mut protocol: Protocol,
     handler: HandlerTask,
     link: Arc<Link>,
-    slot: (u64, Option<ConnectionSlot>),
+    place: Place,
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -132,8 +135,8 @@ fn spawn_on<IO>(
     // It may be a slice of hyper's read buffer: do not keep that buffer
     // alive for the life of the session.
     drop(read_buf);
-    let driver = Driver::new(io, protocol, link.clone());
-    tokio::spawn(SessionTask::new(driver, handler, link, slot));
+    let driver = Driver::new(io, protocol, link);
+    tokio::spawn(SessionTask::new(driver, handler, place));
 }
 
 /// How many handler-then-driver rounds one poll of a session may run.
@@ -145,36 +148,65 @@ type HandlerTask = futures::future::CatchUnwind<AssertUnwindSafe<BoxFuture<'stat
 /// would): done when both are. The connection (the driver) ends on its own,
 /// or when a graceful shutdown's deadline drops it; its place among the
 /// server's connections is freed then, while the handler may run on.
+///
+/// An idle session's memory is mostly this task: its size is kept to what
+/// tokio rounds a task up to (a multiple of 128 bytes with its header; see
+/// the size test below).
 struct SessionTask<IO> {
-    driver: Option<Driver<IO>>,
+    connection: Connection<IO>,
     handler: Option<HandlerTask>,
-    link: Arc<Link>,
-    /// The session's number in the logs ("session open" gives its peer):
-    /// 8 bytes where the address took 32.
-    id: u64,
-    slot: Option<ConnectionSlot>,
+    place: Place,
+}
+
+/// A session's connection: its driver while it runs, then only the link
+/// (which the driver held) for the handler's end. The driver is not boxed:
+/// it lives in the task's own allocation.
+#[allow(clippy::large_enum_variant)]
+enum Connection<IO> {
+    Open(Driver<IO>),
+    Ended(Arc<Link>),
+}
+
+/// Where a session is counted: its slot among the server's connections
+/// (or in a [`SessionRegistry`](super::SessionRegistry)) until the
+/// connection ends, then only its number in the logs ("session open" gives
+/// its peer).
+enum Place {
+    Held(ConnectionSlot),
+    Freed(u64),
+}
+
+impl Place {
+    fn id(&self) -> u64 {
+        match self {
+            Place::Held(slot) => slot.id,
+            Place::Freed(id) => *id,
+        }
+    }
 }
 
 impl<IO> SessionTask<IO> {
-    fn new(
-        driver: Driver<IO>,
-        handler: HandlerTask,
-        link: Arc<Link>,
-        (id, slot): (u64, Option<ConnectionSlot>),
-    ) -> Self {
+    fn new(driver: Driver<IO>, handler: HandlerTask, place: Place) -> Self {
         Self {
-            driver: Some(driver),
+            connection: Connection::Open(driver),
             handler: Some(handler),
-            link,
-            id,
-            slot,
+            place,
+        }
+    }
+
+    fn link(&self) -> &Link {
+        match &self.connection {
+            Connection::Open(driver) => driver.link(),
+            Connection::Ended(link) => link,
         }
     }
 
     /// Ends the connection: drops the socket, the engine and the slot.
     fn end_connection(&mut self) {
-        self.driver = None;
-        self.slot = None;
+        if let Connection::Open(driver) = &self.connection {
+            self.connection = Connection::Ended(driver.link().clone());
+        }
+        self.place = Place::Freed(self.place.id());
     }
 }
 
@@ -202,19 +234,19 @@ impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for Sessio
                             .map(|s| s.to_string())
                             .or_else(|| panic.downcast_ref::<String>().cloned())
                             .unwrap_or_default();
-                        error!(session = this.id, panic = %what, "WebSocket handler panicked");
+                        error!(session = this.place.id(), panic = %what, "WebSocket handler panicked");
                         CloseReason::new(CloseCode::InternalError, "handler panicked")
                     });
-                    this.link.request_close(reason);
+                    this.link().request_close(reason);
                 }
             }
-            if let Some(driver) = this.driver.as_mut() {
+            if let Connection::Open(driver) = &mut this.connection {
                 if driver.poll_unpin(cx).is_ready() {
                     // Drop the socket and the engine's buffers at once.
                     this.end_connection();
                 }
             }
-            frames_wait = this.handler.is_some() && this.link.frames_await_reader();
+            frames_wait = this.handler.is_some() && this.link().frames_await_reader();
             if !frames_wait {
                 break;
             }
@@ -223,11 +255,24 @@ impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for Sessio
             // Still busy after a fair share: come back after other tasks.
             cx.waker().wake_by_ref();
         }
-        if this.handler.is_none() && this.driver.is_none() {
-            debug!(session = this.id, "session done");
+        if this.handler.is_none() && matches!(this.connection, Connection::Ended(_)) {
+            debug!(session = this.place.id(), "session done");
             Poll::Ready(())
         } else {
             Poll::Pending
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Most of an idle session's memory is its task: tokio allocates it
+    /// with a 128-byte alignment and 104 bytes of its own (header,
+    /// scheduler, id, stage tag, trailer), so 408 bytes of session make a
+    /// 512-byte task, and 8 more a 640-byte one.
+    #[test]
+    fn a_session_task_fits_in_512_bytes_with_tokios_header() {
+        let size = std::mem::size_of::<super::SessionTask<tokio::net::TcpStream>>();
+        assert!(size <= 408, "SessionTask<TcpStream> is {size} bytes");
     }
 }

@@ -518,8 +518,8 @@ impl WebSocketUpgrade {
             .with_params(std::mem::take(&mut self.request.params));
         let peer = self.request.peer;
         let handshake = Handshake {
-            protocol,
-            extensions: answers,
+            protocol: protocol.map(Into::into),
+            extensions: answers.into(),
             request: Some(info),
             state: std::mem::take(&mut self.accepted.state),
         };
