@@ -3,6 +3,9 @@
 #
 #   scripts/bench.sh            every scenario for every server, 3 rounds (about 25 minutes + the build)
 #   scripts/bench.sh --smoke    CI's smoke test: a few seconds of load on tandem
+#   scripts/bench.sh --instructions [SERVER...]
+#                               only the instruction counts (about 2 minutes a
+#                               server), printed, not written to the table
 #
 # Builds bench/ (its own workspace) in release, then for each scenario starts
 # a server (`bench-server`) pinned to one core and the load generator
@@ -32,10 +35,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 smoke=0
+only_instructions=0
+impls=(tandem tungstenite fastwebsockets)
 case "${1:-}" in
     --smoke) smoke=1 ;;
+    --instructions)
+        only_instructions=1
+        if [ $# -gt 1 ]; then impls=("${@:2}"); fi
+        ;;
     "") ;;
-    *) echo "usage: scripts/bench.sh [--smoke]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [--smoke | --instructions [SERVER...]]" >&2; exit 2 ;;
 esac
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -136,10 +145,14 @@ if [ "$smoke" = 1 ]; then
 fi
 
 jsonl="$results/latest.jsonl"
-: >"$jsonl"
+if [ "$only_instructions" = 1 ]; then
+    jsonl=/dev/stdout
+    INSTRUCTIONS=1
+else
+    : >"$jsonl"
+fi
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-impls=(tandem tungstenite fastwebsockets)
 
 # User-space instructions per echoed message of one server: two runs of
 # the same load, short and long, under cachegrind; the counts' difference
@@ -184,6 +197,7 @@ elif command -v valgrind >/dev/null; then
 else
     log "valgrind is not installed: no instruction counts in this run"
 fi
+if [ "$only_instructions" = 1 ]; then exit 0; fi
 
 for round in $(seq "$ROUNDS"); do
     log "round $round of $ROUNDS"

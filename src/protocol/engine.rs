@@ -11,9 +11,10 @@ use tracing::{debug, warn};
 use super::header::{FrameHeader, LengthOverflow, MAX_HEADER_LEN};
 use super::mask::apply_mask;
 use super::output::{EncodedFrame, Output};
-use super::reassembly::{Message, Reassembled, TruncatedText};
+use super::reassembly::{Reassembled, Reassembly, TruncatedText};
 use super::role::Role;
 use super::timers::{Timer, Timers};
+use super::utf8::Utf8Validator;
 use crate::close::{CloseCode, CloseReason};
 use crate::error::Error;
 use crate::extensions::Extension;
@@ -186,6 +187,9 @@ struct InFrame {
     frame_type: FrameType,
     /// Payload bytes already unmasked (and UTF-8 checked, for text).
     done: usize,
+    /// The UTF-8 check of its message's text, when it is checked as it
+    /// comes: a fragmented message passes it from frame to frame.
+    utf8: Option<Utf8Validator>,
 }
 
 impl InFrame {
@@ -241,8 +245,8 @@ pub struct Protocol {
     state: State,
     read: BytesMut,
     in_frame: Option<InFrame>,
-    /// Boxed: a connection between messages does not carry it.
-    message: Option<Box<Message>>,
+    /// The fragmented message being received (default mode).
+    message: Reassembly,
     /// Raw mode: a fragmented message is open.
     raw_fragmenting: bool,
     /// The payload length of the last data frame, when it was large (capped
@@ -302,7 +306,7 @@ impl Protocol {
             state: State::Open,
             read: BytesMut::new(),
             in_frame: None,
-            message: None,
+            message: Reassembly::default(),
             raw_fragmenting: false,
             large_frame_len: 0,
             out: Output::default(),
@@ -616,13 +620,7 @@ impl Protocol {
                 if let Some(key) = frame.header.mask {
                     apply_mask(fresh, key, frame.done);
                 }
-                let utf8 = match frame.frame_type {
-                    FrameType::Text | FrameType::Continuation => {
-                        self.message.as_deref_mut().and_then(Message::validator)
-                    }
-                    _ => None,
-                };
-                if let Some(validator) = utf8 {
+                if let Some(validator) = frame.utf8.as_mut() {
                     if validator.feed(fresh).is_err() {
                         self.violation(
                             CloseCode::NotConsistent,
@@ -677,7 +675,7 @@ impl Protocol {
             let fragmenting = if self.config.raw {
                 self.raw_fragmenting
             } else {
-                self.message.is_some()
+                self.message.is_fragmented()
             };
             match (frame_type, fragmenting) {
                 (FrameType::Continuation, false) => {
@@ -696,7 +694,7 @@ impl Protocol {
         if too_big(self.config.max_frame_size(), h.payload_len) {
             return Err((TooBig, "frame over the size limit"));
         }
-        let so_far = self.message.as_ref().map_or(0, |m| m.len() as u64);
+        let so_far = self.message.len() as u64;
         if !frame_type.is_control()
             && too_big(
                 self.config.max_message_size(),
@@ -706,19 +704,24 @@ impl Protocol {
             return Err((TooBig, "message over the size limit"));
         }
         usize::try_from(h.payload_len).map_err(|_| (TooBig, "frame too big for memory"))?;
+        let mut utf8 = None;
         if self.config.raw {
             if !frame_type.is_control() {
                 self.raw_fragmenting = !h.fin;
             }
-        } else if matches!(frame_type, FrameType::Text | FrameType::Binary) {
+        } else if frame_type == FrameType::Text {
             // An extension's payload is checked once it has decoded it.
-            let check_utf8 = h.rsv.is_empty() && !self.transforms_every_message();
-            self.message = Some(Box::new(Message::start(frame_type, h.rsv, check_utf8)));
+            if h.rsv.is_empty() && !self.transforms_every_message() {
+                utf8 = Some(Utf8Validator::new());
+            }
+        } else if frame_type == FrameType::Continuation {
+            utf8 = self.message.resume_check();
         }
         Ok(InFrame {
             header: *h,
             frame_type,
             done: 0,
+            utf8,
         })
     }
 
@@ -744,21 +747,26 @@ impl Protocol {
                 None
             }
             FrameType::Pong => None,
-            _ => self.on_data(h.fin, payload, now),
+            _ => self.on_data(frame, payload, now),
         }
     }
 
     /// A data frame in default mode: completes or extends the open message.
-    fn on_data(&mut self, fin: bool, payload: Bytes, now: Instant) -> Option<Frame> {
-        let message = self.message.as_mut()?;
-        if !fin {
-            message.push(&payload);
+    fn on_data(&mut self, frame: InFrame, payload: Bytes, now: Instant) -> Option<Frame> {
+        let InFrame {
+            header: h,
+            frame_type,
+            utf8,
+            ..
+        } = frame;
+        if !h.fin {
+            self.message.push(frame_type, h.rsv, &payload, utf8);
             return None;
         }
         let Reassembled {
             frame,
             utf8_checked,
-        } = match self.message.take()?.finish(payload) {
+        } = match self.message.finish(frame_type, h.rsv, utf8, payload) {
             Ok(whole) => whole,
             Err(TruncatedText) => {
                 self.violation(
@@ -885,7 +893,7 @@ impl Protocol {
     fn defer(&mut self, close: DeferredClose, now: Instant) {
         self.closing_mut().deferred = Some(close);
         self.in_frame = None;
-        self.message = None;
+        self.message.clear();
         self.read.clear();
         // The caller normally takes the frames before it at once; one that
         // never reads (a handler that only sends) must not make the peer
@@ -983,7 +991,7 @@ impl Protocol {
     fn enter_closed(&mut self, now: Instant) {
         self.state = State::Closed;
         self.in_frame = None;
-        self.message = None;
+        self.message.clear();
         self.read.clear();
         self.timers.stop_keepalive();
         self.pending_pong = None;
@@ -996,7 +1004,7 @@ impl Protocol {
     fn finish(&mut self) {
         self.state = State::Finished;
         self.in_frame = None;
-        self.message = None;
+        self.message.clear();
         self.read = BytesMut::new();
         self.timers.clear();
         self.take_deferred();

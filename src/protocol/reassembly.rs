@@ -1,19 +1,32 @@
-//! A fragmented message being put back together (default mode): its
-//! frames' payloads in order, and its text checked for UTF-8 as it arrives,
-//! so that an invalid message fails at the first bad byte instead of after
-//! the last frame.
+//! A fragmented message being put back together (default mode): its frames'
+//! payloads in order, and the UTF-8 check of its text parked between frames
+//! (the frame being received carries it, so that an invalid message fails at
+//! the first bad byte instead of after the last frame).
+//!
+//! Most messages come in one frame: those never open a record here, and the
+//! message is the frame's own payload, so receiving one allocates nothing
+//! beyond that payload.
 
 use bytes::{Bytes, BytesMut};
 
 use super::utf8::Utf8Validator;
 use crate::frame::{Frame, FrameType, Rsv};
 
+#[derive(Debug, Default)]
+pub(super) struct Reassembly {
+    /// Boxed: a connection between messages, or receiving single-frame
+    /// ones, does not carry it.
+    fragments: Option<Box<Fragments>>,
+}
+
+/// A message whose first frame was not its last.
 #[derive(Debug)]
-pub(super) struct Message {
+struct Fragments {
     frame_type: FrameType,
     rsv: Rsv,
-    /// The payloads of the frames before the last.
+    /// The payloads of the frames received so far.
     data: BytesMut,
+    /// The check of its text, between two of its frames.
     utf8: Option<Utf8Validator>,
 }
 
@@ -28,50 +41,85 @@ pub(super) struct Reassembled {
 /// A text message that ends inside a character.
 pub(super) struct TruncatedText;
 
-impl Message {
-    /// The message that a first frame of `frame_type` (text or binary) with
-    /// `rsv` starts; its text is checked as it comes when `check_utf8`.
-    pub(super) fn start(frame_type: FrameType, rsv: Rsv, check_utf8: bool) -> Self {
-        Self {
-            frame_type,
-            rsv,
-            data: BytesMut::new(),
-            utf8: (frame_type == FrameType::Text && check_utf8).then(Utf8Validator::new),
-        }
+impl Reassembly {
+    /// Whether a fragmented message is open, so that the next data frame
+    /// must continue it.
+    pub(super) fn is_fragmented(&self) -> bool {
+        self.fragments.is_some()
     }
 
-    /// How many payload bytes the frames before the last one brought.
+    /// How many payload bytes the message's frames so far brought.
     pub(super) fn len(&self) -> usize {
-        self.data.len()
+        self.fragments.as_ref().map_or(0, |f| f.data.len())
     }
 
-    /// The UTF-8 check that each arriving payload byte goes through, if
-    /// this message's text is checked as it comes.
-    pub(super) fn validator(&mut self) -> Option<&mut Utf8Validator> {
-        self.utf8.as_mut()
+    /// The text check, handed to a continuation frame as it starts.
+    pub(super) fn resume_check(&mut self) -> Option<Utf8Validator> {
+        self.fragments.as_mut().and_then(|f| f.utf8.take())
     }
 
-    /// Adds a frame that is not the last.
-    pub(super) fn push(&mut self, payload: &[u8]) {
-        self.data.extend_from_slice(payload);
+    /// Adds a frame that is not the last, with the text check as that frame
+    /// left it. The first such frame opens the message with its type and
+    /// RSV bits.
+    pub(super) fn push(
+        &mut self,
+        frame_type: FrameType,
+        rsv: Rsv,
+        payload: &[u8],
+        utf8: Option<Utf8Validator>,
+    ) {
+        let fragments = self.fragments.get_or_insert_with(|| {
+            Box::new(Fragments {
+                frame_type,
+                rsv,
+                data: BytesMut::new(),
+                utf8: None,
+            })
+        });
+        fragments.data.extend_from_slice(payload);
+        fragments.utf8 = utf8;
     }
 
-    /// The whole message, with its last frame's payload: that payload
-    /// itself when the message had one frame, with no copy.
-    pub(super) fn finish(self, last: Bytes) -> Result<Reassembled, TruncatedText> {
-        if self.utf8.as_ref().is_some_and(|v| v.finish().is_err()) {
+    /// The whole message, given its last frame's type, RSV bits, text check
+    /// and payload (type and bits count only for a single-frame message,
+    /// whose payload is the message itself, with no copy).
+    pub(super) fn finish(
+        &mut self,
+        frame_type: FrameType,
+        rsv: Rsv,
+        utf8: Option<Utf8Validator>,
+        last: Bytes,
+    ) -> Result<Reassembled, TruncatedText> {
+        let fragments = self.fragments.take();
+        if utf8.as_ref().is_some_and(|v| v.finish().is_err()) {
             return Err(TruncatedText);
         }
-        let data = if self.data.is_empty() {
-            last
-        } else {
-            let mut data = self.data;
-            data.extend_from_slice(&last);
-            data.freeze()
+        let frame = match fragments {
+            None => Frame::from_parts(frame_type, true, rsv, last),
+            Some(fragments) => {
+                let Fragments {
+                    frame_type,
+                    rsv,
+                    mut data,
+                    ..
+                } = *fragments;
+                let data = if data.is_empty() {
+                    last
+                } else {
+                    data.extend_from_slice(&last);
+                    data.freeze()
+                };
+                Frame::from_parts(frame_type, true, rsv, data)
+            }
         };
         Ok(Reassembled {
-            frame: Frame::from_parts(self.frame_type, true, self.rsv, data),
-            utf8_checked: self.utf8.is_some(),
+            frame,
+            utf8_checked: utf8.is_some(),
         })
+    }
+
+    /// Forgets the message being received.
+    pub(super) fn clear(&mut self) {
+        self.fragments = None;
     }
 }

@@ -1,7 +1,11 @@
 //! A global allocator that counts the bytes allocated now and at the most,
-//! shared by `tests/deflate_bomb.rs` and `examples/deflate_memory.rs`
+//! and how many allocations were made, shared by the tests and examples that
+//! measure memory
 //! (each includes this file with `#[path]` and installs it with
 //! `#[global_allocator] static ALLOCATOR: Counting = Counting;`).
+
+// Each includer reads the counters it needs: bytes, or allocations.
+#![allow(dead_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,8 +15,10 @@ pub struct Counting;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+static CALLS: AtomicUsize = AtomicUsize::new(0);
 
 fn grew(size: usize) {
+    CALLS.fetch_add(1, Ordering::Relaxed);
     let live = LIVE.fetch_add(size, Ordering::Relaxed) + size;
     PEAK.fetch_max(live, Ordering::Relaxed);
 }
@@ -63,4 +69,9 @@ pub fn since(start: usize) -> (usize, usize) {
     let live = LIVE.load(Ordering::Relaxed);
     let peak = PEAK.load(Ordering::Relaxed);
     (live.saturating_sub(start), peak.saturating_sub(start))
+}
+
+/// How many allocations (and reallocations) the process has made so far.
+pub fn allocations() -> usize {
+    CALLS.load(Ordering::Relaxed)
 }
