@@ -77,17 +77,23 @@ impl Timers {
 
     /// The earliest moment one of them is due, with `timeout` the time a
     /// ping or a write may take.
+    ///
+    /// Drivers ask at every wake-up, so it is worked out on the table's
+    /// nanoseconds, with one conversion to an `Instant` at the end.
     pub(super) fn next_due(&self, timeout: Duration) -> Option<Instant> {
-        let after_timeout = |since: Option<Instant>| since?.checked_add(timeout);
-        [
-            self.get(Timer::NextPing),
-            after_timeout(self.get(Timer::PingSentAt)),
-            self.get(Timer::CloseDeadline),
-            after_timeout(self.get(Timer::WriteProgressAt)),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let timeout = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        // Unarmed counts as never (`u64::MAX`), and so does a moment past
+        // the table's range.
+        let at = |timer: Timer| self.at[timer as usize].wrapping_sub(1);
+        let after_timeout = |since: u64| since.saturating_add(timeout);
+        let due = at(Timer::NextPing)
+            .min(after_timeout(at(Timer::PingSentAt)))
+            .min(at(Timer::CloseDeadline))
+            .min(after_timeout(at(Timer::WriteProgressAt)));
+        if due == u64::MAX {
+            return None;
+        }
+        self.epoch.checked_add(Duration::from_nanos(due))
     }
 
     /// Disarms them all: the transport is done.
