@@ -125,6 +125,17 @@ impl Waiters {
     }
 }
 
+/// What the driver learns from [`Link::push_inbound_from`].
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) struct Pushed {
+    /// Another frame may be pushed now ([`Link::has_inbound_space`]).
+    pub(crate) space: bool,
+    /// The frame went to a reader that waits for one in [`Link::poll_recv`]:
+    /// one in the driver's own task was not woken, and that task polls it
+    /// again instead.
+    pub(crate) reader_waits: bool,
+}
+
 impl State {
     /// Moves up to `max` queued commands into `into` and wakes the senders
     /// waiting for room.
@@ -441,25 +452,20 @@ impl Link {
     }
 
     /// [`Link::push_inbound`] from a driver polled with `driver`: a reader
-    /// in the same task is not woken (see [`wake_other`]); the task checks
-    /// [`Link::frames_await_reader`] after polling its driver instead.
-    /// Returns [`Link::has_inbound_space`] after the push (one lock for both).
+    /// in the same task is not woken (see [`wake_other`]); the task polls it
+    /// again when [`Pushed::reader_waits`] says so. One lock for the push
+    /// and what the driver needs to know after it.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-    pub(crate) fn push_inbound_from(&self, frame: Frame, driver: &Waker) -> bool {
+    pub(crate) fn push_inbound_from(&self, frame: Frame, driver: &Waker) -> Pushed {
         let mut s = self.lock();
-        if s.push_inbound(frame) {
+        let pushed = s.push_inbound(frame);
+        if pushed {
             wake_other(&s.reader, driver);
         }
-        !s.incoming_alive || !s.inbound_full()
-    }
-
-    /// Whether received frames wait for a reader that waits for them (in
-    /// [`Link::poll_recv`]; a reader busy elsewhere takes them when it
-    /// comes back).
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-    pub(crate) fn frames_await_reader(&self) -> bool {
-        let s = self.lock();
-        s.reader_waiting && !s.inbound.is_empty()
+        Pushed {
+            space: !s.incoming_alive || !s.inbound_full(),
+            reader_waits: pushed && s.reader_waiting,
+        }
     }
 
     /// Whether the reader has handled every frame pushed so far (it waits on

@@ -70,6 +70,12 @@ pub(crate) struct Driver<IO> {
     published: bool,
     shutting_down: bool,
     flush_needed: bool,
+    /// The link has this task's waker: a driver is polled by one spawned
+    /// task for its life, and any of that task's wakers wakes it.
+    waker_registered: bool,
+    /// Frames went to a reader waiting in this task since the owner last
+    /// asked ([`Driver::take_reader_owed`]).
+    reader_owed: bool,
 }
 
 impl<IO> Driver<IO> {
@@ -92,7 +98,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             published: false,
             shutting_down: false,
             flush_needed: false,
+            waker_registered: false,
+            reader_owed: false,
         }
+    }
+
+    /// Whether frames went to a reader that waits for them in the task
+    /// polling this driver since the last call: that reader was not woken
+    /// (see `link::wake_other`), so the task polls it again.
+    pub(crate) fn take_reader_owed(&mut self) -> bool {
+        std::mem::take(&mut self.reader_owed)
     }
 
     /// Moves queued commands into the engine while output is below the mark.
@@ -143,9 +158,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     /// goes out only once the handler has taken every frame before it and
     /// queued its replies, so that those replies are not lost (as they would
     /// not be with a library the handler pulls frames from).
-    fn deliver(&mut self, cx: &Context<'_>, now: std::time::Instant) -> bool {
+    /// `space` is whether the link is known to have room (a read just
+    /// checked, and only this driver fills the queue).
+    fn deliver(&mut self, cx: &Context<'_>, now: std::time::Instant, space: Option<bool>) -> bool {
         let mut progress = false;
-        let mut space = None;
+        let mut space = space;
         loop {
             if self.protocol.has_deferred_close() {
                 if self.link.reader_idle() {
@@ -160,7 +177,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             }
             match self.protocol.poll_event(now) {
                 Some(frame) => {
-                    space = Some(self.link.push_inbound_from(frame, cx.waker()));
+                    let pushed = self.link.push_inbound_from(frame, cx.waker());
+                    space = Some(pushed.space);
+                    self.reader_owed |= pushed.reader_waits;
                     progress = true;
                 }
                 None if self.protocol.has_deferred_close() => {}
@@ -340,7 +359,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.link.register_driver(cx);
+        if !this.waker_registered {
+            this.link.register_driver(cx);
+            this.waker_registered = true;
+        }
         if this.link.is_dropped() {
             // The link has its reason; dropping the driver drops the socket.
             debug!("dropping the connection without a close handshake");
@@ -358,7 +380,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
             let mut progress = this.take_commands(now);
             progress |= this.write(cx, now);
             if this.protocol.buffered_input() > 0 || this.protocol.has_deferred_close() {
-                progress |= this.deliver(cx, now);
+                progress |= this.deliver(cx, now, None);
             }
             // The socket's readiness only changes between polls: once a read
             // found nothing, do not ask again in this one. A read held back by
@@ -367,7 +389,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
                 match this.read(cx, now) {
                     Some(true) => {
                         progress = true;
-                        this.deliver(cx, now);
+                        // The read went ahead because the link had room.
+                        this.deliver(cx, now, Some(true));
                     }
                     Some(false) => read_idle = true,
                     None => {}

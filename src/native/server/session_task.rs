@@ -240,13 +240,15 @@ impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for Sessio
                     this.link().request_close(reason);
                 }
             }
+            frames_wait = false;
             if let Connection::Open(driver) = &mut this.connection {
-                if driver.poll_unpin(cx).is_ready() {
+                let ended = driver.poll_unpin(cx).is_ready();
+                frames_wait = this.handler.is_some() && driver.take_reader_owed();
+                if ended {
                     // Drop the socket and the engine's buffers at once.
                     this.end_connection();
                 }
             }
-            frames_wait = this.handler.is_some() && this.link().frames_await_reader();
             if !frames_wait {
                 break;
             }
