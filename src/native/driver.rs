@@ -137,7 +137,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             let progress = !commands.is_empty();
             for command in commands.drain(..) {
                 let result = match command {
-                    Command::Frame(frame) => self.protocol.send(frame, now),
+                    Command::Frame(frame) => self.protocol.send_checked(frame, now),
                     Command::Encoded(frame) => self.protocol.send_encoded(frame, now),
                     Command::Close(reason) => self.protocol.close(reason, now),
                 };

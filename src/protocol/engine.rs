@@ -1034,10 +1034,17 @@ impl Protocol {
     /// assert_eq!(server.output_bytes(), [0x81, 0x02, b'H', b'i']);
     /// ```
     pub fn send(&mut self, frame: Frame, now: Instant) -> Result<(), Error> {
+        frame.check_wire()?;
+        self.send_checked(frame, now)
+    }
+
+    /// [`Protocol::send`] for a frame that passed `Frame::check_wire`
+    /// already: a session checks what it queues when it is queued, so that
+    /// the sender gets the error.
+    pub(crate) fn send_checked(&mut self, frame: Frame, now: Instant) -> Result<(), Error> {
         if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
             return Err(Error::ConnectionClosed(self.outcome().cloned()));
         }
-        frame.check_wire()?;
         self.check_rsv(frame.frame_type(), frame.rsv())?;
         if frame.frame_type() == FrameType::Close {
             self.queue(frame, now);
