@@ -69,8 +69,10 @@ impl Bound {
     }
 }
 
+/// What the session's handles and its driver share, under the link's lock:
+/// both queues, their wakers and the close reason.
 #[derive(Debug)]
-struct State {
+struct Shared {
     inbound: VecDeque<Frame>,
     /// Payload bytes in `inbound`.
     inbound_bytes: usize,
@@ -136,7 +138,7 @@ pub(crate) struct Pushed {
     pub(crate) reader_waits: bool,
 }
 
-impl State {
+impl Shared {
     /// Moves up to `max` queued commands into `into` and wakes the senders
     /// waiting for room.
     fn take(&mut self, max: usize, into: &mut Vec<Command>) {
@@ -212,7 +214,7 @@ impl State {
 /// Shared by a session's handles and its driver.
 #[derive(Debug)]
 pub(crate) struct Link {
-    state: Mutex<State>,
+    state: Mutex<Shared>,
     /// Set (under the lock) when a command is queued or a handle dropped:
     /// lets the driver skip the lock when nothing changed for it.
     commands_changed: AtomicBool,
@@ -228,7 +230,7 @@ impl Link {
         Self {
             commands_changed: AtomicBool::new(false),
             dropped: AtomicBool::new(false),
-            state: Mutex::new(State {
+            state: Mutex::new(Shared {
                 inbound: VecDeque::new(),
                 inbound_bytes: 0,
                 inbound_bound: Bound::new(options.incoming_queue, options.incoming_queue_bytes),
@@ -263,7 +265,7 @@ impl Link {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
         // A panic while the lock is held leaves only queues behind, which stay
         // consistent; carry on with them.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -476,7 +478,7 @@ impl Link {
     /// has.
     // Only the native driver defers a Close: the browser answers one itself.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-    pub(crate) fn reader_idle(&self) -> bool {
+    pub(crate) fn reader_idle_or_notify(&self) -> bool {
         let mut s = self.lock();
         let reader_done = !s.incoming_alive || (s.reader_idle && s.inbound.is_empty());
         let idle = reader_done && s.outbound.is_empty();

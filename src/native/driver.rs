@@ -165,7 +165,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         let mut space = space;
         loop {
             if self.protocol.has_deferred_close() {
-                if self.link.reader_idle() {
+                if self.link.reader_idle_or_notify() {
                     self.take_commands(now);
                     self.protocol.apply_deferred_close(now);
                     progress = true;

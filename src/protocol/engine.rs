@@ -165,8 +165,9 @@ impl Span {
     }
 }
 
+/// How far the connection is through its close handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+enum Stage {
     /// Frames flow both ways.
     Open,
     /// We sent Close and wait for the peer's.
@@ -242,7 +243,7 @@ enum DeferredClose {
 pub struct Protocol {
     role: Role,
     config: Settings,
-    state: State,
+    stage: Stage,
     read: BytesMut,
     in_frame: Option<InFrame>,
     /// The fragmented message being received (default mode).
@@ -303,7 +304,7 @@ impl Protocol {
         Self {
             role,
             config,
-            state: State::Open,
+            stage: Stage::Open,
             read: BytesMut::new(),
             in_frame: None,
             message: Reassembly::default(),
@@ -498,7 +499,7 @@ impl Protocol {
     /// assert_eq!(server.poll_event(now), Some(Frame::text("Hello")));
     /// ```
     pub fn receive_data(&mut self, data: &[u8]) {
-        if self.state != State::Finished {
+        if self.stage != Stage::Finished {
             self.read.extend_from_slice(data);
         }
     }
@@ -521,7 +522,7 @@ impl Protocol {
         {
             self.settle(|| reason);
         }
-        if self.state != State::Closed && self.state != State::Finished {
+        if self.stage != Stage::Closed && self.stage != Stage::Finished {
             let why = "the peer closed the connection without a close handshake";
             debug!("{why}");
             self.settle(|| CloseReason::new(CloseCode::ClosedAbnormally, why));
@@ -541,7 +542,7 @@ impl Protocol {
     /// assert_eq!(server.close_reason().map(|r| r.code), Some(CloseCode::ClosedAbnormally));
     /// ```
     pub fn transport_failed(&mut self, error: &std::io::Error) {
-        if self.state != State::Closed && self.state != State::Finished {
+        if self.stage != Stage::Closed && self.stage != Stage::Finished {
             debug!(%error, "transport failed");
             self.settle(|| {
                 CloseReason::new(
@@ -578,8 +579,8 @@ impl Protocol {
     pub fn poll_event(&mut self, now: Instant) -> Option<Frame> {
         loop {
             let parsing = matches!(
-                self.state,
-                State::Open | State::CloseSent | State::CloseReceived
+                self.stage,
+                Stage::Open | Stage::CloseSent | Stage::CloseReceived
             );
             if !parsing || self.has_deferred_close() {
                 self.read.clear();
@@ -737,7 +738,7 @@ impl Protocol {
         }
         match frame.frame_type {
             FrameType::Ping => {
-                if self.state == State::Open {
+                if self.stage == Stage::Open {
                     if self.out.len() < CONTROL_OUTPUT_LIMIT {
                         self.queue(Frame::pong(payload), now);
                     } else {
@@ -865,7 +866,7 @@ impl Protocol {
             return None;
         }
         if self.config.raw {
-            self.state = State::CloseReceived;
+            self.stage = Stage::CloseReceived;
             self.timers.set(
                 Timer::CloseDeadline,
                 now.checked_add(self.config.close_timeout()),
@@ -989,7 +990,7 @@ impl Protocol {
     }
 
     fn enter_closed(&mut self, now: Instant) {
-        self.state = State::Closed;
+        self.stage = Stage::Closed;
         self.in_frame = None;
         self.message.clear();
         self.read.clear();
@@ -1002,7 +1003,7 @@ impl Protocol {
     }
 
     fn finish(&mut self) {
-        self.state = State::Finished;
+        self.stage = Stage::Finished;
         self.in_frame = None;
         self.message.clear();
         self.read = BytesMut::new();
@@ -1042,17 +1043,17 @@ impl Protocol {
     /// already: a session checks what it queues when it is queued, so that
     /// the sender gets the error.
     pub(crate) fn send_checked(&mut self, frame: Frame, now: Instant) -> Result<(), Error> {
-        if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
+        if self.close_sent || !matches!(self.stage, Stage::Open | Stage::CloseReceived) {
             return Err(Error::ConnectionClosed(self.outcome().cloned()));
         }
         self.check_rsv(frame.frame_type(), frame.rsv())?;
         if frame.frame_type() == FrameType::Close {
             self.queue(frame, now);
             self.close_sent = true;
-            if self.state == State::CloseReceived {
+            if self.stage == Stage::CloseReceived {
                 self.enter_closed(now);
             } else {
-                self.state = State::CloseSent;
+                self.stage = Stage::CloseSent;
                 self.timers.set(
                     Timer::CloseDeadline,
                     now.checked_add(self.config.close_timeout()),
@@ -1094,7 +1095,7 @@ impl Protocol {
             return self.send(frame.into_frame(), now);
         }
         self.check_rsv(frame.frame_type(), frame.rsv())?;
-        if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
+        if self.close_sent || !matches!(self.stage, Stage::Open | Stage::CloseReceived) {
             return Err(Error::ConnectionClosed(self.outcome().cloned()));
         }
         if self.out.is_empty() {
@@ -1155,7 +1156,7 @@ impl Protocol {
     /// ```
     pub fn close(&mut self, reason: CloseReason, now: Instant) -> Result<(), Error> {
         reason.code.check_sendable()?;
-        if self.close_sent || !matches!(self.state, State::Open | State::CloseReceived) {
+        if self.close_sent || !matches!(self.stage, Stage::Open | Stage::CloseReceived) {
             return Ok(());
         }
         self.send(Frame::close(reason), now)
@@ -1319,8 +1320,8 @@ impl Protocol {
     /// assert_eq!(server.close_reason().map(|r| r.code), Some(CloseCode::Normal));
     /// ```
     pub fn close_reason(&self) -> Option<&CloseReason> {
-        match self.state {
-            State::Closed | State::Finished => self.outcome(),
+        match self.stage {
+            Stage::Closed | Stage::Finished => self.outcome(),
             _ => None,
         }
     }
@@ -1338,7 +1339,7 @@ impl Protocol {
     /// assert!(!server.wants_read());
     /// ```
     pub fn wants_read(&self) -> bool {
-        self.state != State::Finished
+        self.stage != Stage::Finished
     }
 
     /// Whether the driver should now shut down the transport's write side:
@@ -1361,7 +1362,7 @@ impl Protocol {
     /// assert!(!server.take_shutdown());
     /// ```
     pub fn take_shutdown(&mut self) -> bool {
-        let due = self.state == State::Closed
+        let due = self.stage == Stage::Closed
             && self.out.is_empty()
             && (self.role.closes_transport_first() || self.peer_given_up)
             && !self.shutdown_requested;
@@ -1382,7 +1383,7 @@ impl Protocol {
     /// assert!(server.is_finished());
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.state == State::Finished
+        self.stage == Stage::Finished
     }
 
     // ----- time --------------------------------------------------------------
@@ -1432,7 +1433,7 @@ impl Protocol {
             .get(Timer::CloseDeadline)
             .is_some_and(|d| d <= now)
         {
-            if self.state == State::Closed {
+            if self.stage == Stage::Closed {
                 self.finish();
             } else {
                 self.give_up("close handshake timed out".to_owned());
@@ -1467,7 +1468,7 @@ impl Protocol {
         if let (Some(at), Some(period)) =
             (self.timers.get(Timer::NextPing), self.config.ping_period())
         {
-            if at <= now && self.state == State::Open {
+            if at <= now && self.stage == Stage::Open {
                 // Output that does not drain is found by the write deadline;
                 // a ping behind it would only add to it.
                 if self.out.len() < CONTROL_OUTPUT_LIMIT {

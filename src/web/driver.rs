@@ -78,7 +78,7 @@ pub(crate) fn browser_close(reason: &CloseReason) -> (u16, String) {
 
 /// Where the socket is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum Phase {
+enum SocketPhase {
     #[default]
     Connecting,
     Open,
@@ -88,7 +88,7 @@ enum Phase {
 /// What the event handlers and the futures share (one thread: `Rc<RefCell>`).
 #[derive(Debug, Default)]
 struct Shared {
-    phase: Phase,
+    phase: SocketPhase,
     /// An `error` event was seen.
     errored: bool,
     /// The session failed locally (a message over the limits): later
@@ -128,7 +128,7 @@ impl Socket {
             let shared = shared.clone();
             Closure::<dyn FnMut(Event)>::new(move |_: Event| {
                 let mut s = shared.borrow_mut();
-                s.phase = Phase::Open;
+                s.phase = SocketPhase::Open;
                 s.wake();
             })
         };
@@ -186,7 +186,7 @@ impl Socket {
                 debug!(%reason, clean = event.was_clean(), "WebSocket closed");
                 link.finish(reason);
                 let mut s = shared.borrow_mut();
-                s.phase = Phase::Closed;
+                s.phase = SocketPhase::Closed;
                 s.wake();
             })
         };
@@ -218,11 +218,11 @@ impl Socket {
         poll_fn(|cx| {
             let mut s = self.shared.borrow_mut();
             match s.phase {
-                Phase::Connecting => {
+                SocketPhase::Connecting => {
                     s.waker = Some(cx.waker().clone());
                     Poll::Pending
                 }
-                phase => Poll::Ready(phase == Phase::Open),
+                phase => Poll::Ready(phase == SocketPhase::Open),
             }
         })
         .await
@@ -240,7 +240,8 @@ impl Socket {
             let go_on = poll_fn(|cx| {
                 self.link.register_driver(cx);
                 self.shared.borrow_mut().waker = Some(cx.waker().clone());
-                if self.shared.borrow().phase == Phase::Closed || self.link.close_reason().is_some()
+                if self.shared.borrow().phase == SocketPhase::Closed
+                    || self.link.close_reason().is_some()
                 {
                     return Poll::Ready(false);
                 }

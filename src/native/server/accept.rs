@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use super::connections::{reached, ConnectionSlot, Phase, SharedSlot};
+use super::connections::{reached, ConnectionSlot, ServerPhase, SharedSlot};
 use super::idle::IdleIo;
 use super::upgrade::Slot;
 use super::{Server, RETRY_AFTER_SECS};
@@ -170,11 +170,11 @@ pub(super) async fn serve_connection<S>(
     // deadline the connection is dropped.
     let result = tokio::select! {
         result = connection.as_mut() => Some(result),
-        _ = reached(phases.clone(), Phase::Stopping) => {
+        _ = reached(phases.clone(), ServerPhase::Stopping) => {
             connection.as_mut().graceful_shutdown();
             tokio::select! {
                 result = connection.as_mut() => Some(result),
-                _ = reached(phases, Phase::Dropping) => None,
+                _ = reached(phases, ServerPhase::Dropping) => None,
             }
         }
     };

@@ -23,7 +23,7 @@ use crate::link::Link;
 
 /// Where a running server is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Phase {
+pub(super) enum ServerPhase {
     Running,
     /// Graceful shutdown: sessions were sent 1001, new upgrades get 503,
     /// HTTP connections finish the request in flight and close.
@@ -47,18 +47,19 @@ const MAX_REFUSALS: usize = 64;
 /// The connections of one server.
 #[derive(Debug)]
 pub(super) struct Connections {
-    state: Mutex<State>,
+    table: Mutex<Table>,
     /// How many connections hold a slot.
     count: watch::Sender<usize>,
     /// How many of them are WebSocket sessions or upgrades to one.
     sessions: watch::Sender<usize>,
-    phase: watch::Sender<Phase>,
+    phase: watch::Sender<ServerPhase>,
     /// Refused connections being answered right now.
     refusals: AtomicUsize,
 }
 
+/// The live connections, by number, and how many each client address holds.
 #[derive(Debug, Default)]
-struct State {
+struct Table {
     next_id: u64,
     live: HashMap<u64, Entry>,
     /// Connections per client address; kept only under a per-address cap.
@@ -91,16 +92,16 @@ fn dropped_at_deadline() -> CloseReason {
 impl Connections {
     pub(super) fn new() -> Self {
         Self {
-            state: Mutex::new(State::default()),
+            table: Mutex::new(Table::default()),
             count: watch::channel(0).0,
             sessions: watch::channel(0).0,
-            phase: watch::channel(Phase::Running).0,
+            phase: watch::channel(ServerPhase::Running).0,
             refusals: AtomicUsize::new(0),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Takes a slot for a connection just accepted from `ip`, unless that
@@ -153,7 +154,7 @@ impl Connections {
     /// connection of (an embedding's upgrade), unless a graceful shutdown
     /// began.
     pub(super) fn try_admit_session(self: &Arc<Self>) -> Result<ConnectionSlot, &'static str> {
-        if self.phase() != Phase::Running {
+        if self.phase() != ServerPhase::Running {
             return Err(SHUTTING_DOWN);
         }
         let mut state = self.lock();
@@ -194,12 +195,12 @@ impl Connections {
         *self.sessions.borrow()
     }
 
-    pub(super) fn phase(&self) -> Phase {
+    pub(super) fn phase(&self) -> ServerPhase {
         *self.phase.borrow()
     }
 
     /// Follows the phase, for connections that end with it.
-    pub(super) fn phases(&self) -> watch::Receiver<Phase> {
+    pub(super) fn phases(&self) -> watch::Receiver<ServerPhase> {
         self.phase.subscribe()
     }
 
@@ -217,7 +218,7 @@ impl Connections {
     /// open is waited for too), then drops those left. Returns how many
     /// sessions were open and how many of them were dropped.
     pub(super) async fn shutdown_gracefully(&self, deadline: Duration) -> (usize, usize) {
-        self.phase.send_replace(Phase::Stopping);
+        self.phase.send_replace(ServerPhase::Stopping);
         let links = self.links();
         let open = self.session_count();
         info!(
@@ -241,7 +242,7 @@ impl Connections {
         }
         // The phase first, then the links: a session attached after this
         // snapshot sees the phase itself (ConnectionSlot::attach).
-        self.phase.send_replace(Phase::Dropping);
+        self.phase.send_replace(ServerPhase::Dropping);
         for link in &self.links() {
             link.drop_connection(dropped_at_deadline());
         }
@@ -261,7 +262,7 @@ impl ConnectionSlot {
     /// Counts the connection as a WebSocket session from now on, unless a
     /// graceful shutdown began.
     fn begin_session(&self) -> Result<(), &'static str> {
-        if self.connections.phase() != Phase::Running {
+        if self.connections.phase() != ServerPhase::Running {
             return Err(SHUTTING_DOWN);
         }
         let mut state = self.connections.lock();
@@ -283,10 +284,10 @@ impl ConnectionSlot {
         }
         drop(state);
         let phase = self.connections.phase();
-        if phase != Phase::Running {
+        if phase != ServerPhase::Running {
             link.request_close(going_away());
         }
-        if phase >= Phase::Dropping {
+        if phase >= ServerPhase::Dropping {
             link.drop_connection(dropped_at_deadline());
         }
     }
@@ -352,7 +353,7 @@ impl Drop for RefusalPermit {
 }
 
 /// Resolves once the server's phase is at least `phase`.
-pub(super) async fn reached(mut phases: watch::Receiver<Phase>, phase: Phase) {
+pub(super) async fn reached(mut phases: watch::Receiver<ServerPhase>, phase: ServerPhase) {
     if phases.wait_for(|p| *p >= phase).await.is_err() {
         futures::future::pending::<()>().await;
     }
