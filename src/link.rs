@@ -433,12 +433,6 @@ impl Link {
         set_waker(&mut self.lock().driver, cx);
     }
 
-    /// Takes up to `max` queued commands.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-    pub(crate) fn take_commands(&self, max: usize, into: &mut Vec<Command>) {
-        self.lock().take(max, into);
-    }
-
     /// Whether a received frame can be pushed now: the reader's queue is
     /// below both of its bounds, or nobody reads.
     pub(crate) fn has_inbound_space(&self) -> bool {
@@ -493,17 +487,13 @@ impl Link {
         self.commands_changed.load(Ordering::Acquire)
     }
 
-    /// Takes up to `max` queued commands, like [`Link::take_commands`], and
-    /// tells whether every handle of the session is gone: one lock for both.
+    /// How a driver takes the session's commands: up to `max` of them (all,
+    /// once every handle of the session is gone), and whether every handle
+    /// is gone, under one lock.
     ///
     /// Returns `None`, without taking the lock, when nothing was queued and no
     /// handle dropped since the last call that took everything.
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-    pub(crate) fn take_commands_checked(
-        &self,
-        max: usize,
-        into: &mut Vec<Command>,
-    ) -> Option<bool> {
+    pub(crate) fn take_commands(&self, max: usize, into: &mut Vec<Command>) -> Option<bool> {
         if !self.commands_changed.swap(false, Ordering::Acquire) {
             return None;
         }
@@ -545,13 +535,6 @@ impl Link {
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn is_dropped(&self) -> bool {
         self.dropped.load(Ordering::Acquire)
-    }
-
-    /// Whether every handle of the session is gone.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-    pub(crate) fn is_abandoned(&self) -> bool {
-        let s = self.lock();
-        !s.incoming_alive && s.outgoing_handles == 0
     }
 
     /// The connection is over: publishes the reason, ends the incoming stream

@@ -128,7 +128,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             // Empty unless a command panicked half-way for another session:
             // never hand its leftovers to this one.
             commands.clear();
-            match self.link.take_commands_checked(max, &mut commands) {
+            match self.link.take_commands(max, &mut commands) {
                 Some(abandoned) => self.abandoned = abandoned,
                 // Nothing new: the common case, when the driver loops.
                 None if !self.abandoned => return false,

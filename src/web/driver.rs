@@ -235,7 +235,10 @@ impl Socket {
 
     async fn drive(self) {
         let mut batch = Vec::with_capacity(BATCH);
+        // Every handle of the session is gone (as the link last said), and
+        // whether the Close that follows was queued.
         let mut abandoned = false;
+        let mut close_queued = false;
         loop {
             let go_on = poll_fn(|cx| {
                 self.link.register_driver(cx);
@@ -245,8 +248,10 @@ impl Socket {
                 {
                     return Poll::Ready(false);
                 }
-                self.link.take_commands(BATCH, &mut batch);
-                if !batch.is_empty() || (!abandoned && self.link.is_abandoned()) {
+                if let Some(gone) = self.link.take_commands(BATCH, &mut batch) {
+                    abandoned |= gone;
+                }
+                if !batch.is_empty() || (abandoned && !close_queued) {
                     Poll::Ready(true)
                 } else {
                     Poll::Pending
@@ -277,12 +282,12 @@ impl Socket {
                     other => warn!(?other, "frame type not sendable from a browser; dropped"),
                 }
             }
-            if !abandoned && self.link.is_abandoned() {
+            if abandoned && !close_queued {
                 debug!("every session handle dropped: closing with 1000");
                 // Queued after any frames still waiting; a no-op if a Close
                 // was queued already. The next round sends it.
                 self.link.request_close(CloseReason::normal());
-                abandoned = true;
+                close_queued = true;
             }
         }
         debug!("WebSocket driver done");
