@@ -80,7 +80,11 @@ mod session;
 // - `random_fraction() -> f64` in [0, 1), for the jitter of reconnects;
 // - `MaybeSend`: `Send` natively, nothing in the browser;
 // - `check_outgoing(&Frame)`: what this backend refuses to send beyond what
-//   every backend refuses (`Frame::check_wire`), before it is queued.
+//   every backend refuses (`Frame::check_wire`), before it is queued;
+// - `try_send_direct(&Link, Frame)`: takes a checked frame without the link
+//   when the backend has a shorter way to its engine (natively, a server
+//   handler polled in its driver's task: `native/direct_send.rs`), or gives
+//   it back to be queued.
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "wasm32")] {
         mod web;

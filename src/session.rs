@@ -610,7 +610,10 @@ impl Outgoing {
     pub fn try_send(&self, frame: impl Into<Frame>) -> Result<(), Error> {
         let frame = frame.into();
         check_outgoing(&frame)?;
-        self.try_queue(Command::Frame(frame))
+        match crate::backend::try_send_direct(&self.link, frame) {
+            Ok(()) => Ok(()),
+            Err(frame) => self.try_queue(Command::Frame(frame)),
+        }
     }
 
     /// [`Outgoing::try_send`] for a frame encoded once for many sessions;
@@ -826,6 +829,15 @@ impl Future for SendFuture<'_> {
         let this = &mut *self;
         match std::mem::replace(&mut this.state, SendState::Done) {
             SendState::Queue(command) => {
+                let command = match command {
+                    Command::Frame(frame) => {
+                        match crate::backend::try_send_direct(this.link, frame) {
+                            Ok(()) => return Poll::Ready(Ok(())),
+                            Err(frame) => Command::Frame(frame),
+                        }
+                    }
+                    other => other,
+                };
                 let mut slot = Some(command);
                 let result = this.link.poll_send(cx, &mut slot);
                 if let Some(command) = slot.filter(|_| result.is_pending()) {

@@ -176,6 +176,43 @@ async fn many_messages_keep_their_order() {
     server.shutdown().await;
 }
 
+/// A handler that sends faster than its peer reads keeps its frames in the
+/// order it sent them: while the connection's output is below its
+/// high-water mark they go straight to the engine, past it they queue on
+/// the session's link, and the two must not overtake each other.
+#[tokio::test]
+async fn a_handler_that_sends_past_the_high_water_mark_keeps_its_order() {
+    const MESSAGES: u32 = 3_000;
+    let server = TestServer::new(Server::new().web_socket(
+        "/flood",
+        |session: Session| async move {
+            for i in 0..MESSAGES {
+                let mut payload = vec![0u8; 1024];
+                payload[..4].copy_from_slice(&i.to_be_bytes());
+                if session.send(payload).await.is_err() {
+                    return;
+                }
+            }
+            let _ = session
+                .close(CloseReason::new(CloseCode::Normal, "done"))
+                .await;
+        },
+    ));
+    let mut session = within("connect", server.connect("/flood")).await.unwrap();
+    // Let the server's output back up before reading.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for i in 0..MESSAGES {
+        let frame = next_frame(&mut session).await;
+        let index = u32::from_be_bytes(frame.payload()[..4].try_into().unwrap());
+        assert_eq!(index, i, "message {i} arrived as {index}");
+    }
+    let reason = within("the close", session.close_reason()).await;
+    assert_eq!(
+        (reason.code, reason.message.as_str()),
+        (CloseCode::Normal, "done")
+    );
+}
+
 // ----- the `client` example as a process ---------------------------------------
 //
 // `CARGO_BIN_EXE_*` exists only for `[[bin]]` targets, not examples. A plain

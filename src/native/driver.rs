@@ -28,7 +28,7 @@ use crate::protocol::Protocol;
 /// first). What reading can add to the output is bounded by the engine
 /// instead: past [`CONTROL_OUTPUT_LIMIT`](crate::protocol::CONTROL_OUTPUT_LIMIT)
 /// it answers only the latest ping, and it sends one Close at most.
-const OUTPUT_HIGH_WATER: usize = 256 * 1024;
+pub(crate) const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 /// Commands taken from the link at a time.
 const COMMAND_BATCH: usize = 64;
 /// Slices handed to one vectored write.
@@ -82,6 +82,18 @@ impl<IO> Driver<IO> {
     /// The session's link.
     pub(crate) fn link(&self) -> &Arc<Link> {
         &self.link
+    }
+
+    /// Runs `poll`, a poll of the session's handler in this driver's task,
+    /// with an outbox for the handler's sends that this driver empties into
+    /// the engine when it is polled next (`direct_send.rs`).
+    pub(crate) fn with_outbox<R>(&self, poll: impl FnOnce() -> R) -> R {
+        let room = if self.protocol.accepts_frames() {
+            OUTPUT_HIGH_WATER.saturating_sub(self.protocol.output_len())
+        } else {
+            0
+        };
+        super::direct_send::with_outbox(&self.link, room, poll)
     }
 }
 
@@ -363,14 +375,17 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
             this.link.register_driver(cx);
             this.waker_registered = true;
         }
+        // One clock reading per wake-up: the engine's timers count in
+        // seconds, and the loop below takes microseconds.
+        let now = self::now();
+        // What the handler just sent, before anything queued after it (and
+        // out of the thread's outbox even when the connection goes now).
+        super::direct_send::drain_into(&this.link, &mut this.protocol, now);
         if this.link.is_dropped() {
             // The link has its reason; dropping the driver drops the socket.
             debug!("dropping the connection without a close handshake");
             return Poll::Ready(());
         }
-        // One clock reading per wake-up: the engine's timers count in
-        // seconds, and the loop below takes microseconds.
-        let now = self::now();
         let mut read_idle = false;
         loop {
             // Queued replies out first; input already buffered to the session

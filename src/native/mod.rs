@@ -4,6 +4,7 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod client;
+mod direct_send;
 mod driver;
 mod proxy;
 pub mod rooms;
@@ -14,6 +15,7 @@ pub mod testing;
 mod tls;
 
 pub(crate) use client::{connect, connect_over};
+pub(crate) use direct_send::try_send as try_send_direct;
 
 use crate::error::Error;
 use crate::frame::Frame;

@@ -1043,7 +1043,7 @@ impl Protocol {
     /// already: a session checks what it queues when it is queued, so that
     /// the sender gets the error.
     pub(crate) fn send_checked(&mut self, frame: Frame, now: Instant) -> Result<(), Error> {
-        if self.close_sent || !matches!(self.stage, Stage::Open | Stage::CloseReceived) {
+        if !self.accepts_frames() {
             return Err(Error::ConnectionClosed(self.outcome().cloned()));
         }
         self.check_rsv(frame.frame_type(), frame.rsv())?;
@@ -1084,6 +1084,12 @@ impl Protocol {
     /// shared bytes are queued as they are, unless this connection has to
     /// encode the frame itself (a client masks; extensions may transform a
     /// message; a Close changes the state), which [`Protocol::send`] does.
+    /// Whether [`Protocol::send`] would take a frame now: no Close sent,
+    /// and the connection not closed.
+    pub(crate) fn accepts_frames(&self) -> bool {
+        !self.close_sent && matches!(self.stage, Stage::Open | Stage::CloseReceived)
+    }
+
     // The browser encodes every frame itself.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn send_encoded(&mut self, frame: EncodedFrame, now: Instant) -> Result<(), Error> {
@@ -1095,7 +1101,7 @@ impl Protocol {
             return self.send(frame.into_frame(), now);
         }
         self.check_rsv(frame.frame_type(), frame.rsv())?;
-        if self.close_sent || !matches!(self.stage, Stage::Open | Stage::CloseReceived) {
+        if !self.accepts_frames() {
             return Err(Error::ConnectionClosed(self.outcome().cloned()));
         }
         if self.out.is_empty() {

@@ -65,6 +65,13 @@ impl<T: ?Sized> MaybeSend for T {}
 
 use crate::error::Error;
 use crate::frame::{Frame, FrameType};
+use crate::link::Link;
+
+/// In the browser every frame goes through the link to the socket's
+/// driver: gives the frame back.
+pub(crate) fn try_send_direct(_link: &Link, frame: Frame) -> Result<(), Frame> {
+    Err(frame)
+}
 
 /// Refuses, before queueing, frames that a browser cannot send: ping and
 /// pong (the browser owns them), fragments, continuations and RSV bits (it

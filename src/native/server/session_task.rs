@@ -226,7 +226,11 @@ impl<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Future for Sessio
         let mut frames_wait = false;
         for _ in 0..SESSION_ROUNDS {
             if let Some(handler) = this.handler.as_mut() {
-                if let Poll::Ready(result) = handler.poll_unpin(cx) {
+                let polled = match &mut this.connection {
+                    Connection::Open(driver) => driver.with_outbox(|| handler.poll_unpin(cx)),
+                    Connection::Ended(_) => handler.poll_unpin(cx),
+                };
+                if let Poll::Ready(result) = polled {
                     this.handler = None;
                     let reason = result.unwrap_or_else(|panic| {
                         let what = panic
