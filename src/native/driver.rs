@@ -170,6 +170,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     /// goes out only once the handler has taken every frame before it and
     /// queued its replies, so that those replies are not lost (as they would
     /// not be with a library the handler pulls frames from).
+    ///
     /// `space` is whether the link is known to have room (a read just
     /// checked, and only this driver fills the queue).
     fn deliver(&mut self, cx: &Context<'_>, now: std::time::Instant, space: Option<bool>) -> bool {

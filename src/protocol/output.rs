@@ -105,6 +105,12 @@ impl Output {
                     chunk.advance(n);
                     return;
                 }
+                None if n == self.tail.len() => {
+                    // All of it written: the next frame is encoded at the
+                    // buffer's start, with no reserve to move it back there.
+                    self.tail.clear();
+                    break;
+                }
                 None => {
                     self.tail.advance(n);
                     return;
