@@ -84,7 +84,11 @@ mod session;
 // - `try_send_direct(&Link, Frame)`: takes a checked frame without the link
 //   when the backend has a shorter way to its engine (natively, a server
 //   handler polled in its driver's task: `native/direct_send.rs`), or gives
-//   it back to be queued.
+//   it back to be queued;
+// - `AgreedExtensions`: how a session keeps the extensions its handshake
+//   agreed on, a `Deref` to `[ExtensionHeader]` with a `Default` (natively
+//   the list the handshake parsed; in the browser the `WebSocket`'s
+//   `extensions` string, parsed when first asked for).
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "wasm32")] {
         mod web;

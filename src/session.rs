@@ -197,7 +197,7 @@ fn unpack(mut packed: &[u8]) -> http::HeaderMap {
 #[derive(Debug, Default)]
 pub(crate) struct Handshake {
     pub(crate) protocol: Option<Box<str>>,
-    pub(crate) extensions: Box<[ExtensionHeader]>,
+    pub(crate) extensions: crate::backend::AgreedExtensions,
     pub(crate) request: Option<Request>,
     /// Typed state attached before the upgrade ([`Session::state`]).
     pub(crate) state: http::Extensions,

@@ -29,6 +29,9 @@ pub(crate) async fn sleep(duration: std::time::Duration) {
 /// clock (`tokio::time::pause()`) measures what it waited.
 pub(crate) use tokio::time::Instant;
 
+/// The extensions a session agreed on, as its handshake parsed them.
+pub(crate) type AgreedExtensions = Box<[crate::extensions::ExtensionHeader]>;
+
 /// A uniformly random fraction in `[0, 1)`, for jitter.
 pub(crate) fn random_fraction() -> f64 {
     rand::random::<f64>()

@@ -41,7 +41,7 @@ pub(crate) mod client;
 pub(crate) mod driver;
 pub(crate) mod timer;
 
-pub(crate) use client::connect;
+pub(crate) use client::{connect, AgreedExtensions};
 pub(crate) use timer::{sleep, Instant};
 
 /// A uniformly random fraction in `[0, 1)`, for jitter: JavaScript's
