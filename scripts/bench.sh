@@ -197,10 +197,7 @@ elif command -v valgrind >/dev/null; then
         set -- $scenario
         for impl in "${impls[@]}"; do
             log "instructions per echo: $impl, $1 connections x $2 B, window $3 (valgrind)"
-            # A count whose load failed (rare, and not yet explained: the
-            # log says why) is taken once more before the run gives up.
-            instructions "$impl" "$1" "$2" "$3" >>"$jsonl" ||
-                instructions "$impl" "$1" "$2" "$3" >>"$jsonl"
+            instructions "$impl" "$1" "$2" "$3" >>"$jsonl"
         done
     done
 else

@@ -9,7 +9,7 @@
 //! and upgrades read as bytes (404, 426, the refusals, a browser's
 //! keep-alive upgrade, a refused upgrade that keeps its connection), the
 //! accept loop (shutdown, a dropped `RunningServer`, fifty clients at
-//! once), and peers tandem's client cannot play (one whose TCP connection
+//! once, a listener served with a connection already waiting), and peers tandem's client cannot play (one whose TCP connection
 //! just ends, one that never reads).
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -334,6 +334,34 @@ async fn a_dropped_running_server_keeps_serving() {
         .await
         .unwrap();
     drain(&mut session).await;
+}
+
+#[tokio::test]
+async fn serve_takes_a_listener_with_connections_already_waiting() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().unwrap();
+    // Connected before anything serves: the kernel holds it in the backlog.
+    let early = within("TCP connect", TcpStream::connect(addr))
+        .await
+        .expect("TCP connect");
+    let server = Server::new()
+        .web_socket("/mirror", mirror)
+        .serve(listener)
+        .expect("serve the listener");
+    assert_eq!(server.local_addr(), addr);
+    let mut client = RawClient::handshake(early, addr, "/mirror").await;
+    client.send(0x1, true, b"first in line").await;
+    let echo = within("echo", client.read_frame()).await.expect("an echo");
+    assert_eq!(echo.text(), "first in line");
+    // And one that connects afterwards.
+    let mut session = within("connect", tandem::connect(&ws_url(&server, "/mirror")))
+        .await
+        .expect("connect");
+    within("send", session.send("second")).await.unwrap();
+    assert_eq!(next_text(&mut session).await, "second");
+    server.shutdown().await;
 }
 
 async fn mirror(mut session: Session) {

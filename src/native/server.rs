@@ -397,8 +397,36 @@ impl Server {
     }
 
     /// Binds `addr` and starts serving in the background.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let server = tandem::server::Server::new().bind("127.0.0.1:8080").await?;
+    /// server.wait().await
+    /// # }
+    /// ```
     pub async fn bind(self, addr: impl ToSocketAddrs) -> std::io::Result<RunningServer> {
-        let listener = TcpListener::bind(addr).await?;
+        self.serve(TcpListener::bind(addr).await?)
+    }
+
+    /// Starts serving in the background on a listener bound elsewhere: one
+    /// a supervisor passed in (systemd's socket activation, through
+    /// `std::net::TcpListener` and [`TcpListener::from_std`]), one with
+    /// socket options of the application's own, or one whose port the
+    /// application had to know before the server was built. Connections
+    /// that were already waiting in its backlog are served, in order. Call
+    /// it from within a tokio runtime.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// println!("listening on {}", listener.local_addr()?);
+    /// let server = tandem::server::Server::new()
+    ///     .web_socket("/echo", tandem::demo::echo)
+    ///     .serve(listener)?;
+    /// server.wait().await
+    /// # }
+    /// ```
+    pub fn serve(self, listener: TcpListener) -> std::io::Result<RunningServer> {
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let app = Arc::new(self);

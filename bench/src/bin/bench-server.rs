@@ -85,8 +85,8 @@ fn main() {
     .expect("tokio runtime");
     let result = runtime.block_on(async move {
         // The rooms' backplane before the address: the harness connects as
-        // soon as it sees the line below, and tandem's server takes the
-        // address over from this listener (see `servers::tandem::serve`).
+        // soon as it sees the line below, and every server then serves the
+        // connections already waiting on this listener.
         let rooms = match mode.as_str() {
             "rooms" => Some(servers::tandem::rooms_on(redis).await?),
             _ => None,

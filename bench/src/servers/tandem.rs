@@ -95,10 +95,8 @@ pub async fn rooms(listener: TcpListener, rooms: Rooms) -> std::io::Result<()> {
     serve(listener, server).await
 }
 
-/// Runs `server` on the address the harness bound (tandem binds its own
-/// listener, so the harness's is closed first).
+/// Runs `server` on the listener the harness bound, which may already hold
+/// connections: the harness connects as soon as it is announced.
 async fn serve(listener: TcpListener, server: Server) -> std::io::Result<()> {
-    let addr = listener.local_addr()?;
-    drop(listener);
-    server.bind(addr).await?.wait().await
+    server.serve(listener)?.wait().await
 }
