@@ -6,6 +6,11 @@
 #   scripts/bench.sh --instructions [SERVER...]
 #                               only the instruction counts (about 2 minutes a
 #                               server), printed, not written to the table
+#   scripts/bench.sh --cpu-split [SERVER...]
+#                               only where the server's CPU goes, user space
+#                               against the kernel, per echoed 20-B message at
+#                               window 1 and 16 (ROUNDS rounds, about 45 s a
+#                               server), printed, not written to the table
 #
 # Builds bench/ (its own workspace) in release, then for each scenario starts
 # a server (`bench-server`) pinned to one core and the load generator
@@ -36,6 +41,7 @@ cd "$(dirname "$0")/.."
 
 smoke=0
 only_instructions=0
+only_cpu_split=0
 impls=(tandem tungstenite fastwebsockets)
 case "${1:-}" in
     --smoke) smoke=1 ;;
@@ -43,8 +49,12 @@ case "${1:-}" in
         only_instructions=1
         if [ $# -gt 1 ]; then impls=("${@:2}"); fi
         ;;
+    --cpu-split)
+        only_cpu_split=1
+        if [ $# -gt 1 ]; then impls=("${@:2}"); fi
+        ;;
     "") ;;
-    *) echo "usage: scripts/bench.sh [--smoke | --instructions [SERVER...]]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [--smoke | --instructions [SERVER...] | --cpu-split [SERVER...]]" >&2; exit 2 ;;
 esac
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -142,6 +152,40 @@ if [ "$smoke" = 1 ]; then
     echo "$out"
     python3 -c 'import json, sys; r = json.loads(sys.argv[1]); sys.exit(0 if r["errors"] == 0 and r["messages"] > 0 else 1)' "$out"
     echo "bench smoke: 1 passed, 0 failed"
+    exit 0
+fi
+
+# The server's user and kernel CPU time (utime and stime of /proc/PID/stat,
+# in clock ticks) per echoed message: a 1-s run to warm up, then a 5-s one
+# between two readings. Where a server spends its CPU: in user space (its
+# own code, tokio's) or in the kernel (the socket calls, loopback TCP).
+if [ "$only_cpu_split" = 1 ]; then
+    tick=$(getconf CLK_TCK)
+    for round in $(seq "$ROUNDS"); do
+        for window in 1 16; do
+            for impl in "${impls[@]}"; do
+                start_server "$impl" echo
+                loadgen echo "$impl" --connections 100 --size 20 --window "$window" \
+                    --duration 1 --warmup 0 >/dev/null
+                before=$(cut -d' ' -f14,15 "/proc/$server_pid/stat")
+                out=$(loadgen echo "$impl" --connections 100 --size 20 --window "$window" \
+                    --duration 5 --warmup 0)
+                after=$(cut -d' ' -f14,15 "/proc/$server_pid/stat")
+                stop_server
+                python3 - "$impl" "$window" "$round" "$tick" "$before" "$after" "$out" <<'PY'
+import json, sys
+impl, window, round_, tick, before, after, out = sys.argv[1:]
+u0, s0 = map(int, before.split())
+u1, s1 = map(int, after.split())
+messages = json.loads(out)["messages"]
+per = lambda ticks: round(ticks * 1e6 / int(tick) / messages, 3)
+print(json.dumps({"mode": "cpu-split", "label": impl, "connections": 100, "size": 20,
+                  "window": int(window), "round": int(round_), "messages": messages,
+                  "user_us_per_message": per(u1 - u0), "kernel_us_per_message": per(s1 - s0)}))
+PY
+            done
+        done
+    done
     exit 0
 fi
 
