@@ -35,7 +35,7 @@ pub enum Error {
     #[error("the outgoing queue is full")]
     QueueFull,
     /// The network failed.
-    #[error("I/O error: {0}")]
+    #[error("I/O error: {}", IoText(.0))]
     Io(#[from] std::io::Error),
     /// The URL could not be used to connect.
     #[error("invalid URL {}: {reason}", Quoted(.url))]
@@ -161,6 +161,25 @@ impl std::fmt::Display for Quoted<'_> {
             }
         }
         f.write_char('"')
+    }
+}
+
+/// An I/O error for a message: natively std's text (the OS error, or the
+/// error kind's description). In the browser, where every I/O error tandem
+/// makes carries a text of its own, that text, and no description of
+/// kinds: std's is a table of some forty strings, 0.8 KB of the gzipped
+/// package, which no error of the browser backend would use.
+struct IoText<'a>(&'a std::io::Error);
+
+impl std::fmt::Display for IoText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        #[cfg(target_arch = "wasm32")]
+        return match self.0.get_ref() {
+            Some(text) => std::fmt::Display::fmt(text, f),
+            None => f.write_str("no detail"),
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        std::fmt::Display::fmt(self.0, f)
     }
 }
 

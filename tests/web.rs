@@ -507,7 +507,13 @@ async fn refused_connections_fail_with_io_errors() {
                     error.kind(),
                     std::io::ErrorKind::ConnectionRefused,
                     "{error}"
-                )
+                );
+                // The message says what happened, as natively.
+                let message = Error::Io(error).to_string();
+                assert!(
+                    message.starts_with("I/O error: the browser could not open ws://"),
+                    "{message}"
+                );
             }
             other => panic!("{path}: expected Error::Io, got {other:?}"),
         }
