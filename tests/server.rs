@@ -9,8 +9,9 @@
 //! and upgrades read as bytes (404, 426, the refusals, a browser's
 //! keep-alive upgrade, a refused upgrade that keeps its connection), the
 //! accept loop (shutdown, a dropped `RunningServer`, fifty clients at
-//! once, a listener served with a connection already waiting), and peers tandem's client cannot play (one whose TCP connection
-//! just ends, one that never reads).
+//! once, a listener served with a connection already waiting), and peers
+//! tandem's client cannot play (one whose TCP connection just ends, one
+//! that never reads).
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;

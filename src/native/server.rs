@@ -413,8 +413,8 @@ impl Server {
     /// `std::net::TcpListener` and [`TcpListener::from_std`]), one with
     /// socket options of the application's own, or one whose port the
     /// application had to know before the server was built. Connections
-    /// that were already waiting in its backlog are served, in order. Call
-    /// it from within a tokio runtime.
+    /// already waiting in its backlog are served. Call it from within a
+    /// tokio runtime: like `tokio::spawn`, it panics outside one.
     ///
     /// ```no_run
     /// # async fn run() -> std::io::Result<()> {
