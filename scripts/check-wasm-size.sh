@@ -9,9 +9,9 @@
 #   WASM_GZIP_BUDGET=60000 scripts/check-wasm-size.sh   # another budget, bytes
 #
 # The budget, 36,500 bytes gzipped: the package (tandem's browser backend
-# and the WebSocketSession API) measures 77,921 bytes raw and 34,878
+# and the WebSocketSession API) measures 76,451 bytes raw and 34,292
 # gzipped (-9) (rustc 1.95, wasm-bindgen 0.2.130, wasm-pack 0.15.1,
-# binaryen 132 -Oz --converge, talc as its allocator), ~5% under it: room
+# binaryen 132 -Oz --converge, talc as its allocator), ~6% under it: room
 # for the browser backend to grow a little, while a heavy new dependency
 # (regex, a JSON library, Unicode tables: `{:?}` of a str costs about
 # 3.9 KB), std's dlmalloc back in place of talc (+2.7 KB), the extensions

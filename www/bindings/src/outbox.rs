@@ -5,24 +5,21 @@
 //! a `WebSocket`, and expects every message out before the Close. tandem's
 //! own `close` does not wait for sends still waiting for room in the
 //! outgoing queue (they fail), so the outbox keeps the order itself: each
-//! call starts once the call before it is done.
+//! call waits for its turn in the session's [`Chain`] of outgoing calls.
 
-use std::cell::RefCell;
-
-use futures::channel::oneshot;
 use js_sys::Promise;
 use tandem::{CloseReason, Error, Frame, Outgoing};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::future_to_promise;
 
+use crate::chain::Chain;
 use crate::message::error_value;
 
-/// A session's outgoing side, and the end of its chain of calls.
+/// A session's outgoing side, and its chain of calls.
 #[derive(Debug)]
 pub(crate) struct Outbox {
     outgoing: Outgoing,
-    /// Closes (its sender is dropped) once the last call so far is done.
-    last: RefCell<Option<oneshot::Receiver<()>>>,
+    calls: Chain,
 }
 
 enum Action {
@@ -34,7 +31,7 @@ impl Outbox {
     pub(crate) fn new(outgoing: Outgoing) -> Self {
         Self {
             outgoing,
-            last: RefCell::new(None),
+            calls: Chain::default(),
         }
     }
 
@@ -46,7 +43,7 @@ impl Outbox {
     /// task, no channel (the common case, and most of what a `send` cost
     /// the page in the browser benchmark's profile).
     pub(crate) fn send(&self, frame: Frame) -> Promise {
-        if self.is_idle() {
+        if self.calls.is_idle() {
             // A clone shares the payload; it is kept for the slow path.
             match self.outgoing.try_send(frame.clone()) {
                 Ok(()) => return Promise::resolve(&JsValue::UNDEFINED),
@@ -57,20 +54,6 @@ impl Outbox {
         self.call(Action::Send(frame))
     }
 
-    /// Whether every call so far is done.
-    fn is_idle(&self) -> bool {
-        let mut last = self.last.borrow_mut();
-        let idle = match last.as_mut() {
-            None => true,
-            // Its sender is dropped once the call is done.
-            Some(before) => matches!(before.try_recv(), Err(oneshot::Canceled)),
-        };
-        if idle {
-            *last = None;
-        }
-        idle
-    }
-
     /// A promise that resolves once the Close is queued, behind everything
     /// called before.
     pub(crate) fn close(&self, reason: CloseReason) -> Promise {
@@ -78,19 +61,15 @@ impl Outbox {
     }
 
     fn call(&self, action: Action) -> Promise {
-        let (done, this) = oneshot::channel::<()>();
-        let before = self.last.replace(Some(this));
+        let mut place = self.calls.join();
         let outgoing = self.outgoing.clone();
         future_to_promise(async move {
-            if let Some(before) = before {
-                // Done or failed alike: either way it is out of the way.
-                let _ = before.await;
-            }
+            place.turn().await;
             let result = match action {
                 Action::Send(frame) => outgoing.send(frame).await,
                 Action::Close(reason) => outgoing.close(reason).await,
             };
-            drop(done);
+            drop(place);
             result.map(|()| JsValue::UNDEFINED).map_err(error_value)
         })
     }

@@ -1,15 +1,17 @@
 //! [`WebSocketSession`]: tandem's [`Session`](tandem::Session) as a
 //! JavaScript class, every operation a `Promise`.
 
+use std::cell::RefCell;
+use std::future::poll_fn;
 use std::rc::Rc;
 
-use futures::lock::Mutex;
 use futures::{FutureExt, StreamExt};
 use js_sys::{Promise, Uint8Array};
 use tandem::{CloseReason, Frame, Incoming};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use crate::chain::Chain;
 use crate::message::{close_info_value, error_value, message_value};
 use crate::options::{range_error, type_error, ConnectOptions};
 use crate::outbox::Outbox;
@@ -45,8 +47,10 @@ use crate::outbox::Outbox;
 #[derive(Debug)]
 pub struct WebSocketSession {
     outbox: Outbox,
-    // Behind an async lock: a receive waits for the one before it.
-    incoming: Rc<Mutex<Incoming>>,
+    incoming: Rc<RefCell<Incoming>>,
+    /// A receive waits for its turn: each message goes to one receive, in
+    /// the order they were called.
+    receives: Chain,
     protocol: Option<String>,
     closed: Promise,
 }
@@ -76,7 +80,8 @@ impl WebSocketSession {
         let closed = future_to_promise(async move { Ok(close_info_value(&reason.await)) });
         Ok(Self {
             outbox: Outbox::new(outgoing),
-            incoming: Rc::new(Mutex::new(incoming)),
+            incoming: Rc::new(RefCell::new(incoming)),
+            receives: Chain::default(),
             protocol,
             closed,
         })
@@ -139,11 +144,10 @@ impl WebSocketSession {
     /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<Message | null>")]
     pub fn receive(&self) -> Promise {
-        // A message already waiting, with no receive before this one: a
-        // settled promise at once, without a task, a lock or a wake-up. (No
-        // message can arrive between an earlier receive's call and its first
-        // poll: they come in events, and that poll runs in a microtask.)
-        if let Some(mut incoming) = self.incoming.try_lock() {
+        // A message already waiting, with no receive before this one still
+        // going: a settled promise at once, without a task or a wake-up.
+        if self.receives.is_idle() {
+            let mut incoming = self.incoming.borrow_mut();
             while let Some(next) = incoming.next().now_or_never() {
                 match next {
                     Some(frame) => {
@@ -155,10 +159,14 @@ impl WebSocketSession {
                 }
             }
         }
+        let mut place = self.receives.join();
         let incoming = self.incoming.clone();
         future_to_promise(async move {
-            let mut incoming = incoming.lock().await;
-            while let Some(frame) = incoming.next().await {
+            place.turn().await;
+            // Borrowed only while it is polled: a receive made meanwhile
+            // finds the chain busy and does not touch it.
+            let next = || poll_fn(|cx| incoming.borrow_mut().poll_next_unpin(cx));
+            while let Some(frame) = next().await {
                 if let Some(message) = message_value(&frame) {
                     return Ok(message);
                 }
