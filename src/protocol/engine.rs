@@ -1080,16 +1080,16 @@ impl Protocol {
         Ok(())
     }
 
-    /// Sends a frame encoded once for many connections (a broadcast): its
-    /// shared bytes are queued as they are, unless this connection has to
-    /// encode the frame itself (a client masks; extensions may transform a
-    /// message; a Close changes the state), which [`Protocol::send`] does.
     /// Whether [`Protocol::send`] would take a frame now: no Close sent,
     /// and the connection not closed.
     pub(crate) fn accepts_frames(&self) -> bool {
         !self.close_sent && matches!(self.stage, Stage::Open | Stage::CloseReceived)
     }
 
+    /// Sends a frame encoded once for many connections (a broadcast): its
+    /// shared bytes are queued as they are, unless this connection has to
+    /// encode the frame itself (a client masks; extensions may transform a
+    /// message; a Close changes the state), which [`Protocol::send`] does.
     // The browser encodes every frame itself.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn send_encoded(&mut self, frame: EncodedFrame, now: Instant) -> Result<(), Error> {
@@ -1162,7 +1162,7 @@ impl Protocol {
     /// ```
     pub fn close(&mut self, reason: CloseReason, now: Instant) -> Result<(), Error> {
         reason.code.check_sendable()?;
-        if self.close_sent || !matches!(self.stage, Stage::Open | Stage::CloseReceived) {
+        if !self.accepts_frames() {
             return Ok(());
         }
         self.send(Frame::close(reason), now)
